@@ -1,0 +1,221 @@
+// Reads one bundle directory into memory, validates it and gives it a content-addressed identity.
+// The bytes read here are the bytes stored and served: nothing re-reads the source directory
+// later, so a bundle being rewritten while we read it cannot end up half-old, half-new.
+import { createHash } from "node:crypto";
+import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
+import { basename, join, relative, sep } from "node:path";
+import { bundleError } from "./errors.ts";
+import {
+  DEFAULT_COMPATIBILITY_DATE,
+  DEFAULT_COMPATIBILITY_FLAGS,
+  MANIFEST_FILE,
+  WRANGLER_FILES,
+  parseGridironManifest,
+  parseWranglerConfig,
+  type Manifest,
+} from "./manifest.ts";
+import { checkBundlePath, checkServiceName, checkVersionLabel } from "./names.ts";
+
+export type ModuleType = "esModule" | "commonJsModule" | "wasm" | "json" | "text" | "data";
+
+export interface BundleModule {
+  /** Module name as the code imports it (bundle-relative path). */
+  name: string;
+  type: ModuleType;
+}
+
+/** Everything needed to run a version, independent of where its bytes came from. */
+export interface BundleSpec {
+  service: string;
+  version: string;
+  digest: string;
+  main: string;
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+  vars: Record<string, string>;
+  breaking: boolean;
+  /** Main module first, as workerd requires. */
+  modules: BundleModule[];
+}
+
+export interface Bundle {
+  spec: BundleSpec;
+  /** Every file of the bundle (modules and the rest), by bundle-relative path. */
+  files: Map<string, Uint8Array>;
+}
+
+export interface BundleLimits {
+  maxFileBytes: number;
+  maxTotalBytes: number;
+  maxFiles: number;
+}
+
+export const DEFAULT_LIMITS: BundleLimits = {
+  maxFileBytes: 32 * 1024 * 1024,
+  maxTotalBytes: 128 * 1024 * 1024,
+  maxFiles: 1000,
+};
+
+/** Files that describe the bundle or help humans; they are part of the digest but never modules. */
+function isNonModule(path: string): boolean {
+  const base = path.split("/").pop() ?? path;
+  return (
+    base === MANIFEST_FILE ||
+    (WRANGLER_FILES as readonly string[]).includes(base) ||
+    base.endsWith(".map") ||
+    base.endsWith(".md") ||
+    /^LICEN[CS]E/i.test(base)
+  );
+}
+
+export function moduleType(path: string): ModuleType {
+  if (path.endsWith(".js") || path.endsWith(".mjs")) return "esModule";
+  if (path.endsWith(".cjs")) return "commonJsModule";
+  if (path.endsWith(".wasm")) return "wasm";
+  if (path.endsWith(".json")) return "json";
+  if (/\.(txt|html|css|sql|csv|svg)$/.test(path)) return "text";
+  return "data";
+}
+
+/**
+ * sha256 over the bundle's files sorted by path, each framed as `path NUL length NUL bytes`, so
+ * moving bytes between files or renaming a file always changes the digest.
+ */
+export function digestFiles(files: ReadonlyMap<string, Uint8Array>): string {
+  const hash = createHash("sha256");
+  for (const path of [...files.keys()].sort()) {
+    const bytes = files.get(path)!;
+    hash.update(`${path}\0${bytes.byteLength}\0`);
+    hash.update(bytes);
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+export function versionId(label: string, digest: string): string {
+  return `${label}-${digest.replace(/^sha256:/, "").slice(0, 12)}`;
+}
+
+async function walk(bundle: string, root: string, limits: BundleLimits): Promise<Map<string, Uint8Array>> {
+  const rootReal = await realpath(root);
+  const files = new Map<string, Uint8Array>();
+  let total = 0;
+
+  async function visit(dir: string): Promise<void> {
+    const entries = await readdir(dir, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const entry of entries) {
+      // Dotfiles are editor droppings and temp files (.DS_Store, .index.js.swp): not part of a bundle.
+      if (entry.name.startsWith(".")) continue;
+      const abs = join(dir, entry.name);
+      const rel = relative(root, abs).split(sep).join("/");
+      const pathProblem = checkBundlePath(rel);
+      if (pathProblem) throw bundleError(bundle, pathProblem, { file: rel });
+      let info = await lstat(abs);
+      if (info.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = await realpath(abs);
+        } catch {
+          throw bundleError(bundle, `symlink ${rel} points to nothing`, { file: rel });
+        }
+        if (target !== rootReal && !target.startsWith(rootReal + sep)) {
+          throw bundleError(bundle, `symlink ${rel} leaves the bundle (points to ${target})`, { file: rel });
+        }
+        info = await stat(abs);
+        if (info.isDirectory()) {
+          throw bundleError(bundle, `symlink ${rel} points to a directory; only file symlinks are allowed`, { file: rel });
+        }
+      }
+      if (info.isDirectory()) {
+        await visit(abs);
+        continue;
+      }
+      if (!info.isFile()) throw bundleError(bundle, `${rel} is not a regular file`, { file: rel });
+      if (files.size + 1 > limits.maxFiles) {
+        throw bundleError(bundle, `too many files (more than ${limits.maxFiles})`, { limit: limits.maxFiles });
+      }
+      if (info.size > limits.maxFileBytes) {
+        throw bundleError(bundle, `${rel} is ${info.size} bytes, over the ${limits.maxFileBytes}-byte file limit`, { file: rel });
+      }
+      total += info.size;
+      if (total > limits.maxTotalBytes) {
+        throw bundleError(bundle, `bundle is over the ${limits.maxTotalBytes}-byte size limit`, { limit: limits.maxTotalBytes });
+      }
+      files.set(rel, new Uint8Array(await readFile(abs)));
+    }
+  }
+
+  await visit(root);
+  return files;
+}
+
+function readManifest(bundle: string, files: Map<string, Uint8Array>): Manifest {
+  const text = (path: string) => Buffer.from(files.get(path)!).toString("utf8");
+  const manifest: Manifest = {};
+  for (const file of WRANGLER_FILES) {
+    if (files.has(file)) Object.assign(manifest, parseWranglerConfig(bundle, file, text(file)));
+  }
+  // gridiron.json wins over wrangler config for any key both set.
+  if (files.has(MANIFEST_FILE)) Object.assign(manifest, parseGridironManifest(bundle, text(MANIFEST_FILE)));
+  return manifest;
+}
+
+/**
+ * Reads and validates the bundle in `dir`. Throws a GridironError (code BUNDLE_INVALID, kind
+ * stalled) that names the bundle and the reason; never returns a half-valid bundle.
+ */
+export async function readBundle(dir: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<Bundle> {
+  const dirName = basename(dir);
+  let info;
+  try {
+    info = await stat(dir);
+  } catch (err) {
+    throw bundleError(dirName, `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  if (!info.isDirectory()) throw bundleError(dirName, `${dir} is not a directory`);
+
+  const files = await walk(dirName, dir, limits);
+  if (files.size === 0) throw bundleError(dirName, "bundle is empty");
+  const manifest = readManifest(dirName, files);
+
+  const service = manifest.name ?? dirName;
+  const nameProblem = checkServiceName(service);
+  if (nameProblem) {
+    const where = manifest.name ? `"name" in ${MANIFEST_FILE}` : "the bundle directory name (or set \"name\" in gridiron.json)";
+    throw bundleError(dirName, `${nameProblem}; fix ${where}`);
+  }
+  const label = manifest.version ?? "v";
+  const labelProblem = checkVersionLabel(label);
+  if (labelProblem) throw bundleError(service, `${labelProblem}; fix "version" in ${MANIFEST_FILE}`);
+
+  const main = manifest.main ?? "index.js";
+  const mainProblem = checkBundlePath(main);
+  if (mainProblem) throw bundleError(service, `"main": ${mainProblem}`);
+  if (!files.has(main)) {
+    throw bundleError(service, `main module ${main} not found (files: ${[...files.keys()].slice(0, 10).join(", ")})`, { file: main });
+  }
+  if (moduleType(main) !== "esModule") {
+    throw bundleError(service, `main module ${main} must be an ES module (.js or .mjs) with a default export`, { file: main });
+  }
+
+  const modules: BundleModule[] = [{ name: main, type: "esModule" }];
+  for (const path of [...files.keys()].sort()) {
+    if (path !== main && !isNonModule(path)) modules.push({ name: path, type: moduleType(path) });
+  }
+
+  const digest = digestFiles(files);
+  return {
+    files,
+    spec: {
+      service,
+      version: versionId(label, digest),
+      digest,
+      main,
+      compatibilityDate: manifest.compatibilityDate ?? DEFAULT_COMPATIBILITY_DATE,
+      compatibilityFlags: manifest.compatibilityFlags ?? (manifest.compatibilityDate ? [] : [...DEFAULT_COMPATIBILITY_FLAGS]),
+      vars: manifest.vars ?? {},
+      breaking: manifest.breaking ?? false,
+      modules,
+    },
+  };
+}

@@ -1,0 +1,117 @@
+// Client for restate-server's admin API (:9070). Restate is the record of what is registered, so
+// this is how the reconciler learns "actual". HTTP failures keep Restate's response body.
+import { GridironError } from "../errors.ts";
+
+export interface Deployment {
+  id: string;
+  uri: string;
+  createdAt: string;
+  metadata: Record<string, string>;
+  services: { name: string; revision: number }[];
+}
+
+export interface RegisterOptions {
+  uri: string;
+  metadata?: Record<string, string>;
+  /** Restate's default is true (override an existing deployment at the same URI); ours is false. */
+  force?: boolean;
+  breaking?: boolean;
+  dryRun?: boolean;
+}
+
+export interface RegisterResult {
+  id: string;
+  services: { name: string; revision: number; handlers?: { name: string }[] }[];
+}
+
+interface RawDeployment {
+  id: string;
+  uri?: string;
+  created_at: string;
+  metadata?: Record<string, string>;
+  services: { name: string; revision: number }[];
+}
+
+export class RestateAdmin {
+  readonly baseUrl: string;
+  readonly #timeoutMs: number;
+
+  constructor(baseUrl: string, opts: { timeoutMs?: number } = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  async #request(method: string, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<{ status: number; text: string }> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: body === undefined ? {} : { "content-type": "application/json", accept: "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new GridironError("RESTATE_UNREACHABLE", "waiting", `restate admin API at ${this.baseUrl} unreachable (${method} ${path}): ${(err as Error).cause ?? (err as Error).message}`,
+        { url: `${this.baseUrl}${path}` }, { cause: err });
+    }
+    return { status: res.status, text: await res.text() };
+  }
+
+  #fail(method: string, path: string, status: number, text: string, what: string): never {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { message?: string }).message ?? text;
+    } catch {
+      /* not JSON: keep the raw body */
+    }
+    const kind = status >= 500 || status === 429 ? "failed" : "stalled";
+    throw new GridironError("RESTATE_HTTP", kind, `${what}: restate answered ${status}: ${message}`, { method, path, status, body: text.slice(0, 4000) });
+  }
+
+  async health(): Promise<boolean> {
+    try {
+      return (await this.#request("GET", "/health", undefined, 2000)).status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  async listDeployments(): Promise<Deployment[]> {
+    const { status, text } = await this.#request("GET", "/deployments");
+    if (status !== 200) this.#fail("GET", "/deployments", status, text, "listing deployments");
+    const raw = JSON.parse(text) as { deployments: RawDeployment[] };
+    return raw.deployments
+      .filter((d) => typeof d.uri === "string")
+      .map((d) => ({ id: d.id, uri: d.uri!, createdAt: d.created_at, metadata: d.metadata ?? {}, services: d.services.map((s) => ({ name: s.name, revision: s.revision })) }));
+  }
+
+  /** Registers (or with dryRun, only discovers) an HTTP/1.1 deployment. */
+  async register(opts: RegisterOptions): Promise<RegisterResult> {
+    const body = {
+      uri: opts.uri,
+      use_http_11: true,
+      force: opts.force ?? false,
+      breaking: opts.breaking ?? false,
+      dry_run: opts.dryRun ?? false,
+      metadata: opts.metadata ?? {},
+    };
+    const { status, text } = await this.#request("POST", "/deployments", body);
+    if (status !== 200 && status !== 201) this.#fail("POST", "/deployments", status, text, `registering ${opts.uri}`);
+    return JSON.parse(text) as RegisterResult;
+  }
+
+  /** Deregisters; an unknown deployment counts as already done. */
+  async deregister(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const path = `/deployments/${encodeURIComponent(id)}?force=${opts.force ?? true}`;
+    const { status, text } = await this.#request("DELETE", path);
+    if (status === 404 || status === 202 || status === 200) return;
+    this.#fail("DELETE", path, status, text, `deregistering ${id}`);
+  }
+
+  /** Runs SQL on Restate's introspection tables. */
+  async query<Row = Record<string, unknown>>(sql: string): Promise<Row[]> {
+    const { status, text } = await this.#request("POST", "/query", { query: sql });
+    if (status !== 200) this.#fail("POST", "/query", status, text, "query");
+    return (JSON.parse(text) as { rows: Row[] }).rows;
+  }
+}

@@ -1,0 +1,128 @@
+// The one owner of the restate-server process: start, wait for /health, stop by pid.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Logger } from "pino";
+import { GridironError } from "../errors.ts";
+import { RestateAdmin } from "./admin.ts";
+
+export interface RestateServerOptions {
+  logger: Logger;
+  baseDir: string;
+  configFile?: string;
+  host: string;
+  ingressPort: number;
+  adminPort: number;
+  /** Node-to-node (fabric) port; restate binds it even on a single node. */
+  nodePort: number;
+  readyTimeoutMs?: number;
+  stopTimeoutMs?: number;
+}
+
+export function restateServerBin(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve("@restatedev/restate-server/package.json");
+  return join(dirname(pkg), "..", "..", ".bin", "restate-server");
+}
+
+export class RestateServer {
+  readonly #opts: RestateServerOptions;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> | undefined;
+  #stopping = false;
+
+  constructor(opts: RestateServerOptions) {
+    this.#opts = opts;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+  get adminUrl(): string {
+    return `http://${this.#opts.host}:${this.#opts.adminPort}`;
+  }
+  get ingressUrl(): string {
+    return `http://${this.#opts.host}:${this.#opts.ingressPort}`;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#opts;
+    const log = o.logger.child({ component: "restate-server" });
+    await mkdir(o.baseDir, { recursive: true });
+    const args = ["--no-logo"];
+    if (o.configFile) args.push("--config-file", o.configFile);
+    const child = spawn(restateServerBin(), args, {
+      cwd: o.baseDir,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        RESTATE_BASE_DIR: o.baseDir,
+        RESTATE_LISTEN_MODE: "tcp",
+        RESTATE_BIND_IP: o.host,
+        RESTATE_BIND_PORT: String(o.nodePort),
+        RESTATE_ADVERTISED_HOST: o.host,
+        RESTATE_INGRESS__BIND_ADDRESS: `${o.host}:${o.ingressPort}`,
+        RESTATE_ADMIN__BIND_ADDRESS: `${o.host}:${o.adminPort}`,
+      },
+    });
+    this.#child = child;
+    const tail: string[] = [];
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on("line", (line) => {
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        forwardLine(log, line);
+      });
+    }
+    this.#exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        if (!this.#stopping) log.error({ code, signal }, "restate-server exited unexpectedly");
+        resolve();
+      });
+    });
+    log.info({ pid: child.pid, ingress: this.ingressUrl, admin: this.adminUrl, baseDir: o.baseDir }, "starting restate-server");
+
+    const admin = new RestateAdmin(this.adminUrl);
+    const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
+    let exited = false;
+    void this.#exited.then(() => (exited = true));
+    while (!(await admin.health())) {
+      if (exited) {
+        throw new GridironError("RESTATE_START", "failed", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
+      }
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new GridironError("RESTATE_START", "failed", `restate-server did not become healthy at ${this.adminUrl}: ${tail.slice(-5).join(" | ")}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    log.info({ pid: child.pid }, "restate-server ready");
+  }
+
+  /** SIGTERM, then SIGKILL after the deadline. Safe to call twice. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.#stopping = true;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), this.#opts.stopTimeoutMs ?? 20_000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+}
+
+/** restate-server logs JSON lines (config/restate.toml); keep their fields, map their level. */
+function forwardLine(log: Logger, line: string): void {
+  if (!line.trim()) return;
+  try {
+    const entry = JSON.parse(line) as { level?: string; fields?: { message?: string }; target?: string };
+    const level = (entry.level ?? "INFO").toLowerCase();
+    const msg = entry.fields?.message ?? line;
+    const fn = level === "error" ? log.error : level === "warn" ? log.warn : level === "debug" || level === "trace" ? log.debug : log.info;
+    fn.call(log, { target: entry.target }, msg);
+  } catch {
+    log.info(line);
+  }
+}
