@@ -1,0 +1,197 @@
+/**
+ * Bundles a demo service (`services/<name>/index.ts`) into a Gridiron bundle directory with esbuild.
+ *
+ *   node bin/build-service.js <name...> [--out <bundlesDir>]
+ *   node bin/build-service.js --all [--out <bundlesDir>] [--if-missing]
+ *
+ * A bundle is `<out>/<name>/` holding `index.js` (ESM), the SDK's wasm module emitted next to it
+ * (`sdk_shared_core_wasm_bindings_bg-<HASH>.wasm`, imported by index.js as `./<that name>`) and a
+ * `gridiron.json` manifest. The bundle is written to a dot-prefixed temp dir inside `<out>` and
+ * renamed into place, so a watcher never sees a half-written bundle.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as esbuild from "esbuild";
+
+/** Repository root (this file lives in `<repo>/scripts/`). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** Where service sources live: `<repo>/services/<name>/index.ts`. */
+export const SERVICES_DIR = path.join(REPO_ROOT, "services");
+/** Default output folder: the reconciler's watched desired-state folder. */
+export const DEFAULT_BUNDLES_DIR = path.join(REPO_ROOT, "bundles");
+
+/** Compatibility settings written into every bundle's manifest. */
+export const COMPATIBILITY_DATE = "2026-11-01";
+export const COMPATIBILITY_FLAGS: readonly string[] = ["nodejs_compat"];
+
+/** The `gridiron.json` manifest written by this script. */
+export interface BundleManifest {
+  name: string;
+  main: string;
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+}
+
+export interface BuildOptions {
+  /** esbuild `define` map, e.g. `{ "process.env.X": '"1"' }` (values are JS source text). */
+  define?: Record<string, string>;
+  /** Directory holding `<name>/index.ts`; defaults to `<repo>/services`. */
+  servicesDir?: string;
+}
+
+export interface BuildResult {
+  /** Final bundle directory, `<outDir>/<name>`. */
+  dir: string;
+  /** File names in the bundle (sorted), e.g. `gridiron.json`, `index.js`, `sdk_…-HASH.wasm`. */
+  files: string[];
+}
+
+/** Service names are directory names that are safe everywhere (paths, URLs, workerd names). */
+const NAME_RE = /^[a-z0-9][a-z0-9_-]*$/i;
+
+/** Builds `services/<name>/index.ts` into `<outDir>/<name>/`, replacing any existing bundle. */
+export async function buildService(name: string, outDir: string, opts: BuildOptions = {}): Promise<BuildResult> {
+  if (!NAME_RE.test(name)) throw new Error(`invalid service name ${JSON.stringify(name)}`);
+  const entry = path.join(opts.servicesDir ?? SERVICES_DIR, name, "index.ts");
+  if (!existsSync(entry)) throw new Error(`no service source at ${entry}`);
+
+  await mkdir(outDir, { recursive: true });
+  const suffix = `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmpDir = path.join(outDir, `.${name}.tmp-${suffix}`);
+  const finalDir = path.join(outDir, name);
+
+  try {
+    await esbuild.build({
+      entryPoints: { index: entry },
+      outdir: tmpDir,
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      target: "es2022",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["module", "main"],
+      external: ["node:*"],
+      // The SDK does `import wkmod from "./…_bg.wasm"`: emit the file beside index.js and keep the
+      // import as a relative path, which workerd resolves to a `wasm` module of that name.
+      loader: { ".wasm": "copy" },
+      assetNames: "[name]-[hash]",
+      ...(opts.define ? { define: opts.define } : {}),
+      absWorkingDir: REPO_ROOT,
+      logLevel: "silent",
+      write: true,
+    });
+    const manifest: BundleManifest = {
+      name,
+      main: "index.js",
+      compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: [...COMPATIBILITY_FLAGS],
+    };
+    await writeFile(path.join(tmpDir, "gridiron.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    const files = (await readdir(tmpDir)).sort();
+
+    // Replace atomically-ish: move the old bundle aside, move the new one in, then delete the old.
+    const oldDir = path.join(outDir, `.${name}.old-${suffix}`);
+    let movedOld = false;
+    try {
+      await rename(finalDir, oldDir);
+      movedOld = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    try {
+      await rename(tmpDir, finalDir);
+    } catch (err) {
+      if (movedOld) await rename(oldDir, finalDir).catch(() => undefined);
+      throw err;
+    }
+    if (movedOld) await rm(oldDir, { recursive: true, force: true });
+    return { dir: finalDir, files };
+  } catch (err) {
+    await rm(tmpDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Names of all services with a `services/<name>/index.ts`, sorted. */
+export async function listServices(servicesDir: string = SERVICES_DIR): Promise<string[]> {
+  const entries = await readdir(servicesDir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && NAME_RE.test(e.name) && existsSync(path.join(servicesDir, e.name, "index.ts")))
+    .map((e) => e.name)
+    .sort();
+}
+
+interface CliArgs {
+  names: string[];
+  all: boolean;
+  out: string;
+  ifMissing: boolean;
+}
+
+const USAGE = `usage: build-service <name...> [--out <bundlesDir>]
+       build-service --all [--out <bundlesDir>] [--if-missing]`;
+
+function parseArgs(argv: string[]): CliArgs {
+  const args: CliArgs = { names: [], all: false, out: DEFAULT_BUNDLES_DIR, ifMissing: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--all") args.all = true;
+    else if (a === "--if-missing") args.ifMissing = true;
+    else if (a === "--out" || a.startsWith("--out=")) {
+      const v = a === "--out" ? argv[++i] : a.slice("--out=".length);
+      if (!v) throw new Error("--out needs a directory");
+      args.out = path.resolve(v);
+    } else if (a === "-h" || a === "--help") throw new Error(USAGE);
+    else if (a.startsWith("-")) throw new Error(`unknown option ${a}\n${USAGE}`);
+    else args.names.push(a);
+  }
+  if (args.all && args.names.length > 0) throw new Error(`give service names or --all, not both\n${USAGE}`);
+  if (!args.all && args.names.length === 0) throw new Error(USAGE);
+  return args;
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(2)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+/** CLI entry point; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
+  const names = args.all ? await listServices() : args.names;
+  let failed = 0;
+  for (const name of names) {
+    const target = path.join(args.out, name);
+    if (args.ifMissing && existsSync(target)) {
+      console.log(`${name}: exists, skipped (${path.relative(process.cwd(), target) || "."})`);
+      continue;
+    }
+    const t0 = performance.now();
+    try {
+      const { dir, files } = await buildService(name, args.out);
+      let size = 0;
+      for (const f of files) size += (await stat(path.join(dir, f))).size;
+      const ms = Math.round(performance.now() - t0);
+      console.log(`${name}: ${path.relative(process.cwd(), dir) || "."} [${files.join(", ")}] ${formatBytes(size)} ${ms} ms`);
+    } catch (err) {
+      failed++;
+      console.error(`${name}: build failed: ${(err as Error).message}`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,80 @@
+/**
+ * Test helpers that produce bundle directories of other shapes than `scripts/build-service` does.
+ * Both write into a dot-prefixed temp sibling and rename it into place, so a folder watcher never
+ * sees a half-written bundle.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+export interface ShapedBundle {
+  /** The bundle directory. */
+  dir: string;
+  /** File names in it, sorted. */
+  files: string[];
+  /** Wasm module names as index.js imports them (without the leading `./`). */
+  wasmModules: string[];
+}
+
+/** Writes `files` into a temp sibling of `dir`, then replaces `dir` with it. */
+async function writeDirAtomically(dir: string, files: Record<string, string | Uint8Array>): Promise<string[]> {
+  const parent = path.dirname(dir);
+  await mkdir(parent, { recursive: true });
+  const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  await mkdir(tmp);
+  try {
+    for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(tmp, name), bytes);
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return Object.keys(files).sort();
+}
+
+/**
+ * Turns a build-service bundle (`fromDir`) into what `wrangler deploy --dry-run --outdir` emits, at
+ * `toDir`: `index.js`, `index.js.map`, `README.md` and `<sha1>-<base>.wasm` imported as `./<that name>`
+ * (e.g. `3f…9a-sdk_shared_core_wasm_bindings_bg.wasm`); no `gridiron.json`.
+ */
+export async function makeWranglerShapedBundle(fromDir: string, toDir: string): Promise<ShapedBundle> {
+  const names = await readdir(fromDir);
+  let js = await readFile(path.join(fromDir, "index.js"), "utf8");
+  const files: Record<string, string | Uint8Array> = {};
+  const wasmModules: string[] = [];
+  for (const name of names.filter((n) => n.endsWith(".wasm"))) {
+    const bytes = await readFile(path.join(fromDir, name));
+    // esbuild names it `<base>-<HASH>.wasm`; wrangler names it `<sha1 of bytes>-<base>.wasm`.
+    const base = name.replace(/-[A-Z0-9]{8}\.wasm$/, ".wasm");
+    const renamed = `${createHash("sha1").update(bytes).digest("hex")}-${base}`;
+    const before = js;
+    js = js.replaceAll(`"./${name}"`, `"./${renamed}"`).replaceAll(`'./${name}'`, `'./${renamed}'`);
+    if (js === before) throw new Error(`index.js in ${fromDir} does not import ./${name}`);
+    files[renamed] = bytes;
+    wasmModules.push(renamed);
+  }
+  files["index.js"] = `${js.replace(/\n*$/, "\n")}//# sourceMappingURL=index.js.map\n`;
+  files["index.js.map"] = `${JSON.stringify({ version: 3, file: "index.js", sources: [], names: [], mappings: "" })}\n`;
+  files["README.md"] =
+    "This folder contains the built output assets for the worker \"" +
+    path.basename(toDir) +
+    "\" generated at " +
+    new Date().toISOString() +
+    ".\n";
+  return { dir: toDir, files: await writeDirAtomically(toDir, files), wasmModules: wasmModules.sort() };
+}
+
+/**
+ * Writes `<dir>/<name>/` with a `gridiron.json` manifest and an `index.js` that has a syntax error,
+ * so workerd refuses to load it. Returns the bundle directory.
+ */
+export async function writeBrokenBundle(dir: string, name: string): Promise<string> {
+  const bundleDir = path.join(dir, name);
+  const manifest = { name, main: "index.js", compatibilityDate: "2026-11-01", compatibilityFlags: ["nodejs_compat"] };
+  await writeDirAtomically(bundleDir, {
+    "gridiron.json": `${JSON.stringify(manifest, null, 2)}\n`,
+    "index.js": "export default {\n  fetch(request) {\n    return new Response('unreachable'\n  },\n};\n",
+  });
+  return bundleDir;
+}
