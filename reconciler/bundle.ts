@@ -64,7 +64,7 @@ function isNonModule(path: string): boolean {
     (WRANGLER_FILES as readonly string[]).includes(base) ||
     base.endsWith(".map") ||
     base.endsWith(".md") ||
-    /^LICEN[CS]E/i.test(base)
+    /^(LICEN[CS]E|COPYING|NOTICE)([.-][A-Za-z0-9.-]*)?$/i.test(base) && !/\.(m?js|cjs|wasm|json)$/.test(base)
   );
 }
 

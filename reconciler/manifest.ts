@@ -6,9 +6,12 @@ import { bundleError } from "./errors.ts";
 export const MANIFEST_FILE = "gridiron.json";
 export const WRANGLER_FILES = ["wrangler.toml", "wrangler.json"] as const;
 
-/** workerd ≥ 2026-08-04 turns nodejs_compat on by default; the SDK needs it either way. */
+/**
+ * The Restate SDK needs nodejs_compat, which workerd turns on by default from 2026-08-04 (and
+ * warns when it is also listed), so the default date alone runs a wrangler-built bundle as is.
+ */
 export const DEFAULT_COMPATIBILITY_DATE = "2026-11-01";
-export const DEFAULT_COMPATIBILITY_FLAGS: readonly string[] = ["nodejs_compat"];
+export const DEFAULT_COMPATIBILITY_FLAGS: readonly string[] = [];
 
 export interface Manifest {
   name?: string;
@@ -24,6 +27,7 @@ export interface Manifest {
 const DATE_RE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const FLAG_RE = /^[a-z0-9_]{1,64}$/;
 const VAR_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const RESERVED_VARS = new Set(["__proto__", "constructor", "prototype"]);
 
 type Check = (bundle: string, file: string, key: string, value: unknown) => void;
 
@@ -46,7 +50,7 @@ const flags: Check = (b, f, k, v) => {
 const vars: Check = (b, f, k, v) => {
   if (typeof v !== "object" || v === null || Array.isArray(v)) fail(b, f, `"${k}" must be an object of string values`);
   for (const [name, value] of Object.entries(v as object)) {
-    if (!VAR_RE.test(name)) fail(b, f, `"${k}" has an invalid variable name ${JSON.stringify(name)}`);
+    if (!VAR_RE.test(name) || RESERVED_VARS.has(name)) fail(b, f, `"${k}" has an invalid variable name ${JSON.stringify(name)}`);
     if (typeof value !== "string") fail(b, f, `"${k}.${name}" must be a string, got ${JSON.stringify(value)}`);
   }
 };
@@ -80,7 +84,8 @@ export function parseGridironManifest(bundle: string, text: string): Manifest {
   const raw = parseJsonObject(bundle, MANIFEST_FILE, text);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    const check = GRIDIRON_KEYS[key as keyof Manifest];
+    // hasOwn: keys such as "toString" or "__proto__" must not find Object.prototype's members.
+    const check = Object.hasOwn(GRIDIRON_KEYS, key) ? GRIDIRON_KEYS[key as keyof Manifest] : undefined;
     if (!check) {
       fail(bundle, MANIFEST_FILE, `unknown key "${key}" (allowed: ${Object.keys(GRIDIRON_KEYS).join(", ")})`);
     }
@@ -118,8 +123,9 @@ export function parseWranglerConfig(bundle: string, file: string, text: string):
   if (raw.vars !== undefined) {
     // wrangler allows JSON values in vars; workerd text bindings are strings, so stringify others.
     if (typeof raw.vars !== "object" || raw.vars === null || Array.isArray(raw.vars)) fail(bundle, file, `"vars" must be a table`);
-    const v: Record<string, string> = {};
+    const v: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, value] of Object.entries(raw.vars as object)) {
+      if (RESERVED_VARS.has(name)) fail(bundle, file, `"vars" has an invalid variable name ${JSON.stringify(name)}`);
       v[name] = typeof value === "string" ? value : JSON.stringify(value);
     }
     vars(bundle, file, "vars", v);

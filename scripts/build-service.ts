@@ -25,7 +25,8 @@ export const DEFAULT_BUNDLES_DIR = path.join(REPO_ROOT, "bundles");
 
 /** Compatibility settings written into every bundle's manifest. */
 export const COMPATIBILITY_DATE = "2026-11-01";
-export const COMPATIBILITY_FLAGS: readonly string[] = ["nodejs_compat"];
+// nodejs_compat is on by default from 2026-08-04; listing it only makes workerd warn.
+export const COMPATIBILITY_FLAGS: readonly string[] = [];
 
 /** The `gridiron.json` manifest written by this script. */
 export interface BundleManifest {

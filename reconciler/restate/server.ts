@@ -2,7 +2,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "pino";
 import { GridironError } from "../errors.ts";
@@ -21,10 +20,14 @@ export interface RestateServerOptions {
   stopTimeoutMs?: number;
 }
 
+/**
+ * The native binary inside the platform package, resolved the way the npm wrapper does: spawning
+ * the wrapper would put a Node process between us and the pid we must stop.
+ */
 export function restateServerBin(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require.resolve("@restatedev/restate-server/package.json");
-  return join(dirname(pkg), "..", "..", ".bin", "restate-server");
+  // Resolve from the wrapper package, whose optional dependency the platform package is.
+  const fromWrapper = createRequire(createRequire(import.meta.url).resolve("@restatedev/restate-server/package.json"));
+  return fromWrapper.resolve(`@restatedev/restate-server-${process.platform}-${process.arch}/bin/restate-server`);
 }
 
 export class RestateServer {

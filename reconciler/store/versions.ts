@@ -62,6 +62,10 @@ export class VersionStore {
     if (existing) return { stored: existing, created: false };
 
     const finalDir = this.versionDir(service, version);
+    for (const rel of bundle.files.keys()) {
+      const problem = checkBundlePath(rel);
+      if (problem) throw new GridironError("STORE_BAD_NAME", "failed", `refusing to store ${service}/${version}: ${problem}`, { service, version });
+    }
     const serviceDir = dirname(finalDir);
     await mkdir(serviceDir, { recursive: true });
     const tmp = join(serviceDir, `${TEMP_PREFIX}${version}-${randomBytes(4).toString("hex")}`);
@@ -159,7 +163,9 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    const code = (err as NodeJS.ErrnoException).code;
+    // A stray file where a directory is expected (.DS_Store, README) holds no versions.
+    if (code === "ENOENT" || code === "ENOTDIR") return [];
     throw err;
   }
 }

@@ -71,7 +71,7 @@ export async function makeWranglerShapedBundle(fromDir: string, toDir: string): 
  */
 export async function writeBrokenBundle(dir: string, name: string): Promise<string> {
   const bundleDir = path.join(dir, name);
-  const manifest = { name, main: "index.js", compatibilityDate: "2026-11-01", compatibilityFlags: ["nodejs_compat"] };
+  const manifest = { name, main: "index.js", compatibilityDate: "2026-11-01", compatibilityFlags: [] };
   await writeDirAtomically(bundleDir, {
     "gridiron.json": `${JSON.stringify(manifest, null, 2)}\n`,
     "index.js": "export default {\n  fetch(request) {\n    return new Response('unreachable'\n  },\n};\n",

@@ -1,0 +1,257 @@
+// The `gridiron` command. Thin: maps arguments to options and calls into the library. The only
+// module that touches process.exit codes and signals.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { createLogger } from "./log.ts";
+import { startMesh } from "./mesh.ts";
+import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "./options.ts";
+import type { PlanReport } from "./reconciler.ts";
+import type { ReconcileResult, Status } from "./status.ts";
+import { bindListeningSocket } from "./workerd/listen-socket.ts";
+
+const BIN = fileURLToPath(new URL("../bin/gridiron.js", import.meta.url));
+
+interface Command {
+  summary: string;
+  usage: string;
+  flags: string[];
+  run(o: Readonly<Options>, values: Record<string, string | boolean | undefined>): Promise<number>;
+}
+
+const MESH_FLAGS = OPTION_SPECS.map((s) => s.flag);
+const CLIENT_FLAGS = ["host", "api-port", "json"];
+
+const COMMANDS: Record<string, Command> = {
+  up: {
+    summary: "start restate-server, workerd and the reconciler in the foreground (Ctrl-C stops all)",
+    usage: "gridiron up [--build-demo] [options]",
+    flags: [...MESH_FLAGS, "build-demo"],
+    run: up,
+  },
+  reconcile: {
+    summary: "run one reconcile pass on the running mesh and print what it did",
+    usage: "gridiron reconcile [--json]",
+    flags: CLIENT_FLAGS,
+    async run(o, v) {
+      const { status, body } = await callApi<ReconcileResult>(o, "POST", "/reconcile");
+      if (v.json) print(body);
+      else printResult(body);
+      return status === 200 && body.errors.length === 0 ? 0 : 1;
+    },
+  },
+  plan: {
+    summary: "print what a reconcile pass would do now, changing nothing",
+    usage: "gridiron plan [--json]",
+    flags: CLIENT_FLAGS,
+    async run(o, v) {
+      const { body } = await callApi<PlanReport>(o, "GET", "/plan");
+      if (v.json) print(body);
+      else printPlan(body);
+      return 0;
+    },
+  },
+  status: {
+    summary: "show services, their versions and the last reconcile",
+    usage: "gridiron status [--json]",
+    flags: CLIENT_FLAGS,
+    async run(o, v) {
+      const { body } = await callApi<Status>(o, "GET", "/status");
+      if (v.json) print(body);
+      else printStatus(body);
+      return body.services.some((s) => s.error) ? 1 : 0;
+    },
+  },
+  // Internal: the long-lived process `up` starts with workerd's listening socket as fd 3.
+  __daemon: { summary: "", usage: "", flags: MESH_FLAGS, run: daemon },
+};
+
+const FLAG_DOCS: Record<string, string> = {
+  json: "print machine-readable JSON",
+  "build-demo": "build the demo services into the bundles folder first if missing",
+  help: "show help",
+};
+
+function help(name?: string): string {
+  if (name && COMMANDS[name]) {
+    const c = COMMANDS[name]!;
+    const lines = [`${c.usage}\n\n${c.summary}\n\nOptions:`];
+    for (const flag of [...c.flags, "help"]) {
+      const spec = OPTION_SPECS.find((s) => s.flag === flag);
+      const doc = spec ? `${spec.doc} (env ${spec.env}, default ${spec.default({})})` : FLAG_DOCS[flag] ?? "";
+      lines.push(`  --${flag.padEnd(16)} ${doc}`);
+    }
+    return lines.join("\n");
+  }
+  const list = Object.entries(COMMANDS).filter(([n]) => !n.startsWith("_")).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  return `gridiron: durable Restate services in workerd, reconciled from a bundles folder\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help(rest[0]));
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`gridiron: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  const options: ParseArgsConfig["options"] = { help: { type: "boolean", short: "h" } };
+  for (const flag of command.flags) options[flag] = { type: flag === "json" || flag === "build-demo" ? "boolean" : "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: rest, options, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    console.error(`gridiron ${name}: ${(err as Error).message}\n\n${help(name)}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(help(name));
+    return 0;
+  }
+  let o: Readonly<Options>;
+  try {
+    o = resolveOptions(values);
+  } catch (err) {
+    console.error(`gridiron ${name}: ${(err as Error).message}`);
+    return 2;
+  }
+  try {
+    return await command.run(o, values);
+  } catch (err) {
+    console.error(`gridiron ${name}: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+/**
+ * Binds workerd's public socket here, hands it to the daemon as fd 3 and closes our copy: a Node
+ * server that kept it open would accept (and stall) connections meant for workerd.
+ */
+async function up(o: Readonly<Options>, v: Record<string, string | boolean | undefined>): Promise<number> {
+  if (v["build-demo"]) {
+    const { main: build } = await import("../scripts/build-service.ts");
+    const code = await build(["--all", "--if-missing", "--out", o.bundlesDir]);
+    if (code !== 0) return code;
+  }
+  let socket;
+  try {
+    socket = await bindListeningSocket(o.host, o.workerdPort);
+  } catch (err) {
+    console.error(`gridiron up: cannot listen on ${o.host}:${o.workerdPort} for workerd (${(err as Error).message}). Is another mesh running? Stop it or pick --workerd-port.`);
+    return 1;
+  }
+  // The real port (the flag may say 0) goes last, so it wins over an earlier --workerd-port.
+  const args = [BIN, "__daemon", ...process.argv.slice(3).filter((a) => a !== "--build-demo"), "--workerd-port", String(socket.port)];
+  // The daemon leads its own process group, and restate-server and workerd join it. Ctrl-C reaches
+  // only this launcher, which asks the daemon to stop them in order; if the daemon dies hard, the
+  // group is killed so no server outlives it.
+  const child = spawn(process.execPath, args, { stdio: ["inherit", "inherit", "inherit", socket.fd], detached: true });
+  await socket.close();
+  const forward = () => child.kill("SIGTERM");
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  process.on("SIGHUP", forward);
+  return new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        /* group already empty: the clean case */
+      }
+      if (signal) console.error(`gridiron up: the daemon was killed by ${signal}; its servers were stopped`);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+async function daemon(o: Readonly<Options>): Promise<number> {
+  const logger = createLogger({ level: o.logLevel, format: o.logFormat });
+  let stopRequested: string | undefined;
+  let wake: () => void = () => {};
+  const stopSignal = new Promise<void>((resolve) => (wake = resolve));
+  const request = (why: string) => {
+    if (stopRequested) return;
+    stopRequested = why;
+    wake();
+  };
+  // Handlers go in before anything starts, so a signal during start-up still stops cleanly.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => request(sig));
+  // If the launcher is gone (killed hard), nobody would ever stop us: notice and stop.
+  const parent = process.ppid;
+  const orphanCheck = setInterval(() => process.ppid !== parent && request("launcher exited"), 1000);
+  orphanCheck.unref();
+
+  let mesh;
+  try {
+    mesh = await startMesh(o, logger, 3);
+  } catch (err) {
+    logger.fatal({ err }, "gridiron could not start");
+    await new Promise((r) => logger.flush(() => r(undefined)));
+    return 1;
+  }
+  await stopSignal;
+  logger.info({ reason: stopRequested }, "stopping: workerd, restate-server and the reconciler");
+  await mesh.close();
+  logger.info("stopped");
+  await new Promise((r) => logger.flush(() => r(undefined)));
+  clearInterval(orphanCheck);
+  return 0;
+}
+
+async function callApi<T>(o: Readonly<Options>, method: string, path: string): Promise<{ status: number; body: T }> {
+  const url = `${process.env.GRIDIRON_API_URL ?? apiUrl(o)}${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method });
+  } catch (err) {
+    throw new Error(`no reconciler answers at ${url} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --api-port / GRIDIRON_API_URL.`);
+  }
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    throw new Error(`${method} ${url} answered ${res.status}: ${text.slice(0, 300)}`);
+  }
+}
+
+function print(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+function printResult(r: ReconcileResult): void {
+  console.log(`reconcile #${r.id} (${r.trigger}): ${r.outcome} in ${r.durationMs} ms${r.revision ? ` at ${r.revision}` : ""}`);
+  for (const a of r.actions) console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}`);
+  for (const d of r.deployed) console.log(`  now serving ${d.service}/${d.version}`);
+  for (const e of r.errors) console.log(`  error ${e.code}: ${e.message}`);
+  if (r.actions.length === 0 && r.errors.length === 0) console.log("  nothing to do: the mesh matches the bundles");
+}
+
+function printPlan(p: PlanReport): void {
+  console.log(`plan at ${p.revision}${p.plan.swap ? " (workerd config changes)" : ""}:`);
+  if (p.plan.actions.length === 0) console.log("  nothing to do");
+  for (const a of p.plan.actions) console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}`);
+  for (const i of p.invalid) console.log(`  invalid   ${i.service}: ${i.message}`);
+}
+
+function printStatus(s: Status): void {
+  console.log(`source   ${s.source.kind} ${s.source.location}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`);
+  console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
+  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}`);
+  if (s.lastReconcile) {
+    const r = s.lastReconcile;
+    console.log(`last     reconcile #${r.id} ${r.outcome} in ${r.durationMs} ms at ${r.startedAt} (${r.trigger})`);
+  }
+  console.log("");
+  if (s.services.length === 0) console.log("no services yet: put a bundle into the bundles folder (just deploy-demo)");
+  for (const svc of s.services) {
+    console.log(`${svc.service}${svc.serving ? `  serving ${svc.serving}` : ""}`);
+    for (const v of svc.versions) {
+      const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
+      console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);
+    }
+    if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}`);
+  }
+}

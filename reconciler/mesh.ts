@@ -1,0 +1,77 @@
+// Composes one node: restate-server, the workerd supervisor, the reconciler, its API, the folder
+// watch and the resync timer. Returns a handle whose close() stops everything it started, in
+// reverse order, and is safe to call twice. No signal handling here: that belongs to the CLI.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { workerdBaseUrl, type Options } from "./options.ts";
+import { Reconciler } from "./reconciler.ts";
+import { RestateAdmin } from "./restate/admin.ts";
+import { RestateServer } from "./restate/server.ts";
+import { startApiServer } from "./server.ts";
+import { FolderSource } from "./sources/folder.ts";
+import { VersionStore } from "./store/versions.ts";
+import { ConfigFiles } from "./workerd/config-files.ts";
+import { WorkerdProcess } from "./workerd/process.ts";
+
+export interface Mesh {
+  reconciler: Reconciler;
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+/** `socketFd` is the listening socket for workerd, bound and handed over by the launcher. */
+export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: number): Promise<Mesh> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      await fn().catch((err) => logger.error({ err }, "error during shutdown"));
+    }
+  };
+  try {
+    await mkdir(o.dataDir, { recursive: true });
+    await mkdir(o.bundlesDir, { recursive: true });
+    const ingressUrl = `http://${o.host}:${o.ingressPort}`;
+    const adminUrl = `http://${o.host}:${o.adminPort}`;
+    if (o.manageRestate) {
+      const restate = new RestateServer({
+        logger, baseDir: join(o.dataDir, "restate"), configFile: o.restateConfig,
+        host: o.host, ingressPort: o.ingressPort, adminPort: o.adminPort, nodePort: o.nodePort,
+      });
+      cleanups.push(() => restate.stop());
+      await restate.start();
+    }
+    const admin = new RestateAdmin(adminUrl);
+    if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
+
+    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd } });
+    cleanups.push(() => workerd.stop());
+    const source = new FolderSource(o.bundlesDir, { debounceMs: o.debounceMs });
+    const reconciler = new Reconciler({
+      logger, source, admin, workerd,
+      store: new VersionStore(o.dataDir),
+      configFiles: new ConfigFiles(o.dataDir),
+      workerdUrl: workerdBaseUrl(o),
+      ingressUrl,
+      dataDir: o.dataDir,
+    });
+    cleanups.push(() => reconciler.idle());
+    await reconciler.start();
+
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger });
+    cleanups.push(() => api.close());
+
+    await reconciler.reconcile("startup");
+    const stopWatch = await source.watch((reason) => void reconciler.reconcile(`change: ${reason}`));
+    cleanups.push(stopWatch);
+    const timer = setInterval(() => void reconciler.reconcile("resync"), o.resyncMs);
+    cleanups.push(async () => clearInterval(timer));
+
+    logger.info({ ingress: ingressUrl, admin: adminUrl, workerd: workerdBaseUrl(o), api: api.url, bundles: o.bundlesDir, data: o.dataDir }, "gridiron is up");
+    let closing: Promise<void> | undefined;
+    return { reconciler, apiUrl: api.url, close: () => (closing ??= close()) };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

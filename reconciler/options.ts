@@ -1,0 +1,83 @@
+// Options resolved once at the edge (flags over environment over defaults), frozen, passed down.
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+
+export interface Options {
+  dataDir: string;
+  bundlesDir: string;
+  host: string;
+  ingressPort: number;
+  adminPort: number;
+  nodePort: number;
+  workerdPort: number;
+  apiPort: number;
+  restateConfig: string;
+  /** Start restate-server ourselves (true) or use one already running at adminPort/ingressPort. */
+  manageRestate: boolean;
+  /** Quiet period after the last change in the bundles folder before a reconcile starts. */
+  debounceMs: number;
+  /** Level-triggered safety net: a full pass this often even without changes. */
+  resyncMs: number;
+  logLevel: string;
+  logFormat: "json" | "pretty";
+}
+
+export interface OptionSpec {
+  key: keyof Options;
+  flag: string;
+  env: string;
+  default: (o: Partial<Options>) => string;
+  doc: string;
+}
+
+// One table drives parsing, `--help` and the README's configuration table.
+export const OPTION_SPECS: OptionSpec[] = [
+  { key: "dataDir", flag: "data-dir", env: "GRIDIRON_DATA_DIR", default: () => ".gridiron", doc: "state: version store, workerd config, restate-server data" },
+  { key: "bundlesDir", flag: "bundles-dir", env: "GRIDIRON_BUNDLES_DIR", default: () => "bundles", doc: "watched desired-state folder, one bundle per directory" },
+  { key: "host", flag: "host", env: "GRIDIRON_HOST", default: () => "127.0.0.1", doc: "address every server binds (loopback by default)" },
+  { key: "ingressPort", flag: "ingress-port", env: "GRIDIRON_INGRESS_PORT", default: () => "8080", doc: "Restate ingress (clients call services here)" },
+  { key: "adminPort", flag: "admin-port", env: "GRIDIRON_ADMIN_PORT", default: () => "9070", doc: "Restate admin API" },
+  { key: "nodePort", flag: "node-port", env: "GRIDIRON_RESTATE_NODE_PORT", default: () => "5122", doc: "Restate node-to-node port" },
+  { key: "workerdPort", flag: "workerd-port", env: "GRIDIRON_WORKERD_PORT", default: () => "9080", doc: "workerd: every version at /<service>/<version>/" },
+  { key: "apiPort", flag: "api-port", env: "GRIDIRON_API_PORT", default: () => "8081", doc: "reconciler HTTP API (/status, /reconcile, /healthz)" },
+  { key: "restateConfig", flag: "restate-config", env: "GRIDIRON_RESTATE_CONFIG", default: () => resolve(REPO_ROOT, "config/restate.toml"), doc: "restate-server config file" },
+  { key: "manageRestate", flag: "manage-restate", env: "GRIDIRON_MANAGE_RESTATE", default: () => "true", doc: "start restate-server (false: use a running one)" },
+  { key: "debounceMs", flag: "debounce-ms", env: "GRIDIRON_DEBOUNCE_MS", default: () => "100", doc: "quiet time after a bundles/ change before reconciling" },
+  { key: "resyncMs", flag: "resync-ms", env: "GRIDIRON_RESYNC_MS", default: () => "30000", doc: "periodic full reconcile interval" },
+  { key: "logLevel", flag: "log-level", env: "GRIDIRON_LOG_LEVEL", default: () => "info", doc: "pino level: debug, info, warn, error" },
+  { key: "logFormat", flag: "log-format", env: "GRIDIRON_LOG_FORMAT", default: () => (process.stdout.isTTY ? "pretty" : "json"), doc: "json, or pretty (default in a terminal)" },
+];
+
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs"]);
+
+export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
+  const out: Record<string, unknown> = {};
+  for (const spec of OPTION_SPECS) {
+    const raw = flags[spec.flag] ?? env[spec.env] ?? spec.default(out as Partial<Options>);
+    const value = String(raw);
+    if (NUMBER_KEYS.has(spec.key)) {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0 || (spec.key.endsWith("Port") && n > 65535)) {
+        throw new Error(`--${spec.flag} / ${spec.env}: expected a whole number${spec.key.endsWith("Port") ? " (port 0-65535)" : ""}, got ${JSON.stringify(value)}`);
+      }
+      out[spec.key] = n;
+    } else if (spec.key === "manageRestate") {
+      if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);
+      out[spec.key] = value === "true" || value === "1";
+    } else if (spec.key === "logFormat") {
+      if (value !== "json" && value !== "pretty") throw new Error(`--${spec.flag} / ${spec.env}: expected json or pretty, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
+    } else {
+      out[spec.key] = value;
+    }
+  }
+  out.dataDir = resolve(cwd, out.dataDir as string);
+  out.bundlesDir = resolve(cwd, out.bundlesDir as string);
+  out.restateConfig = resolve(cwd, out.restateConfig as string);
+  return Object.freeze(out as unknown as Options);
+}
+
+export const workerdBaseUrl = (o: Pick<Options, "host" | "workerdPort">): string => `http://${o.host}:${o.workerdPort}`;
+export const apiUrl = (o: Pick<Options, "host" | "apiPort">): string => `http://${o.host}:${o.apiPort}`;

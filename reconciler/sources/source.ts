@@ -1,0 +1,17 @@
+// The contract between sources and the reconciler: an artifact is a directory of bundles at a
+// revision. Nothing downstream knows whether the bytes came from a folder or from git.
+export interface Artifact {
+  /** Human-readable revision, e.g. "folder:/srv/bundles" or "main@sha1:…". */
+  revision: string;
+  /** Directory holding one bundle per subdirectory; valid until the next fetch. */
+  dir: string;
+}
+
+export interface Source {
+  readonly kind: string;
+  /** Where the desired state lives (a path or a URL), for status and logs. */
+  readonly location: string;
+  fetch(signal?: AbortSignal): Promise<Artifact>;
+  /** Calls onChange when the desired state may have changed; resolves to a stop function. */
+  watch(onChange: (reason: string) => void): Promise<() => Promise<void>>;
+}

@@ -1,0 +1,87 @@
+// A new version is proven on a throwaway workerd before it goes near the serving generation: the
+// bundle must load (syntax, imports, wasm), answer /discover with at least one service, and pass
+// Restate's own dry-run registration (which also catches breaking changes).
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { GridironError, asGridironError } from "./errors.ts";
+import type { RestateAdmin } from "./restate/admin.ts";
+import { buildWorkerdConfig, type ServedVersion } from "./workerd/build.ts";
+import { encodeWorkerdConfig } from "./workerd/encode.ts";
+import { startScratchWorkerd } from "./workerd/process.ts";
+
+const DISCOVER_ACCEPT = [2, 3, 4].map((v) => `application/vnd.restate.endpointmanifest.v${v}+json`).join(", ");
+
+export interface ValidationResult {
+  restateServices: string[];
+  ms: number;
+}
+
+export interface ValidateDeps {
+  logger: Logger;
+  admin: RestateAdmin;
+  routerSource: string;
+  scratchDir: string;
+  timeoutMs?: number;
+}
+
+export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Promise<ValidationResult> {
+  const { service, version } = v.spec;
+  const started = performance.now();
+  const fail = (message: string, context: Record<string, unknown> = {}) =>
+    new GridironError("VERSION_INVALID", "stalled", `bundle "${service}" (version ${version}): ${message}`, { service, version, ...context });
+
+  await mkdir(deps.scratchDir, { recursive: true });
+  const configPath = join(deps.scratchDir, `${service}-${version}.bin`);
+  await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource)));
+  let scratch;
+  try {
+    scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000 });
+  } catch (err) {
+    await rm(configPath, { force: true });
+    throw fail(`workerd cannot load it: ${workerdReason(asGridironError(err))}`);
+  }
+  try {
+    const base = `http://127.0.0.1:${scratch.port}/${service}/${version}/`;
+    let res: Response;
+    try {
+      res = await fetch(`${base}discover`, { headers: { accept: DISCOVER_ACCEPT }, signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000) });
+    } catch (err) {
+      throw fail(`/discover did not answer (${(err as Error).message}); workerd said: ${lastLines(scratch.stderr())}`);
+    }
+    const body = await res.text();
+    if (res.status !== 200) {
+      throw fail(`/discover answered ${res.status}: ${body.slice(0, 300) || lastLines(scratch.stderr())}. Is the default export a Restate endpoint (createEndpointHandler)?`);
+    }
+    let services: string[];
+    try {
+      services = ((JSON.parse(body) as { services?: { name: string }[] }).services ?? []).map((s) => s.name);
+    } catch {
+      throw fail(`/discover answered something that is not a Restate endpoint manifest: ${body.slice(0, 200)}`);
+    }
+    if (services.length === 0) throw fail("/discover lists no services; bind at least one service in createEndpointHandler");
+    try {
+      await deps.admin.register({ uri: base, dryRun: true, breaking: v.spec.breaking, force: false });
+    } catch (err) {
+      const e = asGridironError(err);
+      if (e.kind !== "stalled") throw e;
+      const hint = v.spec.breaking ? "" : ' If the change is intended, set "breaking": true in gridiron.json.';
+      throw fail(`Restate refuses it: ${e.message.replace(/^registering \S+: /, "")}.${hint}`, { restate: e.context });
+    }
+    return { restateServices: services, ms: Math.round(performance.now() - started) };
+  } finally {
+    await scratch.stop();
+    await rm(configPath, { force: true });
+  }
+}
+
+function lastLines(text: string, n = 4): string {
+  return text.trim().split("\n").slice(-n).join(" | ") || "(nothing)";
+}
+
+function workerdReason(err: GridironError): string {
+  const stderr = typeof err.context.stderr === "string" ? err.context.stderr : "";
+  // workerd prints the JS error (e.g. "SyntaxError: Unexpected token") on stderr; keep the lines that say what.
+  const lines = stderr.split("\n").filter((l) => /error|exception|uncaught|failed|invalid/i.test(l));
+  return (lines.length ? lines.slice(-3).join(" | ") : lastLines(stderr)) || err.message;
+}
