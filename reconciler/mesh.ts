@@ -61,9 +61,14 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger });
     cleanups.push(() => api.close());
 
-    await reconciler.reconcile("startup");
-    const stopWatch = await source.watch((reason) => void reconciler.reconcile(`change: ${reason}`));
+    // Watch before the first pass: a change made while it runs queues another pass instead of
+    // waiting for the resync timer.
+    const stopWatch = await source.watch((reason) => {
+      logger.debug({ component: "source", reason }, "bundles changed");
+      void reconciler.reconcile(`change: ${reason}`);
+    });
     cleanups.push(stopWatch);
+    await reconciler.reconcile("startup");
     const timer = setInterval(() => void reconciler.reconcile("resync"), o.resyncMs);
     cleanups.push(async () => clearInterval(timer));
 

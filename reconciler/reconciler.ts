@@ -56,6 +56,7 @@ export class Reconciler {
   readonly #log: Logger;
   readonly #queue = new PQueue({ concurrency: 1 });
   #queued: Promise<ReconcileResult> | undefined;
+  #queuedToken: object | undefined;
   #routerSource: string | undefined;
   #served: VersionRef[] = [];
   #deployments: OurDeployment[] = [];
@@ -93,15 +94,22 @@ export class Reconciler {
     this.#log.info({ versions: serve.length, port }, "workerd serving registered versions");
   }
 
-  /** Queues a pass; triggers that arrive while one is already queued share it. */
+  /** Queues a pass; triggers that arrive while one is already queued (not yet started) share it. */
   reconcile(trigger: string): Promise<ReconcileResult> {
     if (trigger === "api") this.#failedVersions.clear();
     if (this.#queued) return this.#queued;
+    // p-queue may start the task synchronously inside add(), so the "still queued" mark is a
+    // token the task clears only if it is still its own.
+    const token = {};
+    this.#queuedToken = token;
     const queued = this.#queue.add(async () => {
-      this.#queued = undefined;
+      if (this.#queuedToken === token) {
+        this.#queuedToken = undefined;
+        this.#queued = undefined;
+      }
       return this.#pass(trigger);
     }) as Promise<ReconcileResult>;
-    this.#queued = queued;
+    if (this.#queuedToken === token) this.#queued = queued;
     return queued;
   }
 
