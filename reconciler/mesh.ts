@@ -42,6 +42,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
       await restate.start();
     }
     const admin = new RestateAdmin(adminUrl);
+    cleanups.push(async () => admin.close());
     if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
 
     const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd } });

@@ -1,6 +1,7 @@
 // Client for restate-server's admin API (:9070). Restate is the record of what is registered, so
 // this is how the reconciler learns "actual". HTTP failures keep Restate's response body.
 import { GridironError } from "../errors.ts";
+import { HttpClient } from "../http-client.ts";
 
 export interface Deployment {
   id: string;
@@ -35,6 +36,7 @@ interface RawDeployment {
 export class RestateAdmin {
   readonly baseUrl: string;
   readonly #timeoutMs: number;
+  readonly #http = new HttpClient();
 
   constructor(baseUrl: string, opts: { timeoutMs?: number } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
@@ -42,19 +44,22 @@ export class RestateAdmin {
   }
 
   async #request(method: string, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<{ status: number; text: string }> {
-    let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      return await this.#http.request(`${this.baseUrl}${path}`, {
         method,
         headers: body === undefined ? {} : { "content-type": "application/json", accept: "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        timeoutMs,
       });
     } catch (err) {
-      throw new GridironError("RESTATE_UNREACHABLE", "waiting", `restate admin API at ${this.baseUrl} unreachable (${method} ${path}): ${(err as Error).cause ?? (err as Error).message}`,
+      throw new GridironError("RESTATE_UNREACHABLE", "waiting", `restate admin API at ${this.baseUrl} unreachable (${method} ${path}): ${(err as Error).message}`,
         { url: `${this.baseUrl}${path}` }, { cause: err });
     }
-    return { status: res.status, text: await res.text() };
+  }
+
+  /** Closes pooled connections from our side; call before stopping restate-server. */
+  close(): void {
+    this.#http.close();
   }
 
   #fail(method: string, path: string, status: number, text: string, what: string): never {

@@ -18,6 +18,8 @@ export interface RestateServerOptions {
   nodePort: number;
   readyTimeoutMs?: number;
   stopTimeoutMs?: number;
+  /** How long to keep retrying while a port is still held; default 75 s (TIME_WAIT is 60 s). */
+  portWaitMs?: number;
 }
 
 /**
@@ -50,7 +52,27 @@ export class RestateServer {
     return `http://${this.#opts.host}:${this.#opts.ingressPort}`;
   }
 
+  /**
+   * restate-server binds without SO_REUSEADDR: right after a previous server on the same ports
+   * closed connections itself, the kernel keeps them in TIME_WAIT (60 s) and the bind fails. That
+   * clears by itself, so "Address in use" is retried until it does, saying so in the log.
+   */
   async start(): Promise<void> {
+    const deadline = Date.now() + (this.#opts.portWaitMs ?? 75_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#startOnce();
+      } catch (err) {
+        const inUse = err instanceof GridironError && /Address in use|address already in use/i.test(err.message);
+        if (!inUse || Date.now() > deadline) throw err;
+        this.#opts.logger.warn({ component: "restate-server", attempt, err: err.message },
+          "a restate port is still held (TIME_WAIT after a recent shutdown, or another process); retrying");
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  async #startOnce(): Promise<void> {
     const o = this.#opts;
     const log = o.logger.child({ component: "restate-server" });
     await mkdir(o.baseDir, { recursive: true });
@@ -89,8 +111,17 @@ export class RestateServer {
 
     const admin = new RestateAdmin(this.adminUrl);
     const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
+    try {
+      await this.#waitHealthy(admin, child, deadline, tail);
+    } finally {
+      admin.close();
+    }
+    log.info({ pid: child.pid }, "restate-server ready");
+  }
+
+  async #waitHealthy(admin: RestateAdmin, child: ChildProcess, deadline: number, tail: string[]): Promise<void> {
     let exited = false;
-    void this.#exited.then(() => (exited = true));
+    void this.#exited!.then(() => (exited = true));
     while (!(await admin.health())) {
       if (exited) {
         throw new GridironError("RESTATE_START", "failed", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
@@ -101,7 +132,6 @@ export class RestateServer {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    log.info({ pid: child.pid }, "restate-server ready");
   }
 
   /** SIGTERM, then SIGKILL after the deadline. Safe to call twice. */
