@@ -74,7 +74,7 @@ async function writeWorkerdConfig(configFile: string, workers: WorkerSpec[]): Pr
       `(name = ${capnpString(w.name)}, worker = (\n` +
         `      modules = [${modules.join(", ")}],\n` +
         `      compatibilityDate = "2026-11-01",\n` +
-        `      compatibilityFlags = ["nodejs_compat"],\n` +
+        `      compatibilityFlags = [],\n` +
         `      bindings = [${bindings.join(", ")}],\n` +
         `    ))`,
     );
@@ -190,7 +190,7 @@ describe("demo services in workerd behind restate-server", () => {
       name: "greeter",
       main: "index.js",
       compatibilityDate: "2026-11-01",
-      compatibilityFlags: ["nodejs_compat"],
+      compatibilityFlags: [],
     });
   });
 
