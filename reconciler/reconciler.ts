@@ -288,6 +288,7 @@ export class Reconciler {
         const v: VersionStatus = {
           version: d.version,
           digest: d.metadata["gridiron.digest"],
+          revision: d.metadata["gridiron.revision"],
           state: !served.has(keyOf(d)) ? "unservable" : i === 0 ? "serving" : "previous",
           deploymentId: d.deploymentId,
           restateServices: d.restateServices,

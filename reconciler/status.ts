@@ -6,6 +6,8 @@ export type VersionState = "serving" | "previous" | "failed" | "unservable";
 export interface VersionStatus {
   version: string;
   digest?: string;
+  /** Source revision the version was registered from (folder path, or branch@sha1:commit). */
+  revision?: string;
   state: VersionState;
   deploymentId?: string;
   restateServices?: string[];
