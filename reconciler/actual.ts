@@ -4,17 +4,28 @@ import { checkServiceName, isVersionId } from "./names.ts";
 import type { RegisteredVersion } from "./plan.ts";
 import type { Deployment } from "./restate/admin.ts";
 
-export const deploymentUri = (baseUrl: string, service: string, version: string): string => `${baseUrl}/${service}/${version}/`;
+/**
+ * `/<service>/<version>/`, or with a registration tag `/<service>/<version>/<tag>/`: Restate never
+ * makes a re-registered URI the latest again, so a rollback to a version that is still registered
+ * registers it under a fresh tag. The router routes on the first two segments and the SDK reads
+ * its route from the end of the path, so the tag changes nothing else.
+ */
+export const deploymentUri = (baseUrl: string, service: string, version: string, tag?: string): string =>
+  `${baseUrl}/${service}/${version}/${tag ? `${tag}/` : ""}`;
 
-export function parseDeploymentUri(baseUrl: string, uri: string): { service: string; version: string } | null {
+const TAG_RE = /^r[0-9a-z]{1,16}$/;
+
+export function parseDeploymentUri(baseUrl: string, uri: string): { service: string; version: string; tag?: string } | null {
   const prefix = `${baseUrl}/`;
   if (!uri.startsWith(prefix)) return null;
-  const m = /^([^/]+)\/([^/]+)\/?$/.exec(uri.slice(prefix.length));
+  const m = /^([^/]+)\/([^/]+)\/(?:([^/]+)\/)?$/.exec(uri.slice(prefix.length));
   if (!m || checkServiceName(m[1]!) !== null || !isVersionId(m[2]!)) return null;
-  return { service: m[1]!, version: m[2]! };
+  if (m[3] !== undefined && !TAG_RE.test(m[3])) return null;
+  return m[3] === undefined ? { service: m[1]!, version: m[2]! } : { service: m[1]!, version: m[2]!, tag: m[3] };
 }
 
 export interface OurDeployment extends RegisteredVersion {
+  uri: string;
   restateServices: string[];
   metadata: Record<string, string>;
 }
@@ -24,7 +35,7 @@ export function ourDeployments(baseUrl: string, deployments: readonly Deployment
   for (const d of deployments) {
     const ref = parseDeploymentUri(baseUrl, d.uri);
     if (!ref) continue;
-    out.push({ ...ref, deploymentId: d.id, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata });
+    out.push({ service: ref.service, version: ref.version, deploymentId: d.id, uri: d.uri, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata });
   }
   return out;
 }

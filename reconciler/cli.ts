@@ -16,16 +16,22 @@ interface Command {
   summary: string;
   usage: string;
   flags: string[];
-  run(o: Readonly<Options>, values: Record<string, string | boolean | undefined>): Promise<number>;
+  /** Accepts positional arguments (service, version). */
+  positionals?: boolean;
+  run(o: Readonly<Options>, values: Record<string, string | boolean | undefined>, args: string[]): Promise<number>;
 }
 
-const MESH_FLAGS = OPTION_SPECS.map((s) => s.flag);
+/** A mistake in how the command was called: exit code 2 and the command's help. */
+class UsageError extends Error {}
+
+const MESH_FLAGS = OPTION_SPECS.filter((s) => !s.envOnly).map((s) => s.flag);
+const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking"]);
 const CLIENT_FLAGS = ["host", "api-port", "json"];
 
 const COMMANDS: Record<string, Command> = {
   up: {
     summary: "start restate-server, workerd and the reconciler in the foreground (Ctrl-C stops all)",
-    usage: "gridiron up [--build-demo] [options]",
+    usage: "gridiron up [--build-demo] [--git <url> [--branch main] [--path bundles]] [options]",
     flags: [...MESH_FLAGS, "build-demo"],
     run: up,
   },
@@ -62,6 +68,39 @@ const COMMANDS: Record<string, Command> = {
       return body.services.some((s) => s.error) ? 1 : 0;
     },
   },
+  rollback: {
+    summary: "serve an older stored version of a service again, now (until the source changes it)",
+    usage: "gridiron rollback <service> [<version>] [--breaking] [--json]",
+    flags: [...CLIENT_FLAGS, "breaking"],
+    positionals: true,
+    async run(o, v, args) {
+      const [service, version] = args;
+      if (!service) throw new UsageError("name the service to roll back, e.g. gridiron rollback greeter");
+      const { status, body } = await callApi<ReconcileResult & { error?: { message: string } }>(o, "POST", "/rollback", { service, version, breaking: v.breaking === true });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron rollback: ${body.error.message}`);
+      else printResult(body);
+      return status === 200 ? 0 : 1;
+    },
+  },
+  move: {
+    summary: "pause the invocations still pinned to a version and resume them on the latest one",
+    usage: "gridiron move <service> <version> [--json]",
+    flags: CLIENT_FLAGS,
+    positionals: true,
+    async run(o, v, args) {
+      const [service, version] = args;
+      if (!service || !version) throw new UsageError("usage: gridiron move <service> <version>");
+      const { status, body } = await callApi<{ moved: string[]; failed: { id: string; error: string }[]; error?: { message: string } }>(o, "POST", "/move", { service, version });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron move: ${body.error.message}`);
+      else {
+        console.log(`moved ${body.moved.length} invocation(s) of ${service}/${version} to the latest deployment`);
+        for (const f of body.failed) console.log(`  could not move ${f.id}: ${f.error}`);
+      }
+      return status === 200 && body.failed?.length === 0 ? 0 : 1;
+    },
+  },
   // Internal: the long-lived process `up` starts with workerd's listening socket as fd 3.
   __daemon: { summary: "", usage: "", flags: MESH_FLAGS, run: daemon },
 };
@@ -69,6 +108,7 @@ const COMMANDS: Record<string, Command> = {
 const FLAG_DOCS: Record<string, string> = {
   json: "print machine-readable JSON",
   "build-demo": "build the demo services into the bundles folder first if missing",
+  breaking: "let Restate accept the rollback even if it removes handlers the newer version added",
   help: "show help",
 };
 
@@ -78,13 +118,15 @@ function help(name?: string): string {
     const lines = [`${c.usage}\n\n${c.summary}\n\nOptions:`];
     for (const flag of [...c.flags, "help"]) {
       const spec = OPTION_SPECS.find((s) => s.flag === flag);
-      const doc = spec ? `${spec.doc} (env ${spec.env}, default ${spec.default({})})` : FLAG_DOCS[flag] ?? "";
+      const doc = spec ? `${spec.doc} (env ${spec.env}, default ${spec.default({}) || "none"})` : FLAG_DOCS[flag] ?? "";
       lines.push(`  --${flag.padEnd(16)} ${doc}`);
     }
+    const secrets = c.flags.includes("git") ? OPTION_SPECS.filter((s) => s.envOnly) : [];
+    if (secrets.length) lines.push("\nSecrets (environment only, never flags):", ...secrets.map((s) => `  ${s.env.padEnd(24)} ${s.doc}`));
     return lines.join("\n");
   }
   const list = Object.entries(COMMANDS).filter(([n]) => !n.startsWith("_")).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
-  return `gridiron: durable Restate services in workerd, reconciled from a bundles folder\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.`;
+  return `gridiron: durable Restate services in workerd, reconciled from a bundles folder or a git branch\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -99,10 +141,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const options: ParseArgsConfig["options"] = { help: { type: "boolean", short: "h" } };
-  for (const flag of command.flags) options[flag] = { type: flag === "json" || flag === "build-demo" ? "boolean" : "string" };
+  for (const flag of command.flags) options[flag] = { type: BOOLEAN_FLAGS.has(flag) ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: rest, options, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    const parsed = parseArgs({ args: rest, options, allowPositionals: command.positionals === true });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    positionals = parsed.positionals;
   } catch (err) {
     console.error(`gridiron ${name}: ${(err as Error).message}\n\n${help(name)}`);
     return 2;
@@ -119,8 +164,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await command.run(o, values);
+    return await command.run(o, values, positionals);
   } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`gridiron ${name}: ${err.message}\n\n${help(name)}`);
+      return 2;
+    }
     console.error(`gridiron ${name}: ${(err as Error).message}`);
     return 1;
   }
@@ -201,11 +250,11 @@ async function daemon(o: Readonly<Options>): Promise<number> {
   return 0;
 }
 
-async function callApi<T>(o: Readonly<Options>, method: string, path: string): Promise<{ status: number; body: T }> {
+async function callApi<T>(o: Readonly<Options>, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const url = `${process.env.GRIDIRON_API_URL ?? apiUrl(o)}${path}`;
   let res: Response;
   try {
-    res = await fetch(url, { method });
+    res = await fetch(url, body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   } catch (err) {
     throw new Error(`no reconciler answers at ${url} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --api-port / GRIDIRON_API_URL.`);
   }
@@ -237,7 +286,7 @@ function printPlan(p: PlanReport): void {
 }
 
 function printStatus(s: Status): void {
-  console.log(`source   ${s.source.kind} ${s.source.location}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`);
+  console.log(`source   ${s.source.kind} ${s.source.location}${s.source.revision && s.source.revision !== `folder:${s.source.location}` ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
   console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
   console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}`);
   if (s.lastReconcile) {
@@ -247,7 +296,8 @@ function printStatus(s: Status): void {
   console.log("");
   if (s.services.length === 0) console.log("no services yet: put a bundle into the bundles folder (just deploy-demo)");
   for (const svc of s.services) {
-    console.log(`${svc.service}${svc.serving ? `  serving ${svc.serving}` : ""}`);
+    const flags = svc.conditions.filter((c) => c.status).map((c) => c.type).join(",") || "-";
+    console.log(`${svc.service}  [${flags}]${svc.serving ? `  serving ${svc.serving}` : ""}${svc.pinned ? `  (rollback pin: ${svc.pinned})` : ""}`);
     for (const v of svc.versions) {
       const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);

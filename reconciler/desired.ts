@@ -9,7 +9,14 @@ export interface Desired {
   bundles: Bundle[];
   /** Bundles that are present but invalid, keyed by the name they would serve under. */
   errors: Map<string, GridironError>;
+  /** The folder holds no bundle at all (valid or not). */
+  empty: boolean;
+  /** The folder carries the explicit opt-in that "no bundles" means "remove everything". */
+  allowEmpty: boolean;
 }
+
+/** A file of this name at the top of the bundles folder turns an empty folder into "remove all". */
+export const ALLOW_EMPTY_FILE = "gridiron-allow-empty";
 
 export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<Desired> {
   let entries;
@@ -21,9 +28,11 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
   const bundles: Bundle[] = [];
   const errors = new Map<string, GridironError>();
   const owners = new Map<string, string>();
+  let allowEmpty = false;
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     // Dot-entries are temp dirs of writers that rename into place (build-service, editors).
     if (entry.name.startsWith(".")) continue;
+    if (entry.name === ALLOW_EMPTY_FILE) allowEmpty = true;
     if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
     let bundle: Bundle;
     try {
@@ -51,5 +60,5 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
     const i = bundles.findIndex((b) => b.spec.service === service);
     if (i >= 0) bundles.splice(i, 1);
   }
-  return { bundles, errors };
+  return { bundles, errors, empty: bundles.length === 0 && errors.size === 0, allowEmpty };
 }

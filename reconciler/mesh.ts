@@ -1,6 +1,7 @@
-// Composes one node: restate-server, the workerd supervisor, the reconciler, its API, the folder
-// watch and the resync timer. Returns a handle whose close() stops everything it started, in
-// reverse order, and is safe to call twice. No signal handling here: that belongs to the CLI.
+// Composes one node: restate-server, the workerd supervisor, the reconciler, its API, the source's
+// watch (folder events or the git fetch interval) and the resync timer. Returns a handle whose
+// close() stops everything it started, in reverse order, and is safe to call twice. No signal
+// handling here: that belongs to the CLI.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -9,7 +10,7 @@ import { Reconciler } from "./reconciler.ts";
 import { RestateAdmin } from "./restate/admin.ts";
 import { RestateServer } from "./restate/server.ts";
 import { startApiServer } from "./server.ts";
-import { FolderSource } from "./sources/folder.ts";
+import { createSource } from "./sources/index.ts";
 import { VersionStore } from "./store/versions.ts";
 import { ConfigFiles } from "./workerd/config-files.ts";
 import { WorkerdProcess } from "./workerd/process.ts";
@@ -30,7 +31,6 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
   };
   try {
     await mkdir(o.dataDir, { recursive: true });
-    await mkdir(o.bundlesDir, { recursive: true });
     const ingressUrl = `http://${o.host}:${o.ingressPort}`;
     const adminUrl = `http://${o.host}:${o.adminPort}`;
     if (o.manageRestate) {
@@ -47,7 +47,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
 
     const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd } });
     cleanups.push(() => workerd.stop());
-    const source = new FolderSource(o.bundlesDir, { debounceMs: o.debounceMs });
+    const source = await createSource(o, logger);
     const reconciler = new Reconciler({
       logger, source, admin, workerd,
       store: new VersionStore(o.dataDir),
@@ -55,17 +55,18 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
       workerdUrl: workerdBaseUrl(o),
       ingressUrl,
       dataDir: o.dataDir,
+      lifecycle: { graceMs: o.drainGraceMs, deadlineMs: o.drainDeadlineMs > 0 ? o.drainDeadlineMs : null, retain: o.retain },
     });
-    cleanups.push(() => reconciler.idle());
+    cleanups.push(() => reconciler.close());
     await reconciler.start();
 
-    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger });
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined });
     cleanups.push(() => api.close());
 
     // Watch before the first pass: a change made while it runs queues another pass instead of
     // waiting for the resync timer.
     const stopWatch = await source.watch((reason) => {
-      logger.debug({ component: "source", reason }, "bundles changed");
+      logger.debug({ component: "source", reason }, "desired state may have changed");
       void reconciler.reconcile(`change: ${reason}`);
     });
     cleanups.push(stopWatch);
@@ -73,7 +74,8 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     const timer = setInterval(() => void reconciler.reconcile("resync"), o.resyncMs);
     cleanups.push(async () => clearInterval(timer));
 
-    logger.info({ ingress: ingressUrl, admin: adminUrl, workerd: workerdBaseUrl(o), api: api.url, bundles: o.bundlesDir, data: o.dataDir }, "gridiron is up");
+    logger.info({ ingress: ingressUrl, admin: adminUrl, workerd: workerdBaseUrl(o), api: api.url, source: `${source.kind} ${source.location}`, data: o.dataDir }, "gridiron is up");
+    if (source.kind === "git" && !o.webhookSecret) logger.warn({ component: "api" }, "POST /hooks/git accepts unsigned requests: set GRIDIRON_WEBHOOK_SECRET");
     let closing: Promise<void> | undefined;
     return { reconciler, apiUrl: api.url, close: () => (closing ??= close()) };
   } catch (err) {

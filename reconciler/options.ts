@@ -22,6 +22,25 @@ export interface Options {
   resyncMs: number;
   logLevel: string;
   logFormat: "json" | "pretty";
+  /** Git remote holding the desired state; empty: use the bundles folder. */
+  gitUrl: string;
+  gitBranch: string;
+  /** Folder inside the repository with one bundle per directory ("." for the root). */
+  gitPath: string;
+  /** Background fetch interval (doubling while fetches fail). */
+  gitFetchMs: number;
+  /** Private key file for SSH remotes. */
+  gitSshKey: string;
+  /** HTTPS token (env only): "user:token" or a bare token. */
+  gitToken: string;
+  /** HMAC secret of POST /hooks/git (env only); empty: unsigned hooks are accepted. */
+  webhookSecret: string;
+  /** A replaced version is removed once nothing has needed it for this long. */
+  drainGraceMs: number;
+  /** Report a draining version as stuck after this long; 0 turns the deadline off. */
+  drainDeadlineMs: number;
+  /** Stored versions kept on disk per service (for rollback). */
+  retain: number;
 }
 
 export interface OptionSpec {
@@ -30,6 +49,8 @@ export interface OptionSpec {
   env: string;
   default: (o: Partial<Options>) => string;
   doc: string;
+  /** Secrets: read from the environment only, never from flags (argv is visible to every user). */
+  envOnly?: boolean;
 }
 
 // One table drives parsing, `--help` and the README's configuration table.
@@ -46,16 +67,26 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "manageRestate", flag: "manage-restate", env: "GRIDIRON_MANAGE_RESTATE", default: () => "true", doc: "start restate-server (false: use a running one)" },
   { key: "debounceMs", flag: "debounce-ms", env: "GRIDIRON_DEBOUNCE_MS", default: () => "100", doc: "quiet time after a bundles/ change before reconciling" },
   { key: "resyncMs", flag: "resync-ms", env: "GRIDIRON_RESYNC_MS", default: () => "30000", doc: "periodic full reconcile interval" },
+  { key: "drainGraceMs", flag: "drain-grace-ms", env: "GRIDIRON_DRAIN_GRACE_MS", default: () => "30000", doc: "time a replaced version must stay drained before it is removed" },
+  { key: "drainDeadlineMs", flag: "drain-deadline-ms", env: "GRIDIRON_DRAIN_DEADLINE_MS", default: () => "0", doc: "report a version still draining after this long as stuck (0: off)" },
+  { key: "retain", flag: "retain", env: "GRIDIRON_RETAIN", default: () => "5", doc: "versions kept on disk per service for rollback" },
   { key: "logLevel", flag: "log-level", env: "GRIDIRON_LOG_LEVEL", default: () => "info", doc: "pino level: debug, info, warn, error" },
   { key: "logFormat", flag: "log-format", env: "GRIDIRON_LOG_FORMAT", default: () => (process.stdout.isTTY ? "pretty" : "json"), doc: "json, or pretty (default in a terminal)" },
+  { key: "gitUrl", flag: "git", env: "GRIDIRON_GIT_URL", default: () => "", doc: "git remote to deploy from (https://, ssh:// or a path) instead of the bundles folder" },
+  { key: "gitBranch", flag: "branch", env: "GRIDIRON_GIT_BRANCH", default: () => "main", doc: "branch of --git whose tip is the desired state" },
+  { key: "gitPath", flag: "path", env: "GRIDIRON_GIT_PATH", default: () => "bundles", doc: "folder in the --git repository with one bundle per directory (. for the root)" },
+  { key: "gitFetchMs", flag: "git-fetch-ms", env: "GRIDIRON_GIT_FETCH_MS", default: () => "30000", doc: "background git fetch interval (backs off while the remote fails)" },
+  { key: "gitSshKey", flag: "git-ssh-key", env: "GRIDIRON_GIT_SSH_KEY", default: () => "", doc: "private key file for ssh:// remotes" },
+  { key: "gitToken", flag: "git-token", env: "GRIDIRON_GIT_TOKEN", default: () => "", doc: "HTTPS token for the --git remote: user:token, or a bare token (sent as x-access-token)", envOnly: true },
+  { key: "webhookSecret", flag: "webhook-secret", env: "GRIDIRON_WEBHOOK_SECRET", default: () => "", doc: "HMAC secret that POST /hooks/git requires (X-Hub-Signature-256)", envOnly: true },
 ];
 
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};
   for (const spec of OPTION_SPECS) {
-    const raw = flags[spec.flag] ?? env[spec.env] ?? spec.default(out as Partial<Options>);
+    const raw = (spec.envOnly ? undefined : flags[spec.flag]) ?? env[spec.env] ?? spec.default(out as Partial<Options>);
     const value = String(raw);
     if (NUMBER_KEYS.has(spec.key)) {
       const n = Number(value);
@@ -76,6 +107,8 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
   out.dataDir = resolve(cwd, out.dataDir as string);
   out.bundlesDir = resolve(cwd, out.bundlesDir as string);
   out.restateConfig = resolve(cwd, out.restateConfig as string);
+  if (out.gitSshKey) out.gitSshKey = resolve(cwd, out.gitSshKey as string);
+  if (out.gitFetchMs === 0) throw new Error("--git-fetch-ms / GRIDIRON_GIT_FETCH_MS: must be at least 1");
   return Object.freeze(out as unknown as Options);
 }
 

@@ -1,19 +1,23 @@
 // One reconcile pass, level-triggered and idempotent: source → desired, Restate + store → actual,
-// plan (pure), then effects in a fixed order — store, validate on a scratch workerd, swap the
-// serving workerd generation, register with Restate. Passes are serialized and coalesced.
+// plan (pure), then effects in a fixed order — store, validate on a scratch workerd, serve (swap
+// the workerd generation), register/promote with Restate, deregister what drained, serve again
+// without it, GC. Passes are serialized and coalesced; drains are followed up by timer.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { deploymentUri, ourDeployments, type OurDeployment } from "./actual.ts";
-import { DEFAULT_LIMITS, type Bundle, type BundleLimits } from "./bundle.ts";
-import { readDesired } from "./desired.ts";
-import { asGridironError, type GridironError } from "./errors.ts";
-import { keyOf, plan as planActions, type Action, type Plan, type VersionRef } from "./plan.ts";
+import { DEFAULT_LIMITS, type BundleLimits, type BundleSpec } from "./bundle.ts";
+import { ALLOW_EMPTY_FILE, readDesired } from "./desired.ts";
+import { DRAIN_QUERY, blockingInvocations, parseInvocationRows } from "./drain.ts";
+import { GridironError, asGridironError } from "./errors.ts";
+import { Pins } from "./pins.ts";
+import { DEFAULT_GRACE_MS, DEFAULT_RETAIN, keyOf, plan as planActions, type Action, type DrainTimer, type Plan, type VersionRef } from "./plan.ts";
 import type { RestateAdmin } from "./restate/admin.ts";
 import type { Source } from "./sources/source.ts";
-import type { ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
-import type { VersionStore } from "./store/versions.ts";
+import { buildStatus } from "./status-view.ts";
+import type { ReconcileResult, Status } from "./status.ts";
+import type { StoredVersion, VersionStore } from "./store/versions.ts";
 import { validateVersion } from "./validate.ts";
 import { buildWorkerdConfig, type ServedVersion } from "./workerd/build.ts";
 import type { ConfigFiles } from "./workerd/config-files.ts";
@@ -22,6 +26,19 @@ import type { WorkerdProcess } from "./workerd/process.ts";
 
 const ROUTER_PATH = new URL("./workerd/router.js", import.meta.url);
 const HISTORY = 10;
+
+export interface LifecycleOptions {
+  /** How long a version must stay drained before removal. */
+  graceMs: number;
+  /** Report a version as stuck after draining this long (null: never). */
+  deadlineMs: number | null;
+  /** Versions kept on disk per service. */
+  retain: number;
+  /** How often drains are re-checked while any version is draining. */
+  drainPollMs: number;
+}
+
+export const DEFAULT_LIFECYCLE: LifecycleOptions = { graceMs: DEFAULT_GRACE_MS, deadlineMs: null, retain: DEFAULT_RETAIN, drainPollMs: 2000 };
 
 export interface ReconcilerDeps {
   logger: Logger;
@@ -35,42 +52,65 @@ export interface ReconcilerDeps {
   ingressUrl: string;
   dataDir: string;
   limits?: BundleLimits;
+  lifecycle?: Partial<LifecycleOptions>;
+}
+
+/** A desired version with its bytes (from the source, or from the store for a rollback pin). */
+export interface Candidate extends ServedVersion {
+  fromPin: boolean;
 }
 
 export interface PlanReport {
   revision: string;
-  plan: Plan;
+  plan: Omit<Plan, "timers">;
   invalid: { service: string; code: string; message: string }[];
+  /** New versions as a pass would see them after validation (scratch workerd + Restate dry run). */
+  checks: { service: string; version: string; ok: boolean; message?: string; restateServices?: string[] }[];
 }
 
-interface Gathered {
+export interface Gathered {
   revision: string;
-  bundles: Map<string, Bundle>;
+  desired: Map<string, Candidate>;
+  /** What the source alone asks for, per service (before rollback pins). */
+  sourceVersions: Map<string, string>;
   errors: Map<string, GridironError>;
+  empty: boolean;
+  allowEmpty: boolean;
   deployments: OurDeployment[];
-  stored: VersionRef[];
+  stored: StoredVersion[];
 }
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   readonly #log: Logger;
+  readonly #life: LifecycleOptions;
   readonly #queue = new PQueue({ concurrency: 1 });
+  readonly #pins: Pins;
   #queued: Promise<ReconcileResult> | undefined;
   #queuedToken: object | undefined;
   #routerSource: string | undefined;
   #served: VersionRef[] = [];
-  #deployments: OurDeployment[] = [];
-  /** Versions that failed validation: same bytes fail the same way, so they are not retried on resync. */
+  #timers = new Map<string, DrainTimer>();
+  #followUp: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Consecutive passes that failed for a transient reason (drives the retry backoff). */
+  #failures = 0;
+  #last: { g: Gathered; plan: Plan } | undefined;
+  /** Versions that failed validation: not retried on every resync (cleared on manual reconcile). */
   readonly #failedVersions = new Map<string, GridironError>();
   readonly #serviceErrors = new Map<string, { code: string; message: string; since: string }>();
+  /** Restate services each validated version provides. */
+  readonly #restateServices = new Map<string, string[]>();
   readonly #history: ReconcileResult[] = [];
-  #revision: string | undefined;
   #sourceError: string | undefined;
   #passes = 0;
+  readonly #status = { conditions: new Map<string, Map<string, { status: boolean; since: string }>>() };
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
     this.#log = deps.logger.child({ component: "reconciler" });
+    this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
+    this.#pins = new Pins(deps.dataDir);
   }
 
   async #router(): Promise<string> {
@@ -84,14 +124,17 @@ export class Reconciler {
    */
   async start(): Promise<void> {
     await this.#d.store.sweepTemp();
-    this.#deployments = ourDeployments(this.#d.workerdUrl, await this.#d.admin.listDeployments());
+    await this.#pins.load();
+    const deployments = ourDeployments(this.#d.workerdUrl, await this.#d.admin.listDeployments());
     const stored = new Set((await this.#d.store.list()).map((s) => keyOf(s.spec)));
-    const serve = this.#deployments.filter((d) => stored.has(keyOf(d))).map((d) => ({ service: d.service, version: d.version }));
-    const path = await this.#writeConfig(serve);
+    const serve = new Map<string, VersionRef>();
+    for (const d of deployments) if (stored.has(keyOf(d))) serve.set(keyOf(d), { service: d.service, version: d.version });
+    const refs = [...serve.values()];
+    const path = await this.#writeConfig(refs, new Map());
     const { port } = await this.#d.workerd.start(path);
     await this.#d.configFiles.commit(path);
-    this.#served = serve;
-    this.#log.info({ versions: serve.length, port }, "workerd serving registered versions");
+    this.#served = refs;
+    this.#log.info({ versions: refs.length, port }, "workerd serving registered versions");
   }
 
   /** Queues a pass; triggers that arrive while one is already queued (not yet started) share it. */
@@ -113,30 +156,103 @@ export class Reconciler {
     return queued;
   }
 
-  /** What a pass would do now, without doing it (validation of new versions is not run). */
-  async plan(): Promise<PlanReport> {
-    const g = await this.#gather();
-    const desired = [...g.bundles.values()].map((b) => b.spec).filter((s) => !this.#failedVersions.has(keyOf(s)));
-    const held = [...g.errors.keys(), ...[...g.bundles.values()].filter((b) => this.#failedVersions.has(keyOf(b.spec))).map((b) => b.spec.service)];
-    return {
-      revision: g.revision,
-      plan: planActions(desired, { stored: g.stored, served: this.#served, registered: g.deployments }, held),
-      invalid: [...g.errors].map(([service, e]) => ({ service, code: e.code, message: e.message })),
-    };
-  }
-
   async #gather(): Promise<Gathered> {
     const artifact = await this.#d.source.fetch();
     const desired = await readDesired(artifact.dir, this.#d.limits ?? DEFAULT_LIMITS);
-    const deployments = ourDeployments(this.#d.workerdUrl, await this.#d.admin.listDeployments());
-    const stored = (await this.#d.store.list()).map((s) => ({ service: s.spec.service, version: s.spec.version }));
+    const admin = this.#d.admin;
+    const [rawDeployments, latest, rows, stored] = await Promise.all([
+      admin.listDeployments(),
+      admin.latestDeployments(),
+      admin.query(DRAIN_QUERY),
+      this.#d.store.list(),
+    ]);
+    const blocking = blockingInvocations(parseInvocationRows(rows), latest);
+    const latestFor = new Map<string, string[]>();
+    for (const [svc, id] of latest) latestFor.set(id, [...(latestFor.get(id) ?? []), svc]);
+    const deployments = ourDeployments(this.#d.workerdUrl, rawDeployments).map((d) => ({
+      ...d,
+      latestFor: latestFor.get(d.deploymentId) ?? [],
+      blocking: blocking.get(d.deploymentId) ?? [],
+    }));
+    const candidates = new Map<string, Candidate>(desired.bundles.map((b) => [b.spec.service, { spec: b.spec, files: b.files, fromPin: false }]));
+    const sourceVersions = new Map(desired.bundles.map((b) => [b.spec.service, b.spec.version]));
     return {
       revision: artifact.revision,
-      bundles: new Map(desired.bundles.map((b) => [b.spec.service, b])),
+      desired: candidates,
+      sourceVersions,
       errors: desired.errors,
+      empty: desired.empty,
+      allowEmpty: desired.allowEmpty,
       deployments,
       stored,
     };
+  }
+
+  /** Replaces the source's version with a pinned rollback version, until the source moves on. */
+  async #applyPins(g: Gathered, log: Logger): Promise<void> {
+    for (const [service, pin] of this.#pins.entries()) {
+      const now = g.sourceVersions.get(service) ?? null;
+      if (now !== pin.sourceVersion) {
+        log.info({ service, pinned: pin.version, source: now }, "the source moved on: rollback pin released");
+        await this.#pins.delete(service);
+        continue;
+      }
+      const stored = g.stored.find((s) => s.spec.service === service && s.spec.version === pin.version);
+      if (!stored) {
+        log.warn({ service, pinned: pin.version }, "rollback pin names a version no longer stored: released");
+        await this.#pins.delete(service);
+        continue;
+      }
+      g.errors.delete(service);
+      g.desired.set(service, { spec: { ...stored.spec, breaking: stored.spec.breaking || pin.breaking }, files: await this.#d.store.files(stored), fromPin: true });
+    }
+  }
+
+  #plan(g: Gathered, held: Set<string>, now: number): Plan {
+    const desired = [...g.desired.values()].map((c) => c.spec).filter((s) => !held.has(s.service));
+    return planActions(
+      desired,
+      {
+        stored: g.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })),
+        served: this.#served,
+        registered: g.deployments,
+      },
+      { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers },
+    );
+  }
+
+  /** Services whose registered versions must be left exactly as they are this pass. */
+  #held(g: Gathered): Set<string> {
+    const held = new Set(g.errors.keys());
+    for (const c of g.desired.values()) if (this.#failedVersions.has(keyOf(c.spec))) held.add(c.spec.service);
+    if (g.empty && !g.allowEmpty) for (const d of g.deployments) held.add(d.service);
+    return held;
+  }
+
+  /** What a pass would do now, without doing it. New versions are checked on scratch workerds only. */
+  async plan(): Promise<PlanReport> {
+    return this.#queue.add(async () => {
+      const g = await this.#gather();
+      await this.#applyPins(g, this.#log);
+      const p = this.#plan(g, this.#held(g), Date.now());
+      const checks: PlanReport["checks"] = [];
+      for (const a of p.actions) {
+        if (a.type !== "serve") continue;
+        const c = g.desired.get(a.service)!;
+        try {
+          const v = await validateVersion(c, this.#validateDeps(this.#log));
+          checks.push({ service: a.service, version: a.version, ok: true, restateServices: v.restateServices });
+        } catch (err) {
+          checks.push({ service: a.service, version: a.version, ok: false, message: asGridironError(err).message });
+        }
+      }
+      const { timers: _timers, ...rest } = p;
+      return { revision: g.revision, plan: rest, checks, invalid: [...g.errors].map(([service, e]) => ({ service, code: e.code, message: e.message })) };
+    }) as Promise<PlanReport>;
+  }
+
+  #validateDeps(log: Logger) {
+    return { logger: log, admin: this.#d.admin, routerSource: this.#routerSource!, scratchDir: join(this.#d.dataDir, "workerd", "scratch") };
   }
 
   async #pass(trigger: string): Promise<ReconcileResult> {
@@ -145,98 +261,85 @@ export class Reconciler {
     const result: ReconcileResult = { id, trigger, startedAt: new Date().toISOString(), durationMs: 0, outcome: "ok", actions: [], deployed: [], errors: [] };
     const log = this.#log.child({ pass: id });
     log.debug({ trigger }, "reconcile pass started");
-    const touched = new Set<string>();
+    let draining = false;
     try {
+      await this.#router();
       const g = await this.#gather();
-      this.#revision = result.revision = g.revision;
+      result.revision = g.revision;
       this.#sourceError = undefined;
-      this.#deployments = g.deployments;
-
-      const held = new Set(g.errors.keys());
+      await this.#applyPins(g, log);
+      if (g.empty && !g.allowEmpty) {
+        this.#sourceError = `${this.#d.source.location} holds no bundles: nothing is removed. Add a bundle, or create ${ALLOW_EMPTY_FILE} there to remove everything.`;
+        log.warn({ location: this.#d.source.location }, "source is empty; refusing to prune");
+      }
       for (const [service, err] of g.errors) this.#setServiceError(service, err);
-      for (const b of g.bundles.values()) {
-        const failed = this.#failedVersions.get(keyOf(b.spec));
-        if (failed) held.add(b.spec.service);
-      }
-      const desiredSpecs = () => [...g.bundles.values()].map((b) => b.spec).filter((s) => !held.has(s.service));
-      const actual = () => ({ stored: g.stored, served: this.#served, registered: g.deployments });
-      let p = planActions(desiredSpecs(), actual(), [...held]);
 
-      for (const a of p.actions.filter((a) => a.type === "store")) {
-        const bundle = g.bundles.get(a.service)!;
-        const { created } = await this.#d.store.put(bundle);
-        log.info({ service: a.service, version: a.version, created }, "version stored");
-        result.actions.push(a);
-        g.stored.push({ service: a.service, version: a.version });
-      }
-
-      let rejected = false;
-      for (const a of p.actions.filter((a) => a.type === "serve")) {
-        const bundle = g.bundles.get(a.service)!;
-        try {
-          const v = await validateVersion({ spec: bundle.spec, files: bundle.files }, {
-            logger: log, admin: this.#d.admin, routerSource: await this.#router(), scratchDir: join(this.#d.dataDir, "workerd", "scratch"),
-          });
-          log.info({ service: a.service, version: a.version, restateServices: v.restateServices, ms: v.ms }, "version validated");
-        } catch (err) {
-          const e = asGridironError(err);
-          if (e.kind !== "stalled") throw e;
-          log.error({ service: a.service, version: a.version, err: e.toJSON() }, "version rejected; the serving version is untouched");
-          this.#failedVersions.set(keyOf(a), e);
-          this.#setServiceError(a.service, e);
-          result.errors.push(e.toJSON());
-          held.add(a.service);
-          rejected = true;
-        }
-      }
-      // Rejected versions leave the desired set; plan again (pure and cheap) without them.
-      if (rejected) p = planActions(desiredSpecs(), actual(), [...held]);
-
-      if (p.swap) {
-        const t0 = performance.now();
-        const path = await this.#writeConfig(p.serve);
-        try {
-          const { ms } = this.#d.workerd.pid === undefined ? { ms: (await this.#d.workerd.start(path), 0) } : await this.#d.workerd.swap(path);
-          await this.#d.configFiles.commit(path);
-          this.#served = p.serve;
-          log.info({ versions: p.serve.length, handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
-        } catch (err) {
-          await this.#d.configFiles.discard(path);
-          throw err;
-        }
-        for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
-      }
+      const held = this.#held(g);
+      let p = this.#plan(g, held, Date.now());
 
       for (const a of p.actions) {
-        if (a.type === "register") {
-          const bundle = g.bundles.get(a.service)!;
-          const res = await this.#d.admin.register({
-            uri: deploymentUri(this.#d.workerdUrl, a.service, a.version),
-            force: false,
-            breaking: bundle.spec.breaking,
-            metadata: {
-              "gridiron.service": a.service,
-              "gridiron.version": a.version,
-              "gridiron.digest": bundle.spec.digest,
-              "gridiron.revision": g.revision,
-            },
-          });
-          log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name) }, "version registered: new calls reach it");
+        if (a.type !== "store") continue;
+        const c = g.desired.get(a.service)!;
+        const { created, stored } = await this.#d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
+        log.info({ service: a.service, version: a.version, created }, "version stored");
+        result.actions.push(a);
+        g.stored.push(stored);
+      }
+
+      const rejected = await this.#validateNew(p, g, held, log);
+      rejected.push(...this.#conflicts(g, held));
+      for (const { service, error } of rejected) {
+        this.#setServiceError(service, error);
+        result.errors.push(error.toJSON());
+        held.add(service);
+      }
+      // Rejected versions leave the desired set; plan again (pure and cheap) without them.
+      if (rejected.length > 0) p = this.#plan(g, held, Date.now());
+
+      // Serve new versions before registering them, and keep removed ones until deregistered.
+      const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
+      const before = new Map([...p.serve, ...removals].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
+      await this.#serve([...before.values()], g, log);
+      for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
+
+      for (const a of p.actions) {
+        if (a.type === "register" || a.type === "promote") {
+          await this.#register(a, g.desired.get(a.service)!.spec, g.revision, log);
           result.actions.push(a);
           result.deployed.push({ service: a.service, version: a.version });
-          touched.add(a.service);
+          this.#failedVersions.clear();
+        } else if (a.type === "drain") {
+          draining = true;
+          if (a.stuck) {
+            result.errors.push({ code: "VERSION_STUCK", kind: "stalled", message: `${a.service}/${a.version} is past its drain deadline; still needed by ${a.blocking} invocation(s): ${a.invocations.join(", ")}` });
+          }
         } else if (a.type === "orphan") {
-          const e = { code: "VERSION_UNSERVABLE", kind: "stalled", message: `${a.service}/${a.version} is registered in Restate (${a.deploymentId}) but missing from the version store; it cannot be served` };
-          result.errors.push(e);
+          result.errors.push({ code: "VERSION_UNSERVABLE", kind: "stalled", message: `${a.service}/${a.version} is registered in Restate (${a.deploymentId}) but missing from the version store; it cannot be served` });
           result.actions.push(a);
         }
       }
-      // A service whose desired version now serves has no error left to report.
-      for (const spec of desiredSpecs()) this.#serviceErrors.delete(spec.service);
-      for (const service of this.#serviceErrors.keys()) {
-        if (!g.errors.has(service) && !g.bundles.has(service)) this.#serviceErrors.delete(service);
+      for (const a of removals) {
+        await this.#d.admin.deregister(a.deploymentId);
+        log.info({ service: a.service, version: a.version, deploymentId: a.deploymentId }, "drained version deregistered");
+        result.actions.push(a);
       }
-      if (result.deployed.length > 0) this.#deployments = ourDeployments(this.#d.workerdUrl, await this.#d.admin.listDeployments());
+      await this.#serve(p.serve, g, log);
+      for (const a of p.actions) {
+        if (a.type !== "gc") continue;
+        await this.#d.store.remove(a.service, a.version);
+        log.info({ service: a.service, version: a.version }, "version removed from disk (retention)");
+        result.actions.push(a);
+      }
+      this.#timers = p.timers;
+
+      // A service whose desired version now serves has no error left to report.
+      for (const c of g.desired.values()) if (!held.has(c.spec.service)) this.#serviceErrors.delete(c.spec.service);
+      for (const service of this.#serviceErrors.keys()) {
+        if (!g.errors.has(service) && !g.desired.has(service)) this.#serviceErrors.delete(service);
+      }
+      const fresh = result.deployed.length + removals.length > 0 ? await this.#gather().catch(() => g) : g;
+      if (fresh !== g) await this.#applyPins(fresh, log);
+      this.#last = { g: fresh, plan: p };
     } catch (err) {
       const e = asGridironError(err);
       result.errors.push(e.toJSON());
@@ -249,9 +352,109 @@ export class Reconciler {
       this.#history.unshift(result);
       this.#history.length = Math.min(this.#history.length, HISTORY);
       const level = result.outcome === "noop" ? "debug" : failedPass ? "warn" : "info";
-      log[level]({ trigger, outcome: result.outcome, ms: result.durationMs, deployed: result.deployed, actions: result.actions.length, services: [...touched] }, "reconcile pass done");
+      log[level]({ trigger, outcome: result.outcome, ms: result.durationMs, deployed: result.deployed, actions: result.actions.map((a) => `${a.type} ${a.service}/${a.version}`) }, "reconcile pass done");
+      const retry = result.errors.some((e) => e.kind !== "stalled") && result.deployed.length === 0;
+      this.#failures = retry ? this.#failures + 1 : 0;
+      this.#scheduleFollowUp(draining, retry);
     }
     return result;
+  }
+
+  /** Validates versions new to workerd; returns those rejected (and caches why). */
+  async #validateNew(p: Plan, g: Gathered, held: Set<string>, log: Logger): Promise<{ service: string; error: GridironError }[]> {
+    const rejected: { service: string; error: GridironError }[] = [];
+    for (const a of p.actions) {
+      if (a.type !== "serve" || held.has(a.service)) continue;
+      const c = g.desired.get(a.service)!;
+      try {
+        const v = await validateVersion(c, this.#validateDeps(log));
+        this.#restateServices.set(keyOf(a), v.restateServices);
+        log.info({ service: a.service, version: a.version, restateServices: v.restateServices, ms: v.ms }, "version validated");
+      } catch (err) {
+        const e = asGridironError(err);
+        if (e.kind !== "stalled") throw e;
+        log.error({ service: a.service, version: a.version, err: e.toJSON() }, "version rejected; the serving version is untouched");
+        this.#failedVersions.set(keyOf(a), e);
+        rejected.push({ service: a.service, error: e });
+      }
+    }
+    return rejected;
+  }
+
+  /** Two bundles must not both provide one Restate service: the newcomer is refused, naming both. */
+  #conflicts(g: Gathered, held: Set<string>): { service: string; error: GridironError }[] {
+    const owners = new Map<string, { service: string; registered: boolean }>();
+    const out: { service: string; error: GridironError }[] = [];
+    const provided = (spec: BundleSpec) =>
+      this.#restateServices.get(keyOf(spec)) ?? g.deployments.find((d) => keyOf(d) === keyOf(spec))?.restateServices ?? [];
+    // Versions already registered claim first, so what serves keeps serving.
+    const order = [...g.desired.values()]
+      .filter((c) => !held.has(c.spec.service))
+      .map((c) => ({ spec: c.spec, registered: g.deployments.some((d) => keyOf(d) === keyOf(c.spec)) }))
+      .sort((a, b) => Number(b.registered) - Number(a.registered) || (a.spec.service < b.spec.service ? -1 : 1));
+    for (const { spec, registered } of order) {
+      for (const rs of provided(spec)) {
+        const owner = owners.get(rs);
+        if (owner && owner.service !== spec.service) {
+          out.push({
+            service: spec.service,
+            error: new GridironError("SERVICE_CONFLICT", "stalled",
+              `bundle "${spec.service}" provides Restate service "${rs}", which bundle "${owner.service}" already provides; one Restate service belongs to one bundle: remove it from one of them`,
+              { service: spec.service, restateService: rs, owner: owner.service }),
+          });
+          break;
+        }
+        owners.set(rs, { service: spec.service, registered });
+      }
+    }
+    return out;
+  }
+
+  async #serve(serve: VersionRef[], g: Gathered, log: Logger): Promise<void> {
+    const current = new Set(this.#served.map(keyOf));
+    if (serve.length === current.size && serve.every((v) => current.has(keyOf(v)))) return;
+    const t0 = performance.now();
+    const files = new Map([...g.desired.values()].map((c) => [keyOf(c.spec), c]));
+    const path = await this.#writeConfig(serve, files);
+    try {
+      const { ms } = this.#d.workerd.pid === undefined ? { ms: (await this.#d.workerd.start(path), 0) } : await this.#d.workerd.swap(path);
+      await this.#d.configFiles.commit(path);
+      this.#served = serve;
+      log.info({ versions: serve.length, handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
+    } catch (err) {
+      await this.#d.configFiles.discard(path);
+      throw err;
+    }
+  }
+
+  async #register(a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {
+    // A promote registers a version that Restate still knows under its old URI: Restate does not
+    // make a re-registered URI latest again, so it gets a fresh tag (see actual.ts).
+    const tag = a.type === "promote" ? `r${Date.now().toString(36)}` : undefined;
+    const res = await this.#d.admin.register({
+      uri: deploymentUri(this.#d.workerdUrl, a.service, a.version, tag),
+      force: false,
+      breaking: spec.breaking,
+      metadata: { "gridiron.service": a.service, "gridiron.version": a.version, "gridiron.digest": spec.digest, "gridiron.revision": revision },
+    });
+    log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name), promoted: a.type === "promote" }, "version registered: new calls reach it");
+  }
+
+  /**
+   * The next pass comes early when something is draining (to notice the drain end and the grace
+   * expiry) or when this one failed for a reason that may pass by itself (backoff 0.5 s → 30 s).
+   */
+  #scheduleFollowUp(draining: boolean, retry: boolean): void {
+    clearTimeout(this.#followUp);
+    this.#followUp = undefined;
+    if ((!draining && !retry) || this.#closed) return;
+    const now = Date.now();
+    const nextRemoval = Math.min(...[...this.#timers.values()].map((t) => (t.drainedAt ?? Infinity) + this.#life.graceMs));
+    const drainDelay = draining ? Math.min(this.#life.drainPollMs, nextRemoval - now) : Infinity;
+    const retryDelay = retry ? Math.min(30_000, 500 * 2 ** Math.min(this.#failures - 1, 6)) : Infinity;
+    const delay = Math.max(50, Math.min(drainDelay, retryDelay));
+    this.#followUp = setTimeout(() => void this.reconcile(retry && retryDelay <= drainDelay ? "retry" : "drain"), delay);
+    this.#followUp.unref();
   }
 
   #setServiceError(service: string, e: GridironError): void {
@@ -261,63 +464,81 @@ export class Reconciler {
     this.#serviceErrors.set(service, { code: e.code, message: e.message, since });
   }
 
-  async #writeConfig(serve: readonly VersionRef[]): Promise<string> {
+  async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<string> {
     const versions: ServedVersion[] = [];
     for (const ref of serve) {
+      const candidate = candidates.get(keyOf(ref));
+      if (candidate) {
+        versions.push(candidate);
+        continue;
+      }
       const stored = await this.#d.store.get(ref.service, ref.version);
-      if (!stored) throw new Error(`${keyOf(ref)} vanished from the version store`);
+      if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
       versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
     }
     return this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, await this.#router())));
   }
 
-  status(): Status {
-    const services = new Map<string, ServiceStatus>();
-    const entry = (service: string) => {
-      let s = services.get(service);
-      if (!s) services.set(service, (s = { service, versions: [] }));
-      return s;
-    };
-    const served = new Set(this.#served.map(keyOf));
-    const byService = new Map<string, OurDeployment[]>();
-    for (const d of this.#deployments) byService.set(d.service, [...(byService.get(d.service) ?? []), d]);
-    for (const [service, deps] of byService) {
-      const s = entry(service);
-      deps.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-      deps.forEach((d, i) => {
-        const v: VersionStatus = {
-          version: d.version,
-          digest: d.metadata["gridiron.digest"],
-          revision: d.metadata["gridiron.revision"],
-          state: !served.has(keyOf(d)) ? "unservable" : i === 0 ? "serving" : "previous",
-          deploymentId: d.deploymentId,
-          restateServices: d.restateServices,
-          registeredAt: d.createdAt,
-        };
-        if (v.state === "unservable") v.reason = "registered in Restate but not in workerd's config (missing from the version store)";
-        s.versions.push(v);
-        if (i === 0) s.serving = d.version;
-      });
+  /** Pins `version` (default: the newest stored version other than the one serving) and reconciles. */
+  async rollback(service: string, version?: string, opts: { breaking?: boolean } = {}): Promise<ReconcileResult> {
+    const stored = (await this.#d.store.list()).filter((s) => s.spec.service === service).sort((a, b) => (a.storedAt < b.storedAt ? 1 : -1));
+    const serving = this.status().services.find((s) => s.service === service)?.serving;
+    const target = version ?? stored.find((s) => s.spec.version !== serving)?.spec.version;
+    if (!target) throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `no stored version of "${service}" to roll back to (stored: ${stored.map((s) => s.spec.version).join(", ") || "none"})`);
+    if (!stored.some((s) => s.spec.version === target)) {
+      throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `version ${target} of "${service}" is not in the store (stored: ${stored.map((s) => s.spec.version).join(", ") || "none"}); retention may have removed it`);
     }
-    for (const [key, e] of this.#failedVersions) {
-      const [service, version] = key.split("/") as [string, string];
-      const s = entry(service);
-      if (!s.versions.some((v) => v.version === version)) s.versions.unshift({ version, state: "failed", reason: e.message });
-    }
-    for (const [service, e] of this.#serviceErrors) entry(service).error = e;
-    const src = this.#d.source;
-    return {
-      source: { kind: src.kind, location: src.location, revision: this.#revision, error: this.#sourceError },
-      workerd: { url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation },
-      restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl },
-      services: [...services.values()].sort((a, b) => (a.service < b.service ? -1 : 1)),
-      lastReconcile: this.#history[0],
-      history: [...this.#history],
-    };
+    const g = await this.#gather();
+    await this.#pins.set(service, { version: target, sourceVersion: g.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
+    this.#failedVersions.clear();
+    this.#log.info({ service, version: target }, "rollback pinned");
+    return this.reconcile("rollback");
   }
 
-  /** Waits for the running and queued passes to finish. */
-  async idle(): Promise<void> {
+  /**
+   * Pauses the invocations still pinned to a version's deployments and resumes them on the latest
+   * deployment. An explicit operator choice: Restate may fail an invocation whose journal the new
+   * code cannot replay.
+   */
+  async moveInvocations(service: string, version: string): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
+    const deployments = (this.#last?.g.deployments ?? []).filter((d) => d.service === service && d.version === version);
+    const ids = [...new Set(deployments.flatMap((d) => [...(d.blocking ?? [])]))];
+    const moved: string[] = [];
+    const failed: { id: string; error: string }[] = [];
+    for (const id of ids) {
+      try {
+        await this.#d.admin.pauseInvocation(id);
+        await this.#d.admin.resumeInvocation(id, "latest");
+        moved.push(id);
+      } catch (err) {
+        failed.push({ id, error: (err as Error).message });
+      }
+    }
+    this.#log.info({ service, version, moved: moved.length, failed: failed.length }, "invocations moved to the latest deployment");
+    void this.reconcile("move");
+    return { moved, failed };
+  }
+
+  status(): Status {
+    return buildStatus({
+      last: this.#last,
+      served: this.#served,
+      failedVersions: this.#failedVersions,
+      serviceErrors: this.#serviceErrors,
+      pins: new Map(this.#pins.entries()),
+      conditionMemory: this.#status.conditions,
+      source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.g.revision, error: this.#sourceError },
+      workerd: { url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation },
+      restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl },
+      history: this.#history,
+      graceMs: this.#life.graceMs,
+    });
+  }
+
+  /** Waits for the running and queued passes to finish; no follow-up passes after this. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#followUp);
     await this.#queue.onIdle();
   }
 }

@@ -1,24 +1,58 @@
 // What `gridiron status`, GET /status and logs report. Written on every exit path of a pass.
 import type { Action } from "./plan.ts";
 
-export type VersionState = "serving" | "previous" | "failed" | "unservable";
+export type VersionState =
+  /** Registered, and where new calls go. */
+  | "serving"
+  /** Replaced: still served while invocations need it, then for the grace period. */
+  | "draining"
+  /** Draining past the deadline: named invocations still need it; nothing is killed. */
+  | "stuck"
+  /** Deregistered and out of workerd; its directory is kept for rollback. */
+  | "stored"
+  /** Rejected before it could serve (the reason says why). */
+  | "failed"
+  /** Registered in Restate but its bytes are missing from the store. */
+  | "unservable";
 
 export interface VersionStatus {
   version: string;
+  state: VersionState;
   digest?: string;
   /** Source revision the version was registered from (folder path, or branch@sha1:commit). */
   revision?: string;
-  state: VersionState;
   deploymentId?: string;
   restateServices?: string[];
   registeredAt?: string;
+  storedAt?: string;
+  /** Invocations still needing it (draining/stuck), with up to 5 ids named. */
+  blocking?: number;
+  invocations?: string[];
+  /** When a drained version will be removed (ISO time). */
+  removeAt?: string;
   reason?: string;
+}
+
+export type ConditionType = "Ready" | "Progressing" | "Draining" | "Failed";
+
+export interface Condition {
+  type: ConditionType;
+  status: boolean;
+  reason: string;
+  message: string;
+  /** Changes only when `status` flips. */
+  since: string;
 }
 
 export interface ServiceStatus {
   service: string;
-  /** The version new calls reach (the newest registration for this service). */
+  /** The version new calls reach. */
   serving?: string;
+  /** The version the source (or a rollback pin) asks for. */
+  desired?: string;
+  /** Set when `gridiron rollback` pinned a version that overrides the source. */
+  pinned?: string;
+  conditions: Condition[];
   versions: VersionStatus[];
   /** Why the service's bundle in the source is not what serves (invalid, failed discovery…). */
   error?: { code: string; message: string; since: string };

@@ -113,6 +113,28 @@ export class RestateAdmin {
     this.#fail("DELETE", path, status, text, `deregistering ${id}`);
   }
 
+  /** Restate service name → id of the deployment new calls for it go to. */
+  async latestDeployments(): Promise<Map<string, string>> {
+    const { status, text } = await this.#request("GET", "/services");
+    if (status !== 200) this.#fail("GET", "/services", status, text, "listing services");
+    const raw = JSON.parse(text) as { services: { name: string; deployment_id: string }[] };
+    return new Map(raw.services.map((s) => [s.name, s.deployment_id]));
+  }
+
+  /** Pauses an invocation (it stops at its next suspension point); unknown ids count as done. */
+  async pauseInvocation(id: string): Promise<void> {
+    const path = `/invocations/${encodeURIComponent(id)}/pause`;
+    const { status, text } = await this.#request("PATCH", path);
+    if (status >= 300 && status !== 404 && status !== 409) this.#fail("PATCH", path, status, text, `pausing ${id}`);
+  }
+
+  /** Resumes an invocation, optionally moving it to another deployment ("latest" or an id). */
+  async resumeInvocation(id: string, deployment?: string): Promise<void> {
+    const path = `/invocations/${encodeURIComponent(id)}/resume${deployment ? `?deployment=${encodeURIComponent(deployment)}` : ""}`;
+    const { status, text } = await this.#request("PATCH", path);
+    if (status >= 300) this.#fail("PATCH", path, status, text, `resuming ${id}`);
+  }
+
   /** Runs SQL on Restate's introspection tables. */
   async query<Row = Record<string, unknown>>(sql: string): Promise<Row[]> {
     const { status, text } = await this.#request("POST", "/query", { query: sql });

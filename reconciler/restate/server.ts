@@ -122,7 +122,9 @@ export class RestateServer {
   async #waitHealthy(admin: RestateAdmin, child: ChildProcess, deadline: number, tail: string[]): Promise<void> {
     let exited = false;
     void this.#exited!.then(() => (exited = true));
-    while (!(await admin.health())) {
+    // /health answers before the partitions are up; the SQL endpoint (which the reconciler needs
+    // for drains) fails with "node lookup for partition N failed" until they are.
+    while (!(await admin.health()) || !(await admin.query("SELECT id FROM sys_deployment LIMIT 1").then(() => true, () => false))) {
       if (exited) {
         throw new GridironError("RESTATE_START", "failed", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
       }

@@ -144,6 +144,23 @@ export class VersionStore {
     return files;
   }
 
+  /**
+   * Deletes a stored version (retention). Renamed away first, so the version disappears in one
+   * step and a crash mid-delete leaves only a temp dir for sweepTemp.
+   */
+  async remove(service: string, version: string): Promise<void> {
+    const dir = this.versionDir(service, version);
+    const doomed = join(dirname(dir), `${TEMP_PREFIX}gc-${version}-${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(dir, doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    this.#files.delete(`${service}/${version}`);
+    await rm(doomed, { recursive: true, force: true });
+  }
+
   /** Removes temp directories left by a crash mid-write. */
   async sweepTemp(): Promise<number> {
     let removed = 0;

@@ -10,7 +10,8 @@ function ref(spec: string): VersionRef {
 const desired = (spec: string): DesiredVersion => ({ ...ref(spec), digest: `sha256:${spec}` });
 const registered = (spec: string): RegisteredVersion => ({ ...ref(spec), deploymentId: `dp_${spec.replace("@", "_")}`, createdAt: "2026-11-01T00:00:00Z" });
 const act = (type: "store" | "serve" | "register", spec: string): Action => ({ type, ...ref(spec) });
-const retire = (spec: string): Action => ({ type: "retire", ...ref(spec), deploymentId: registered(spec).deploymentId });
+// A replaced version with nothing pinned to it drains for the grace period (default 30 s) first.
+const retire = (spec: string): Action => ({ type: "drain", ...ref(spec), deploymentId: registered(spec).deploymentId, blocking: 0, invocations: [], stuck: false, removeAt: 30_000 });
 const orphan = (spec: string): Action => ({ type: "orphan", ...ref(spec), deploymentId: registered(spec).deploymentId });
 
 interface Row {
@@ -171,19 +172,19 @@ const ROWS: Row[] = [
 
 describe("plan", () => {
   it.each(ROWS)("$name", (row) => {
-    const result = plan(row.desired.map(desired), actualOf(row), row.held ?? []);
+    const result = plan(row.desired.map(desired), actualOf(row), { held: row.held ?? [] });
     expect(result.actions).toEqual(row.actions);
     expect(result.serve).toEqual(row.serve.map(ref));
     expect(result.swap).toBe(row.swap);
   });
 
   it.each(ROWS)("output does not depend on input order: $name", (row) => {
-    const forward = plan(row.desired.map(desired), actualOf(row), row.held ?? []);
+    const forward = plan(row.desired.map(desired), actualOf(row), { held: row.held ?? [] });
     const rev = <T>(xs: T[] | undefined): T[] => [...(xs ?? [])].reverse();
     const backward = plan(
       rev(row.desired).map(desired),
       actualOf({ stored: rev(row.stored), served: rev(row.served), registered: rev(row.registered) }),
-      rev(row.held),
+      { held: rev(row.held) },
     );
     expect(backward).toEqual(forward);
   });
@@ -199,7 +200,7 @@ describe("plan", () => {
 
   it.each(ROWS)("is idempotent once its effects are applied: $name", (row) => {
     const actual = actualOf(row);
-    const first = plan(row.desired.map(desired), actual, row.held ?? []);
+    const first = plan(row.desired.map(desired), actual, { held: row.held ?? [] });
     const pick = (type: Action["type"]) => first.actions.filter((a) => a.type === type).map((a) => ({ service: a.service, version: a.version }));
     const union = <T extends VersionRef>(a: readonly T[], b: readonly T[]): T[] => {
       const seen = new Map(a.map((x) => [keyOf(x), x]));
@@ -214,7 +215,7 @@ describe("plan", () => {
         pick("register").map((r) => ({ ...r, deploymentId: `dp_new_${keyOf(r)}`, createdAt: "2026-11-02T00:00:00Z" })),
       ),
     };
-    const second = plan(row.desired.map(desired), after, row.held ?? []);
+    const second = plan(row.desired.map(desired), after, { held: row.held ?? [] });
     expect(second.actions.filter((a) => a.type === "store" || a.type === "serve" || a.type === "register")).toEqual([]);
     expect(second.swap).toBe(false);
     expect(second.serve).toEqual(first.serve);
@@ -224,7 +225,7 @@ describe("plan", () => {
     const d = ["greeter@v2"].map(desired);
     const actual = actualOf({ stored: ["greeter@v1"], served: ["greeter@v1"], registered: ["greeter@v1"] });
     const snapshot = structuredClone({ d, actual });
-    plan(d, actual, ["x"]);
+    plan(d, actual, { held: ["x"] });
     expect({ d, actual }).toEqual(snapshot);
   });
 });
