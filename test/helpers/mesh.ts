@@ -54,11 +54,21 @@ export interface RunningMesh {
   stop(): Promise<number | null>;
 }
 
-export async function startGridiron(opts: { dataDir: string; bundlesDir: string; ports: MeshPorts; logFile: string; readyTimeoutMs?: number }): Promise<RunningMesh> {
+export async function startGridiron(opts: {
+  dataDir: string;
+  bundlesDir: string;
+  ports: MeshPorts;
+  logFile: string;
+  readyTimeoutMs?: number;
+  /** Extra environment (e.g. GRIDIRON_DRAIN_GRACE_MS) on top of meshEnv(). */
+  env?: Record<string, string>;
+  /** Extra `gridiron up` arguments. */
+  args?: string[];
+}): Promise<RunningMesh> {
   const log = createWriteStream(opts.logFile, { flags: "a" });
-  const child: ChildProcess = spawn(process.execPath, [GRIDIRON_BIN, "up"], {
+  const child: ChildProcess = spawn(process.execPath, [GRIDIRON_BIN, "up", ...(opts.args ?? [])], {
     cwd: REPO,
-    env: meshEnv(opts.dataDir, opts.bundlesDir, opts.ports),
+    env: { ...meshEnv(opts.dataDir, opts.bundlesDir, opts.ports), ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.pipe(log, { end: false });
