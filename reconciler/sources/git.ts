@@ -247,7 +247,7 @@ export class GitSource implements Source {
 
   #fetchError(err: unknown): GridironError {
     const raw = this.#git.scrub(String((err as Error)?.message ?? err));
-    const detail = raw.split("\n").map((l) => l.replace(/^(fatal|error): /, "").trim()).filter((l) => l && !/^Please make sure|^and the repository exists/.test(l)).join("; ");
+    const detail = raw.split("\n").map((l) => l.replace(/^(fatal|error): /, "").trim()).filter((l) => l && !/^Please make sure|^and the repository exists/.test(l)).join("; ").replace(/[.\s]+$/, "");
     const url = this.#git.scrub(this.url);
     const retry = `Retrying every ${Math.round(this.#intervalMs / 1000)} s with backoff and on every reconcile; nothing that serves is touched.`;
     if (/couldn't find remote ref/i.test(raw)) {

@@ -1,7 +1,7 @@
 // The git source against real git: a bare repository on disk as the remote, a work clone to commit
 // and push from, the source's own clone in a temp data dir. No servers except a small HTTP one
 // that refuses credentials (the bad-credentials path).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
@@ -217,6 +217,15 @@ describe("GitSource", () => {
     await rm(remote.bare, { recursive: true });
     expect((await fetchError(s)).code).toBe("SOURCE_GIT_FETCH");
     expect((await readdir(a.dir)).sort()).toEqual(["counter", "greeter"]);
+  });
+
+  it.skipIf(spawnSync("ssh", ["-V"]).error !== undefined)("an SSH remote uses the configured key, without prompting", async () => {
+    const key = path.join(root, "keys", "deploy key");
+    const e = await fetchError(source("ssh://git@127.0.0.1:9/deploy.git", { credentials: { sshKey: key } }));
+    expect(e.code).toBe("SOURCE_GIT_FETCH");
+    // ssh was handed the key (the path has a space: quoted intact).
+    expect(e.message).toContain(`Identity file ${key} not accessible`);
+    expect(e.message).toContain("ssh://git@127.0.0.1:9/deploy.git");
   });
 
   it("a missing branch is SOURCE_GIT_BRANCH", async () => {
