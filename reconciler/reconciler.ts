@@ -13,7 +13,7 @@ import { DRAIN_QUERY, blockingInvocations, parseInvocationRows } from "./drain.t
 import { GridironError, asGridironError } from "./errors.ts";
 import { Pins } from "./pins.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_RETAIN, keyOf, plan as planActions, type Action, type DrainTimer, type Plan, type VersionRef } from "./plan.ts";
-import type { RestateAdmin } from "./restate/admin.ts";
+import type { RestateAdmin, RestateService } from "./restate/admin.ts";
 import type { Source } from "./sources/source.ts";
 import { buildStatus } from "./status-view.ts";
 import type { ReconcileResult, Status } from "./status.ts";
@@ -26,6 +26,15 @@ import type { WorkerdProcess } from "./workerd/process.ts";
 
 const ROUTER_PATH = new URL("./workerd/router.js", import.meta.url);
 const HISTORY = 10;
+
+/**
+ * Restate keeps HTTP/1.1 connections to a deployment alive and reuses them. When a workerd
+ * generation is replaced it closes its idle connections, and a request Restate writes on one at
+ * that moment fails ("connection closed before message completed") and is retried. With
+ * `Connection: close` on every request nothing is pooled: each request opens a connection, which
+ * only a live generation accepts (TCP_DEFER_ACCEPT hands it over with its request).
+ */
+const DEPLOYMENT_HEADERS = { connection: "close" };
 
 export interface LifecycleOptions {
   /** How long a version must stay drained before removal. */
@@ -77,6 +86,8 @@ export interface Gathered {
   empty: boolean;
   allowEmpty: boolean;
   deployments: OurDeployment[];
+  /** Restate's services as they are now (handlers, latest deployment). */
+  catalog: RestateService[];
   stored: StoredVersion[];
 }
 
@@ -160,12 +171,13 @@ export class Reconciler {
     const artifact = await this.#d.source.fetch();
     const desired = await readDesired(artifact.dir, this.#d.limits ?? DEFAULT_LIMITS);
     const admin = this.#d.admin;
-    const [rawDeployments, latest, rows, stored] = await Promise.all([
+    const [rawDeployments, catalog, rows, stored] = await Promise.all([
       admin.listDeployments(),
-      admin.latestDeployments(),
+      admin.services(),
       admin.query(DRAIN_QUERY),
       this.#d.store.list(),
     ]);
+    const latest = new Map(catalog.map((s) => [s.name, s.deploymentId]));
     const blocking = blockingInvocations(parseInvocationRows(rows), latest);
     const latestFor = new Map<string, string[]>();
     for (const [svc, id] of latest) latestFor.set(id, [...(latestFor.get(id) ?? []), svc]);
@@ -184,6 +196,7 @@ export class Reconciler {
       empty: desired.empty,
       allowEmpty: desired.allowEmpty,
       deployments,
+      catalog,
       stored,
     };
   }
@@ -368,6 +381,12 @@ export class Reconciler {
       const c = g.desired.get(a.service)!;
       try {
         const v = await validateVersion(c, this.#validateDeps(log));
+        const removed = removedHandlers(g, a.service, v.handlers);
+        if (removed.length > 0 && !c.spec.breaking) {
+          throw new GridironError("BREAKING_CHANGE", "stalled",
+            `bundle "${a.service}" (version ${a.version}) removes ${removed.join(", ")} that the serving version provides; calls to them would fail. If that is intended, set "breaking": true in gridiron.json`,
+            { service: a.service, version: a.version, removed });
+        }
         this.#restateServices.set(keyOf(a), v.restateServices);
         log.info({ service: a.service, version: a.version, restateServices: v.restateServices, ms: v.ms }, "version validated");
       } catch (err) {
@@ -435,6 +454,7 @@ export class Reconciler {
       uri: deploymentUri(this.#d.workerdUrl, a.service, a.version, tag),
       force: false,
       breaking: spec.breaking,
+      headers: DEPLOYMENT_HEADERS,
       metadata: { "gridiron.service": a.service, "gridiron.version": a.version, "gridiron.digest": spec.digest, "gridiron.revision": revision },
     });
     log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name), promoted: a.type === "promote" }, "version registered: new calls reach it");
@@ -541,6 +561,26 @@ export class Reconciler {
     clearTimeout(this.#followUp);
     await this.#queue.onIdle();
   }
+}
+
+/**
+ * Restate accepts a deployment that drops a handler (or a whole service) the current one has, and
+ * calls to it then fail; Gridiron treats that as a breaking change needing the manifest's opt-in.
+ */
+function removedHandlers(g: Gathered, service: string, next: ReadonlyMap<string, string[]>): string[] {
+  const current = g.deployments.filter((d) => d.service === service && (d.latestFor?.length ?? 0) > 0);
+  const removed: string[] = [];
+  for (const d of current) {
+    for (const rs of d.latestFor ?? []) {
+      const handlers = next.get(rs);
+      if (!handlers) {
+        removed.push(`service ${rs}`);
+        continue;
+      }
+      for (const h of g.catalog.find((c) => c.name === rs)?.handlers ?? []) if (!handlers.includes(h)) removed.push(`handler ${rs}/${h}`);
+    }
+  }
+  return removed;
 }
 
 export type { Action };

@@ -79,7 +79,8 @@ export function buildStatus(input: StatusInput): Status {
       ["Ready", !!serving && serving === desired && !error, serving === desired ? "Serving" : "NotServingDesired",
         serving ? `new calls reach ${serving}` : "no version registered"],
       ["Progressing", !!desired && desired !== serving && !error, "NewVersion", desired && desired !== serving ? `${desired} is being rolled out` : ""],
-      ["Draining", drainingRows.length > 0, drainingRows.some((r) => r.state === "stuck") ? "Stuck" : "InvocationsInFlight",
+      ["Draining", drainingRows.length > 0,
+        drainingRows.some((r) => r.state === "stuck") ? "Stuck" : drainingRows.some((r) => (r.blocking ?? 0) > 0) ? "InvocationsInFlight" : "GracePeriod",
         drainingRows.map((r) => `${r.version}: ${r.reason}`).join("; ")],
       ["Failed", !!error, error?.code ?? "", error?.message ?? ""],
     ]);

@@ -14,6 +14,8 @@ const DISCOVER_ACCEPT = [2, 3, 4].map((v) => `application/vnd.restate.endpointma
 
 export interface ValidationResult {
   restateServices: string[];
+  /** Restate service → its handler names, as the bundle's /discover lists them. */
+  handlers: Map<string, string[]>;
   ms: number;
 }
 
@@ -54,8 +56,11 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
       throw fail(`/discover answered ${res.status}: ${body.slice(0, 300) || lastLines(scratch.stderr())}. Is the default export a Restate endpoint (createEndpointHandler)?`);
     }
     let services: string[];
+    const handlers = new Map<string, string[]>();
     try {
-      services = ((JSON.parse(body) as { services?: { name: string }[] }).services ?? []).map((s) => s.name);
+      const manifest = (JSON.parse(body) as { services?: { name: string; handlers?: { name: string }[] }[] }).services ?? [];
+      services = manifest.map((s) => s.name);
+      for (const s of manifest) handlers.set(s.name, (s.handlers ?? []).map((h) => h.name));
     } catch {
       throw fail(`/discover answered something that is not a Restate endpoint manifest: ${body.slice(0, 200)}`);
     }
@@ -68,7 +73,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
       const hint = v.spec.breaking ? "" : ' If the change is intended, set "breaking": true in gridiron.json.';
       throw fail(`Restate refuses it: ${e.message.replace(/^registering \S+: /, "")}.${hint}`, { restate: e.context });
     }
-    return { restateServices: services, ms: Math.round(performance.now() - started) };
+    return { restateServices: services, handlers, ms: Math.round(performance.now() - started) };
   } finally {
     await scratch.stop();
     await rm(configPath, { force: true });

@@ -11,6 +11,13 @@ export interface Deployment {
   services: { name: string; revision: number }[];
 }
 
+export interface RestateService {
+  name: string;
+  /** The deployment new calls for this service go to. */
+  deploymentId: string;
+  handlers: string[];
+}
+
 export interface RegisterOptions {
   uri: string;
   metadata?: Record<string, string>;
@@ -18,6 +25,8 @@ export interface RegisterOptions {
   force?: boolean;
   breaking?: boolean;
   dryRun?: boolean;
+  /** Headers Restate adds to every request it sends to the deployment. */
+  headers?: Record<string, string>;
 }
 
 export interface RegisterResult {
@@ -99,6 +108,7 @@ export class RestateAdmin {
       breaking: opts.breaking ?? false,
       dry_run: opts.dryRun ?? false,
       metadata: opts.metadata ?? {},
+      ...(opts.headers ? { additional_headers: opts.headers } : {}),
     };
     const { status, text } = await this.#request("POST", "/deployments", body);
     if (status !== 200 && status !== 201) this.#fail("POST", "/deployments", status, text, `registering ${opts.uri}`);
@@ -113,12 +123,12 @@ export class RestateAdmin {
     this.#fail("DELETE", path, status, text, `deregistering ${id}`);
   }
 
-  /** Restate service name → id of the deployment new calls for it go to. */
-  async latestDeployments(): Promise<Map<string, string>> {
+  /** Every Restate service with its handlers and the deployment new calls for it go to. */
+  async services(): Promise<RestateService[]> {
     const { status, text } = await this.#request("GET", "/services");
     if (status !== 200) this.#fail("GET", "/services", status, text, "listing services");
-    const raw = JSON.parse(text) as { services: { name: string; deployment_id: string }[] };
-    return new Map(raw.services.map((s) => [s.name, s.deployment_id]));
+    const raw = JSON.parse(text) as { services: { name: string; deployment_id: string; handlers?: { name: string }[] }[] };
+    return raw.services.map((s) => ({ name: s.name, deploymentId: s.deployment_id, handlers: (s.handlers ?? []).map((h) => h.name) }));
   }
 
   /** Pauses an invocation (it stops at its next suspension point); unknown ids count as done. */
