@@ -280,8 +280,14 @@ function printResult(r: ReconcileResult): void {
 
 function printPlan(p: PlanReport): void {
   console.log(`plan at ${p.revision}${p.plan.swap ? " (workerd config changes)" : ""}:`);
-  if (p.plan.actions.length === 0) console.log("  nothing to do");
-  for (const a of p.plan.actions) console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}`);
+  if (p.plan.actions.length === 0 && p.invalid.length === 0) console.log("  nothing to do");
+  for (const a of p.plan.actions) {
+    const detail = a.type === "drain" ? `  ${a.blocking > 0 ? `${a.blocking} invocation(s) still need it` : "drained, in grace period"}${a.stuck ? " (stuck)" : ""}` : "";
+    console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}${detail}`);
+  }
+  for (const c of p.checks) {
+    console.log(c.ok ? `  check     ${c.service}/${c.version}: loads, discovers [${c.restateServices?.join(", ")}], Restate accepts it (dry run)` : `  REFUSED   ${c.service}/${c.version}: ${c.message}`);
+  }
   for (const i of p.invalid) console.log(`  invalid   ${i.service}: ${i.message}`);
 }
 
@@ -303,5 +309,12 @@ function printStatus(s: Status): void {
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);
     }
     if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}`);
+  }
+  if (s.history.length > 1) {
+    console.log("\nrecent reconciles:");
+    for (const r of s.history) {
+      const what = r.deployed.length ? ` deployed ${r.deployed.map((d) => `${d.service}/${d.version}`).join(", ")}` : r.actions.length ? ` ${r.actions.length} action(s)` : "";
+      console.log(`  #${String(r.id).padEnd(4)} ${r.startedAt}  ${r.outcome.padEnd(7)} ${String(r.durationMs).padStart(5)} ms  ${r.trigger}${what}${r.errors.length ? `  (${r.errors.length} error(s))` : ""}`);
+    }
   }
 }
