@@ -2,6 +2,7 @@
 // plan (pure), then effects in a fixed order — store, validate on a scratch workerd, serve (swap
 // the workerd generation), register/promote with Restate, deregister what drained, serve again
 // without it, GC. Passes are serialized and coalesced; drains are followed up by timer.
+import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import PQueue from "p-queue";
@@ -91,7 +92,12 @@ export interface Gathered {
   stored: StoredVersion[];
 }
 
-export class Reconciler {
+export interface ReconcilerEvents {
+  /** After every pass, whatever its outcome (metrics, status page). */
+  pass: [ReconcileResult];
+}
+
+export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #d: ReconcilerDeps;
   readonly #log: Logger;
   readonly #life: LifecycleOptions;
@@ -118,6 +124,7 @@ export class Reconciler {
   readonly #status = { conditions: new Map<string, Map<string, { status: boolean; since: string }>>() };
 
   constructor(deps: ReconcilerDeps) {
+    super();
     this.#d = deps;
     this.#log = deps.logger.child({ component: "reconciler" });
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
@@ -369,6 +376,7 @@ export class Reconciler {
       const retry = result.errors.some((e) => e.kind !== "stalled") && result.deployed.length === 0;
       this.#failures = retry ? this.#failures + 1 : 0;
       this.#scheduleFollowUp(draining, retry);
+      this.emit("pass", result);
     }
     return result;
   }
