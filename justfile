@@ -1,0 +1,77 @@
+# Gridiron recipes. `just` comes from the npm package rust-just: run `npx just <recipe>` after
+# `npm ci` (or plain `just` if you have it installed). Ports and folders follow the same
+# environment variables as `gridiron` itself (GRIDIRON_INGRESS_PORT, GRIDIRON_API_PORT,
+# GRIDIRON_BUNDLES_DIR, …), so a mesh started on other ports is called on those ports.
+
+host := env_var_or_default("GRIDIRON_HOST", "127.0.0.1")
+ingress_port := env_var_or_default("GRIDIRON_INGRESS_PORT", "8080")
+api_port := env_var_or_default("GRIDIRON_API_PORT", "8081")
+bundles_dir := env_var_or_default("GRIDIRON_BUNDLES_DIR", "bundles")
+
+# A server bound to every address (GRIDIRON_HOST=0.0.0.0) is called through loopback.
+call_host := if host == "0.0.0.0" { "127.0.0.1" } else { host }
+ingress := "http://" + call_host + ":" + ingress_port
+
+# Names used by the docker-* recipes; override like `npx just image=me/gridiron docker-build`.
+image := "gridiron"
+container := "gridiron"
+volume := "gridiron-state"
+
+# List the recipes
+default:
+    @{{just_executable()}} --justfile {{quote(justfile())}} --list --unsorted
+
+# Start restate-server, workerd and the reconciler in the foreground (= npm start; Ctrl-C stops all)
+up *args:
+    npm start -- {{args}}
+
+# Run one reconcile pass on the running mesh and print what it did (--json for JSON)
+reconcile *args:
+    node bin/gridiron.js reconcile --api-port {{api_port}} {{args}}
+
+# Print what a reconcile pass would do now, changing nothing (--json for JSON)
+plan *args:
+    node bin/gridiron.js plan --api-port {{api_port}} {{args}}
+
+# Show services, their versions and the last reconcile (--json for JSON)
+status *args:
+    node bin/gridiron.js status --api-port {{api_port}} {{args}}
+
+# Build the demo services (services/*) into the bundles folder; a running mesh picks them up
+deploy-demo:
+    node bin/build-service.js --all --out {{quote(bundles_dir)}}
+
+# Call Greeter/greet through Restate's ingress, e.g. `npx just test-greeter Ana`
+test-greeter name="":
+    @node scripts/call.mjs Greeter/greet --ingress {{quote(ingress)}} {{ if name == "" { "" } else { "--string " + quote(name) } }}
+
+# Add 1 to the Counter virtual object <key> and print the new count
+test-counter key="demo":
+    @node scripts/call.mjs {{quote("Counter/" + encode_uri_component(key) + "/add")}} --ingress {{quote(ingress)}}
+
+# The whole test suite: type check, unit and integration tests (= npm test)
+test:
+    npm test
+
+# Benchmarks (= npm run bench)
+bench:
+    npm run bench
+
+# Build the all-in-one container image (container/Dockerfile)
+docker-build:
+    docker build -f container/Dockerfile -t {{image}} .
+
+# Run the image in the foreground: ingress on 127.0.0.1:<GRIDIRON_INGRESS_PORT>, ./bundles mounted, state in a volume
+docker-run:
+    node bin/build-service.js --all --if-missing --out {{quote(bundles_dir)}}
+    docker run --rm --name {{container}} --stop-timeout 30 \
+        -p 127.0.0.1:{{ingress_port}}:8080 \
+        -v {{volume}}:/data/state \
+        -v {{quote(absolute_path(bundles_dir))}}:/data/bundles \
+        {{image}}
+
+# Remove the container, the image and the state volume (Restate's data, the version store)
+docker-clean:
+    -docker rm -f {{container}}
+    -docker image rm {{image}}
+    -docker volume rm {{volume}}
