@@ -33,13 +33,15 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     await mkdir(o.dataDir, { recursive: true });
     const ingressUrl = `http://${o.host}:${o.ingressPort}`;
     const adminUrl = `http://${o.host}:${o.adminPort}`;
+    let restate: RestateServer | undefined;
     if (o.manageRestate) {
-      const restate = new RestateServer({
+      restate = new RestateServer({
         logger, baseDir: join(o.dataDir, "restate"), configFile: o.restateConfig,
         host: o.host, ingressPort: o.ingressPort, adminPort: o.adminPort, nodePort: o.nodePort,
       });
-      cleanups.push(() => restate.stop());
-      await restate.start();
+      const server = restate;
+      cleanups.push(() => server.stop());
+      await server.start();
     }
     const admin = new RestateAdmin(adminUrl);
     cleanups.push(async () => admin.close());
@@ -55,9 +57,11 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
       workerdUrl: workerdBaseUrl(o),
       ingressUrl,
       dataDir: o.dataDir,
+      restatePid: () => restate?.pid,
       lifecycle: { graceMs: o.drainGraceMs, deadlineMs: o.drainDeadlineMs > 0 ? o.drainDeadlineMs : null, retain: o.retain },
     });
     cleanups.push(() => reconciler.close());
+    restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
     await reconciler.start();
 
     const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined });

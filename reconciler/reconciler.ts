@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS, type BundleLimits, type BundleSpec } from "./bundle.ts"
 import { ALLOW_EMPTY_FILE, readDesired } from "./desired.ts";
 import { DRAIN_QUERY, blockingInvocations, parseInvocationRows } from "./drain.ts";
 import { GridironError, asGridironError } from "./errors.ts";
+import { fault } from "./faults.ts";
 import { Pins } from "./pins.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_RETAIN, keyOf, plan as planActions, type Action, type DrainTimer, type Plan, type VersionRef } from "./plan.ts";
 import type { RestateAdmin, RestateService } from "./restate/admin.ts";
@@ -63,6 +64,8 @@ export interface ReconcilerDeps {
   dataDir: string;
   limits?: BundleLimits;
   lifecycle?: Partial<LifecycleOptions>;
+  /** pid of the restate-server we manage, for status (undefined when it is external). */
+  restatePid?: () => number | undefined;
 }
 
 /** A desired version with its bytes (from the source, or from the store for a rollback pin). */
@@ -301,6 +304,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         if (a.type !== "store") continue;
         const c = g.desired.get(a.service)!;
         const { created, stored } = await this.#d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
+        fault("after-store");
         log.info({ service: a.service, version: a.version, created }, "version stored");
         result.actions.push(a);
         g.stored.push(stored);
@@ -324,7 +328,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
       for (const a of p.actions) {
         if (a.type === "register" || a.type === "promote") {
+          fault("before-register");
           await this.#register(a, g.desired.get(a.service)!.spec, g.revision, log);
+          fault("after-register");
           result.actions.push(a);
           result.deployed.push({ service: a.service, version: a.version });
           this.#failedVersions.clear();
@@ -339,7 +345,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         }
       }
       for (const a of removals) {
+        fault("before-deregister");
         await this.#d.admin.deregister(a.deploymentId);
+        fault("after-deregister");
         log.info({ service: a.service, version: a.version, deploymentId: a.deploymentId }, "drained version deregistered");
         result.actions.push(a);
       }
@@ -443,8 +451,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const t0 = performance.now();
     const files = new Map([...g.desired.values()].map((c) => [keyOf(c.spec), c]));
     const path = await this.#writeConfig(serve, files);
+    fault("after-config-write");
     try {
+      fault("before-swap");
       const { ms } = this.#d.workerd.pid === undefined ? { ms: (await this.#d.workerd.start(path), 0) } : await this.#d.workerd.swap(path);
+      fault("after-swap");
       await this.#d.configFiles.commit(path);
       this.#served = serve;
       log.info({ versions: serve.length, handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
@@ -557,7 +568,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       conditionMemory: this.#status.conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.g.revision, error: this.#sourceError },
       workerd: { url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation },
-      restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl },
+      restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
       graceMs: this.#life.graceMs,
     });

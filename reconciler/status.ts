@@ -74,7 +74,7 @@ export interface ReconcileResult {
 export interface Status {
   source: { kind: string; location: string; revision?: string; error?: string };
   workerd: { url: string; pid?: number; generation: number };
-  restate: { ingressUrl: string; adminUrl: string };
+  restate: { ingressUrl: string; adminUrl: string; pid?: number };
   services: ServiceStatus[];
   lastReconcile?: ReconcileResult;
   history: ReconcileResult[];

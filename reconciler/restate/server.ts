@@ -1,5 +1,6 @@
 // The one owner of the restate-server process: start, wait for /health, stop by pid.
 import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
@@ -32,13 +33,26 @@ export function restateServerBin(): string {
   return fromWrapper.resolve(`@restatedev/restate-server-${process.platform}-${process.arch}/bin/restate-server`);
 }
 
-export class RestateServer {
+export interface RestateServerEvents {
+  crash: [{ pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; restartInMs: number }];
+  restart: [{ pid: number | undefined; attempt: number; downMs: number }];
+}
+
+/**
+ * Supervises restate-server: a crash is followed by a restart on the same base dir (backoff
+ * 0.5 s doubling to 10 s); Restate's own durability (RocksDB + its log) makes that safe.
+ */
+export class RestateServer extends EventEmitter<RestateServerEvents> {
   readonly #opts: RestateServerOptions;
   #child: ChildProcess | undefined;
   #exited: Promise<void> | undefined;
   #stopping = false;
+  #ready = false;
+  #crashes = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: RestateServerOptions) {
+    super();
     this.#opts = opts;
   }
 
@@ -74,6 +88,7 @@ export class RestateServer {
 
   async #startOnce(): Promise<void> {
     const o = this.#opts;
+    this.#ready = false;
     const log = o.logger.child({ component: "restate-server" });
     await mkdir(o.baseDir, { recursive: true });
     const args = ["--no-logo"];
@@ -105,6 +120,7 @@ export class RestateServer {
       child.once("exit", (code, signal) => {
         if (!this.#stopping) log.error({ code, signal }, "restate-server exited unexpectedly");
         resolve();
+        if (!this.#stopping && this.#ready && this.#child === child) this.#scheduleRestart(child.pid, code, signal);
       });
     });
     log.info({ pid: child.pid, ingress: this.ingressUrl, admin: this.adminUrl, baseDir: o.baseDir }, "starting restate-server");
@@ -117,6 +133,28 @@ export class RestateServer {
       admin.close();
     }
     log.info({ pid: child.pid }, "restate-server ready");
+    this.#ready = true;
+  }
+
+  #scheduleRestart(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null): void {
+    const delay = Math.min(10_000, 500 * 2 ** Math.min(this.#crashes, 5));
+    this.#crashes++;
+    const down = Date.now();
+    this.emit("crash", { pid, code, signal, restartInMs: delay });
+    this.#restartTimer = setTimeout(() => {
+      if (this.#stopping) return;
+      this.start().then(
+        () => {
+          this.#crashes = 0;
+          this.#opts.logger.info({ component: "restate-server", pid: this.pid, downMs: Date.now() - down }, "restate-server restarted on the same data dir");
+          this.emit("restart", { pid: this.pid, attempt: this.#crashes, downMs: Date.now() - down });
+        },
+        (err: unknown) => {
+          this.#opts.logger.error({ component: "restate-server", err: (err as Error).message }, "restate-server restart failed; retrying");
+          this.#scheduleRestart(undefined, null, null);
+        },
+      );
+    }, delay);
   }
 
   async #waitHealthy(admin: RestateAdmin, child: ChildProcess, deadline: number, tail: string[]): Promise<void> {
@@ -129,18 +167,20 @@ export class RestateServer {
         throw new GridironError("RESTATE_START", "failed", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
       }
       if (Date.now() > deadline) {
-        await this.stop();
+        child.kill("SIGKILL");
+        await this.#exited;
         throw new GridironError("RESTATE_START", "failed", `restate-server did not become healthy at ${this.adminUrl}: ${tail.slice(-5).join(" | ")}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
-  /** SIGTERM, then SIGKILL after the deadline. Safe to call twice. */
+  /** SIGTERM, then SIGKILL after the deadline. Safe to call twice; no restart after it. */
   async stop(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#restartTimer);
     const child = this.#child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    this.#stopping = true;
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), this.#opts.stopTimeoutMs ?? 20_000);
     await this.#exited;

@@ -7,6 +7,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { digestFiles, type Bundle, type BundleSpec } from "../bundle.ts";
 import { GridironError } from "../errors.ts";
+import { fault } from "../faults.ts";
 import { checkBundlePath, checkServiceName, isVersionId } from "../names.ts";
 
 export interface StoredVersion {
@@ -158,6 +159,7 @@ export class VersionStore {
       throw err;
     }
     this.#files.delete(`${service}/${version}`);
+    fault("during-gc");
     await rm(doomed, { recursive: true, force: true });
   }
 

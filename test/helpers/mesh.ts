@@ -52,6 +52,8 @@ export interface RunningMesh {
   call(urlPath: string, body?: unknown): Promise<{ status: number; text: string; json: unknown }>;
   /** SIGTERM to the launcher; resolves with its exit code once it (and so the mesh) is gone. */
   stop(): Promise<number | null>;
+  /** Resolves with the launcher's exit code when it exits on its own (e.g. after a crash). */
+  exited: Promise<number | null>;
 }
 
 export async function startGridiron(opts: {
@@ -94,6 +96,7 @@ export async function startGridiron(opts: {
 
   return {
     pid: child.pid!,
+    exited,
     ports: opts.ports,
     ingressUrl,
     apiUrl,
