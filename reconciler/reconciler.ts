@@ -21,7 +21,7 @@ import { buildStatus } from "./status-view.ts";
 import type { ReconcileResult, Status } from "./status.ts";
 import type { StoredVersion, VersionStore } from "./store/versions.ts";
 import { validateVersion } from "./validate.ts";
-import { buildWorkerdConfig, type ServedVersion } from "./workerd/build.ts";
+import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./workerd/build.ts";
 import type { ConfigFiles } from "./workerd/config-files.ts";
 import { encodeWorkerdConfig } from "./workerd/encode.ts";
 import type { WorkerdProcess } from "./workerd/process.ts";
@@ -62,6 +62,10 @@ export interface ReconcilerDeps {
   workerdUrl: string;
   ingressUrl: string;
   dataDir: string;
+  /** Request identity keys and outbound policy of every workerd config (serving and scratch). */
+  workerdPolicy: WorkerdPolicy;
+  /** Signs Gridiron's own requests to workerd (the scratch /discover) like Restate does. */
+  signRequest?: (path: string) => Record<string, string>;
   limits?: BundleLimits;
   lifecycle?: Partial<LifecycleOptions>;
   /** pid of the restate-server we manage, for status (undefined when it is external). */
@@ -257,25 +261,30 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return this.#queue.add(async () => {
       const g = await this.#gather();
       await this.#applyPins(g, this.#log);
-      const p = this.#plan(g, this.#held(g), Date.now());
+      const held = this.#held(g);
+      let p = this.#plan(g, held, Date.now());
       const checks: PlanReport["checks"] = [];
       for (const a of p.actions) {
         if (a.type !== "serve") continue;
         const c = g.desired.get(a.service)!;
         try {
-          const v = await validateVersion(c, this.#validateDeps(this.#log));
+          const v = await validateVersion(c, this.#validateDeps());
           checks.push({ service: a.service, version: a.version, ok: true, restateServices: v.restateServices });
         } catch (err) {
           checks.push({ service: a.service, version: a.version, ok: false, message: asGridironError(err).message });
+          held.add(a.service);
         }
       }
+      // A refused version would be held by the pass: show the plan the pass would really run.
+      if (checks.some((c) => !c.ok)) p = this.#plan(g, held, Date.now());
       const { timers: _timers, ...rest } = p;
       return { revision: g.revision, plan: rest, checks, invalid: [...g.errors].map(([service, e]) => ({ service, code: e.code, message: e.message })) };
     }) as Promise<PlanReport>;
   }
 
-  #validateDeps(log: Logger) {
-    return { logger: log, admin: this.#d.admin, routerSource: this.#routerSource!, scratchDir: join(this.#d.dataDir, "workerd", "scratch") };
+  /** The scratch workerd logs under its own component, so it gets the root logger (not a pass child). */
+  #validateDeps() {
+    return { logger: this.#d.logger, admin: this.#d.admin, routerSource: this.#routerSource!, policy: this.#d.workerdPolicy, signRequest: this.#d.signRequest, scratchDir: join(this.#d.dataDir, "workerd", "scratch") };
   }
 
   async #pass(trigger: string): Promise<ReconcileResult> {
@@ -300,16 +309,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const held = this.#held(g);
       let p = this.#plan(g, held, Date.now());
 
-      for (const a of p.actions) {
-        if (a.type !== "store") continue;
-        const c = g.desired.get(a.service)!;
-        const { created, stored } = await this.#d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
-        fault("after-store");
-        log.info({ service: a.service, version: a.version, created }, "version stored");
-        result.actions.push(a);
-        g.stored.push(stored);
-      }
-
+      // Validate first (from the bytes in memory), so a rejected version is never stored and can
+      // never be picked by a rollback.
       const rejected = await this.#validateNew(p, g, held, log);
       rejected.push(...this.#conflicts(g, held));
       for (const { service, error } of rejected) {
@@ -319,6 +320,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       }
       // Rejected versions leave the desired set; plan again (pure and cheap) without them.
       if (rejected.length > 0) p = this.#plan(g, held, Date.now());
+
+      for (const a of p.actions) {
+        if (a.type !== "store") continue;
+        const c = g.desired.get(a.service)!;
+        const { created, stored } = await this.#d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
+        fault("after-store");
+        log.info({ service: a.service, version: a.version, created }, "version stored");
+        result.actions.push(a);
+        g.stored.push(stored);
+      }
 
       // Serve new versions before registering them, and keep removed ones until deregistered.
       const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
@@ -396,7 +407,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       if (a.type !== "serve" || held.has(a.service)) continue;
       const c = g.desired.get(a.service)!;
       try {
-        const v = await validateVersion(c, this.#validateDeps(log));
+        const v = await validateVersion(c, this.#validateDeps());
         const removed = removedHandlers(g, a.service, v.handlers);
         if (removed.length > 0 && !c.spec.breaking) {
           throw new GridironError("BREAKING_CHANGE", "stalled",
@@ -515,14 +526,14 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
       versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
     }
-    return this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, await this.#router())));
+    return this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, await this.#router(), this.#d.workerdPolicy)));
   }
 
   /** Pins `version` (default: the newest stored version other than the one serving) and reconciles. */
   async rollback(service: string, version?: string, opts: { breaking?: boolean } = {}): Promise<ReconcileResult> {
     const stored = (await this.#d.store.list()).filter((s) => s.spec.service === service).sort((a, b) => (a.storedAt < b.storedAt ? 1 : -1));
     const serving = this.status().services.find((s) => s.service === service)?.serving;
-    const target = version ?? stored.find((s) => s.spec.version !== serving)?.spec.version;
+    const target = version ?? stored.find((s) => s.spec.version !== serving && !this.#failedVersions.has(keyOf(s.spec)))?.spec.version;
     if (!target) throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `no stored version of "${service}" to roll back to (stored: ${stored.map((s) => s.spec.version).join(", ") || "none"})`);
     if (!stored.some((s) => s.spec.version === target)) {
       throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `version ${target} of "${service}" is not in the store (stored: ${stored.map((s) => s.spec.version).join(", ") || "none"}); retention may have removed it`);

@@ -15,6 +15,7 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
+import { checkServiceName } from "../reconciler/names.ts";
 
 /** Repository root (this file lives in `<repo>/scripts/`). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -51,11 +52,12 @@ export interface BuildResult {
 }
 
 /** Service names are directory names that are safe everywhere (paths, URLs, workerd names). */
-const NAME_RE = /^[a-z0-9][a-z0-9_-]*$/i;
 
 /** Builds `services/<name>/index.ts` into `<outDir>/<name>/`, replacing any existing bundle. */
 export async function buildService(name: string, outDir: string, opts: BuildOptions = {}): Promise<BuildResult> {
-  if (!NAME_RE.test(name)) throw new Error(`invalid service name ${JSON.stringify(name)}`);
+  // The bundle directory name is the service name the reconciler serves: hold it to the same rule.
+  const problem = checkServiceName(name);
+  if (problem) throw new Error(problem);
   const entry = path.join(opts.servicesDir ?? SERVICES_DIR, name, "index.ts");
   if (!existsSync(entry)) throw new Error(`no service source at ${entry}`);
 
@@ -120,7 +122,7 @@ export async function buildService(name: string, outDir: string, opts: BuildOpti
 export async function listServices(servicesDir: string = SERVICES_DIR): Promise<string[]> {
   const entries = await readdir(servicesDir, { withFileTypes: true });
   return entries
-    .filter((e) => e.isDirectory() && NAME_RE.test(e.name) && existsSync(path.join(servicesDir, e.name, "index.ts")))
+    .filter((e) => e.isDirectory() && checkServiceName(e.name) === null && existsSync(path.join(servicesDir, e.name, "index.ts")))
     .map((e) => e.name)
     .sort();
 }

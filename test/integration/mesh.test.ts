@@ -87,7 +87,11 @@ describe("a mesh from a bundles folder", () => {
     });
     console.log(`bundle written → first answer by the new version: ${Math.round(performance.now() - written)} ms`);
     expect(answer).toMatch(/^Howdy, Bo! /);
-    const after = (await serving("greeter"))!;
+    // Status is refreshed when the pass ends, a moment after the new version starts answering.
+    const after = await waitFor("status to show the new greeter", async () => {
+      const v = await serving("greeter");
+      return v && v !== before ? v : undefined;
+    });
     expect(after).not.toBe(before);
     // The previous version stays served by workerd so in-flight invocations can finish on it.
     const old = await mesh!.http.request(`http://127.0.0.1:${ports.workerd}/greeter/${before}/discover`, {
