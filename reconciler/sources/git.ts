@@ -8,7 +8,6 @@
 // and on an interval started by watch(), with exponential backoff while the remote fails.
 // Concurrent fetches are serialized; a caller that arrives while one runs gets the next one, so
 // a push announced by a webhook is never answered by a fetch that started before it.
-import { ALLOW_EMPTY_FILE } from "../desired.ts";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
@@ -17,8 +16,8 @@ import { GridironError } from "../errors.ts";
 import { GitRunner, scrubSecrets, type GitCredentials } from "./_git-cmd.ts";
 import { listTree, writeTree } from "./_git-tree.ts";
 import type { Artifact, Source } from "./source.ts";
-
-/** A file of this name at the top of the bundle path lets a commit with no bundles remove everything. */
+// A file of this name at the top of the bundle path lets a commit with no bundles remove everything.
+import { ALLOW_EMPTY_FILE } from "../desired.ts";
 
 export interface GitSourceOptions {
   url: string;
