@@ -1,0 +1,253 @@
+/**
+ * `npm run bench`: Gridiron against the peer a user would pick instead, measured in one run on
+ * this machine, from a clean clone with no manual steps. Starts everything it needs (a whole
+ * mesh with `gridiron up` on free ports, a Restate Node SDK endpoint), prints a table with raw
+ * figures and ratios, writes JSON to bench-results/<timestamp>.json, and stops everything it
+ * started, also on Ctrl-C. Targets are printed as PASS/MISS; a miss never fails the run.
+ *
+ *   npm run bench [-- --quick] [--only invocations,deploy,load,reconcile] [--json <file>]
+ *                 [--sizes 10,100,500] [--deploys N]
+ *
+ * Sections: 1 invocations (Gridiron/workerd vs Node SDK, same restate-server), 2 deploy latency,
+ * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { buildService, REPO_ROOT } from "./build-service.ts";
+import { Cleanup } from "./bench/cleanup.ts";
+import { meshRoles } from "./bench/cpu.ts";
+import { GreeterDeployer } from "./bench/deploy.ts";
+import { measureDeployLatency, measureDeploysUnderLoad } from "./bench/deploys.ts";
+import { measureInvocations } from "./bench/invocations.ts";
+import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
+import { startNodePeer } from "./bench/peer.ts";
+import { measureReconcileCost } from "./bench/reconcile-cost.ts";
+import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
+
+const SECTIONS = ["invocations", "deploy", "load", "reconcile"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const PROFILES = {
+  full: {
+    name: "full",
+    invocations: { connections: 32, durationS: 10, warmupS: 2, rounds: 2, keys: 100 },
+    deployLatency: { deploys: 12 },
+    underLoad: { deploys: 10, rate: 200, connections: 16, steadyS: 10 },
+    reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
+  },
+  quick: {
+    name: "quick",
+    invocations: { connections: 32, durationS: 3, warmupS: 1, rounds: 1, keys: 100 },
+    deployLatency: { deploys: 5 },
+    underLoad: { deploys: 5, rate: 200, connections: 16, steadyS: 4 },
+    reconcile: { sizes: [10, 100], noopPasses: 3, oneChangePasses: 2, growBudgetMs: 60_000 },
+  },
+};
+
+const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--deploys N]
+                     [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)`;
+
+/** Adds a var to a built bundle's gridiron.json. */
+async function setBundleVar(dir: string, name: string, value: string): Promise<void> {
+  const file = path.join(dir, "gridiron.json");
+  const manifest = JSON.parse(await readFile(file, "utf8")) as { vars?: Record<string, string> };
+  manifest.vars = { ...manifest.vars, [name]: value };
+  await writeFile(file, `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+function gitInfo(): { commit: string; dirty: boolean } {
+  const rev = spawnSync("git", ["rev-parse", "HEAD"], { cwd: REPO_ROOT, encoding: "utf8" });
+  const st = spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: REPO_ROOT, encoding: "utf8" });
+  return { commit: rev.status === 0 ? rev.stdout.trim() : "unknown", dirty: st.status === 0 && st.stdout.trim() !== "" };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
+        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const profile = structuredClone(values.quick ? PROFILES.quick : PROFILES.full);
+  const only = new Set<Section>();
+  for (const s of (values.only ?? SECTIONS.join(",")).split(",").map((x) => x.trim()).filter(Boolean)) {
+    if (!(SECTIONS as readonly string[]).includes(s)) {
+      console.error(`unknown section "${s}"\n${USAGE}`);
+      return 2;
+    }
+    only.add(s as Section);
+  }
+  if (values.sizes) {
+    const sizes = values.sizes.split(",").map(Number);
+    if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+      console.error(`--sizes expects whole numbers like 10,100,500\n${USAGE}`);
+      return 2;
+    }
+    profile.reconcile.sizes = sizes.sort((a, b) => a - b);
+  }
+  const sdkLog = values["sdk-log"]?.toUpperCase();
+  if (sdkLog !== undefined && !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].includes(sdkLog)) {
+    console.error(`--sdk-log expects TRACE, DEBUG, INFO, WARN or ERROR\n${USAGE}`);
+    return 2;
+  }
+  if (values.deploys) {
+    const n = Number(values.deploys);
+    if (!Number.isInteger(n) || n < 1) {
+      console.error(`--deploys expects a whole number\n${USAGE}`);
+      return 2;
+    }
+    profile.deployLatency.deploys = n;
+    profile.underLoad.deploys = n;
+  }
+
+  const log = (line: string) => console.log(line);
+  const cleanup = new Cleanup();
+  let interrupted = false;
+  const onSignal = (sig: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${sig}: stopping everything the benchmark started…`);
+    void cleanup.run((l) => console.error(l)).finally(() => process.exit(130));
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("exit", () => cleanup.killTracked());
+
+  const startedAt = new Date();
+  const results: BenchResults = {
+    startedAt: startedAt.toISOString(),
+    profile: { ...profile, sdkLog: sdkLog ?? "SDK default (INFO)" },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
+    git: gitInfo(),
+    targets: [],
+    notes: [],
+    errors: [],
+    sectionSeconds: {},
+  };
+  const root = await mkdtemp(path.join(os.tmpdir(), "gridiron-bench-"));
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const resultsDir = path.join(REPO_ROOT, "bench-results");
+  const logFiles: string[] = [];
+  cleanup.add("temp dir", async () => {
+    // The mesh logs say why a section failed: keep them beside the results before the temp dir goes.
+    if (results.errors.length > 0 && logFiles.length > 0) {
+      const keep = path.join(resultsDir, `${stamp}-logs`);
+      await mkdir(keep, { recursive: true });
+      for (const f of logFiles) await copyFile(f, path.join(keep, path.basename(f))).catch(() => undefined);
+      console.log(`mesh logs kept in ${path.relative(process.cwd(), keep)}`);
+    }
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const section = async (name: string, fn: () => Promise<void>) => {
+    if (interrupted) return;
+    log(`\n== ${name}`);
+    const t0 = performance.now();
+    try {
+      await fn();
+    } catch (err) {
+      if (interrupted) return;
+      results.errors.push({ section: name, message: (err as Error).stack ?? String(err) });
+      log(`  ${name} failed: ${(err as Error).message}`);
+    } finally {
+      results.sectionSeconds[name] = Math.round((performance.now() - t0) / 100) / 10;
+    }
+  };
+
+  try {
+    if (only.has("invocations") || only.has("deploy") || only.has("load")) {
+      let mesh: BenchMesh | undefined;
+      let template = "";
+      await section("demo mesh start", async () => {
+        const { bundlesDir } = meshDirs(root, "demo");
+        const built = [await buildService("greeter", bundlesDir), await buildService("counter", bundlesDir)];
+        template = (await buildService("greeter", path.join(root, "template"))).dir;
+        // The SDK reads RESTATE_LOGGING from process.env, which workerd fills from text bindings.
+        if (sdkLog) for (const b of [...built.map((x) => x.dir), template]) await setBundleVar(b, "RESTATE_LOGGING", sdkLog);
+        const m = await startBenchMesh(root, "demo", cleanup);
+        logFiles.push(m.logFile);
+        await waitFor("greeter and counter to answer through ingress", async () => {
+          const [g, c] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/Counter/warmup/get")]);
+          return g.status === 200 && c.status === 200 ? true : undefined;
+        }, 60_000);
+        log(`  gridiron up on free ports in ${Math.round(m.startMs)} ms; logs in ${m.logFile}`);
+        mesh = m;
+      });
+
+      if (mesh && only.has("invocations")) {
+        const m = mesh;
+        await section("1. invocations", async () => {
+          const peerLog = path.join(root, "node-peer.log");
+          logFiles.push(peerLog);
+          const peer = await startNodePeer(m.adminUrl, peerLog, cleanup, sdkLog ? { RESTATE_LOGGING: sdkLog } : {});
+          log(`  node SDK peer pid ${peer.pid} on :${peer.port}, registered as ${peer.deploymentId} (HTTP/1.1)`);
+          await waitFor("the node peer to answer through ingress", async () => ((await m.call("/NodeGreeter/greet", "x")).status === 200 ? true : undefined));
+          const p = profile.invocations;
+          const roles = meshRoles(m.dataDir, { "node peer": peer.pid });
+          const cases = await measureInvocations({ ingressUrl: m.ingressUrl, ...p, roles, log });
+          results.invocations = {
+            ...p,
+            peer: "Restate Node SDK 1.17.2 endpoint (http.createServer + createEndpointHandler, HTTP/1.1 request-response), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter, so Restate's share of the cost is identical for both sides",
+            cases,
+          };
+          await peer.stop();
+        });
+      }
+      if (mesh && only.has("deploy")) {
+        const m = mesh;
+        await section("2. deploy latency", async () => {
+          results.deployLatency = await measureDeployLatency(m, new GreeterDeployer(m, template), { deploys: profile.deployLatency.deploys, log });
+        });
+      }
+      if (mesh && only.has("load")) {
+        const m = mesh;
+        await section("3. deploys under load", async () => {
+          results.deploysUnderLoad = await measureDeploysUnderLoad(m, new GreeterDeployer(m, template), { ...profile.underLoad, roles: meshRoles(m.dataDir), log });
+        });
+      }
+      if (mesh) await mesh.stop();
+    }
+
+    if (only.has("reconcile")) {
+      await section("4. reconcile cost", async () => {
+        await mkdir(meshDirs(root, "reconcile").bundlesDir, { recursive: true });
+        const mesh = await startBenchMesh(root, "reconcile", cleanup);
+        logFiles.push(mesh.logFile);
+        log(`  fresh mesh with an empty bundles folder; logs in ${mesh.logFile}`);
+        const r = await measureReconcileCost(mesh, { ...profile.reconcile, log });
+        results.reconcileCost = { bundle: "trivial bundles (one ~1 kB ES module answering /discover, one Restate service each)", ...r };
+        if (r.skipped.length) results.notes.push(`reconcile cost: ${r.skipped.join(", ")} versions not reached within the ${profile.reconcile.growBudgetMs / 1000} s growth budget`);
+        await mesh.stop();
+      });
+    }
+  } finally {
+    await cleanup.run(log);
+  }
+  if (interrupted) return 130;
+
+  results.finishedAt = new Date().toISOString();
+  results.targets = checkTargets(results);
+  if (!only.has("deploy") || !only.has("load") || !only.has("invocations") || !only.has("reconcile")) results.notes.push(`only: ${[...only].join(", ")}`);
+  console.log(`\n${renderReport(results)}`);
+  const file = values.json ? path.resolve(values.json) : path.join(resultsDir, `${stamp}.json`);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nJSON: ${path.relative(process.cwd(), file) || file}  (total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s)`);
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

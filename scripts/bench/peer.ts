@@ -1,0 +1,65 @@
+// Starts the Node SDK peer (node-peer.ts) as a child process and registers it with the mesh's
+// restate-server as an HTTP/1.1 deployment, the way Gridiron registers workerd versions.
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { HttpClient } from "../../reconciler/http-client.ts";
+import { tailFile } from "../../test/helpers/mesh.ts";
+import { freePort } from "../../test/helpers/ports.ts";
+import type { Cleanup } from "./cleanup.ts";
+
+const PEER = fileURLToPath(new URL("./node-peer.ts", import.meta.url));
+
+export interface NodePeer {
+  pid: number;
+  port: number;
+  deploymentId: string;
+  stop(): Promise<void>;
+}
+
+/** The peer's output (the SDK logs two lines per invocation) goes to `logFile`, as the mesh's does. */
+export async function startNodePeer(adminUrl: string, logFile: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<NodePeer> {
+  const port = await freePort();
+  const fd = openSync(logFile, "a");
+  const child = spawn(process.execPath, ["--import", "tsx", PEER, String(port)], { stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
+  closeSync(fd);
+  const pid = child.pid!;
+  cleanup.trackPid(pid);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (!gone) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      cleanup.untrackPid(pid);
+    })());
+  cleanup.add("node peer", stop);
+
+  const http = new HttpClient();
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (gone) throw new Error(`node peer exited during start-up: ${await tailFile(logFile, 10)}`);
+      if (Date.now() > deadline) throw new Error(`node peer did not answer /discover within 30 s: ${await tailFile(logFile, 10)}`);
+      const r = await http.request(`http://127.0.0.1:${port}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" }, timeoutMs: 1000 }).catch(() => undefined);
+      if (r?.status === 200) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const r = await http.request(`${adminUrl}/deployments`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ uri: `http://127.0.0.1:${port}/`, use_http_11: true, force: true }),
+    });
+    if (r.status !== 200 && r.status !== 201) throw new Error(`registering the node peer: restate answered ${r.status}: ${r.text}`);
+    const deploymentId = (JSON.parse(r.text) as { id: string }).id;
+    return { pid, port, deploymentId, stop };
+  } finally {
+    http.close();
+  }
+}

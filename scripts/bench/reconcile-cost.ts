@@ -1,0 +1,147 @@
+// Section 4: what a reconcile pass costs as versions pile up. Trivial bundles (trivial-bundle.ts)
+// are added in steps up to each size; at each size: no-op passes (nothing changed), one-change
+// passes (one new bundle → store, validate, a new workerd generation with every live version,
+// register), workerd's RSS and the start-up time of a generation. The one change is a new
+// service rather than new bytes for an existing one: a replaced version would drain, and while
+// anything drains the reconciler polls every 2 s, which would land inside the next measurement. The pieces of a no-op
+// pass are also timed from outside (reading the source, Restate's deployment list, the store) to
+// show where its time goes.
+import { performance } from "node:perf_hooks";
+import { readDesired } from "../../reconciler/desired.ts";
+import { DRAIN_QUERY } from "../../reconciler/drain.ts";
+import { VersionStore } from "../../reconciler/store/versions.ts";
+import type { ReconcileResult } from "../../reconciler/status.ts";
+import { rssMb, settle, waitFor, type BenchMesh } from "./mesh.ts";
+import { median } from "./stats.ts";
+import { writeTrivialBundle } from "./trivial-bundle.ts";
+
+export interface SizeResult {
+  /** The step's target: trivial bundles in the source. */
+  size: number;
+  /** Versions live (registered and served) when the no-op passes ran; one-change passes add one each. */
+  versions: number;
+  /** Passes that brought the mesh to this size: wall time, versions added, ms per added version. */
+  grow: { added: number; wallMs: number; perVersionMs: number; passes: number };
+  noop: { durationMs: number[]; wallMs: number[] };
+  oneChange: { durationMs: number[]; wallMs: number[]; validateMs: number[]; handoverMs: number[]; registerMs: number[] };
+  /** workerd RSS (MB) after the last one-change pass. */
+  workerdRssMb?: number;
+  /** Pieces of a no-op pass timed from the bench process (median of 3), ms. */
+  noopPieces: { readSource: number; listDeployments: number; drainQuery: number; listStore: number };
+}
+
+export interface ReconcileCostOptions {
+  sizes: number[];
+  noopPasses: number;
+  oneChangePasses: number;
+  /** Stop growing when the next step is predicted to take longer than this (ms). */
+  growBudgetMs: number;
+  log: (line: string) => void;
+}
+
+async function reconcile(mesh: BenchMesh): Promise<{ result: ReconcileResult; wallMs: number }> {
+  const t0 = performance.now();
+  const r = await mesh.http.request(`${mesh.apiUrl}/reconcile`, { method: "POST", timeoutMs: 900_000 });
+  const wallMs = performance.now() - t0;
+  const result = JSON.parse(r.text) as ReconcileResult;
+  if (result.errors.length > 0) throw new Error(`reconcile pass #${result.id} failed: ${result.errors.map((e) => e.message).join("; ")}`);
+  return { result, wallMs };
+}
+
+async function timeIt(fn: () => Promise<unknown>, times = 3): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await fn();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOptions): Promise<{ sizes: SizeResult[]; skipped: number[] }> {
+  const out: SizeResult[] = [];
+  const skipped: number[] = [];
+  let count = 0;
+  let extra = 0;
+  let perVersionMs = 0;
+  // Right after start-up Restate's SQL endpoint may still answer 500 (partitions not placed yet):
+  // wait for one clean pass before measuring anything.
+  await waitFor("a clean reconcile pass", async () => ((await reconcile(mesh).catch(() => undefined)) ? true : undefined), 60_000);
+  for (const size of o.sizes) {
+    const add = size - count - extra;
+    if (add > 0 && perVersionMs > 0 && add * perVersionMs > o.growBudgetMs) {
+      o.log(`  ${size} versions: skipped (adding ${add} at ~${Math.round(perVersionMs)} ms each would take ~${Math.round((add * perVersionMs) / 1000)} s, over the ${o.growBudgetMs / 1000} s budget)`);
+      skipped.push(size);
+      continue;
+    }
+    // Grow: write the bundles, then one API pass; the watcher may have started passes meanwhile
+    // (they queue before ours), so the wall time from the first write is the honest figure.
+    const since = Date.now();
+    const t0 = performance.now();
+    for (let i = count; i < count + add; i++) await writeTrivialBundle(mesh.bundlesDir, i);
+    await reconcile(mesh);
+    const growWall = performance.now() - t0;
+    await settle(mesh.log);
+    const passes = (await mesh.log.events(since)).filter((e) => e.msg === "reconcile pass done").length;
+    perVersionMs = add > 0 ? growWall / add : perVersionMs;
+    count += Math.max(0, add);
+    o.log(`  ${size} versions: added ${add} in ${(growWall / 1000).toFixed(1)} s (${Math.round(perVersionMs)} ms per version, ${passes} passes)`);
+
+    const live = (await mesh.status()).services.reduce((n, svc) => n + svc.versions.length, 0);
+    const noop = { durationMs: [] as number[], wallMs: [] as number[] };
+    for (let i = 0; i < o.noopPasses; i++) {
+      const { result, wallMs } = await reconcile(mesh);
+      if (result.outcome !== "noop") o.log(`  warning: pass #${result.id} expected noop, was ${result.outcome}`);
+      noop.durationMs.push(result.durationMs);
+      noop.wallMs.push(wallMs);
+    }
+
+    const oneChange: SizeResult["oneChange"] = { durationMs: [], wallMs: [], validateMs: [], handoverMs: [], registerMs: [] };
+    for (let i = 0; i < o.oneChangePasses; i++) {
+      const at = Date.now();
+      // Numbered far above the sizes, so the next growth step does not collide with them.
+      await writeTrivialBundle(mesh.bundlesDir, 9000 + extra++);
+      const { result, wallMs } = await reconcile(mesh);
+      await settle(mesh.log);
+      const events = (await mesh.log.events(at)).filter((e) => e.pass === result.id);
+      const stored = events.find((e) => e.msg === "version stored");
+      const validated = events.find((e) => e.msg === "version validated");
+      const swapped = events.find((e) => e.msg === "workerd config swapped");
+      const registered = events.find((e) => e.msg === "version registered: new calls reach it");
+      if (!stored || !swapped) {
+        // The watcher's pass got there first and ours found nothing to do: not a one-change figure.
+        o.log(`  warning: pass #${result.id} did not carry the change (${result.outcome}); skipped`);
+        continue;
+      }
+      oneChange.durationMs.push(result.durationMs);
+      oneChange.wallMs.push(wallMs);
+      if (typeof validated?.ms === "number") oneChange.validateMs.push(validated.ms);
+      if (typeof swapped.handoverMs === "number") oneChange.handoverMs.push(swapped.handoverMs);
+      if (registered) oneChange.registerMs.push(registered.time - swapped.time);
+    }
+    const status = await mesh.status();
+    const workerdRssMb = status.workerd.pid ? await rssMb(status.workerd.pid) : undefined;
+
+    const store = new VersionStore(mesh.dataDir);
+    const noopPieces = {
+      readSource: await timeIt(() => readDesired(mesh.bundlesDir)),
+      listDeployments: await timeIt(() => mesh.http.request(`${mesh.adminUrl}/deployments`)),
+      drainQuery: await timeIt(() => mesh.http.request(`${mesh.adminUrl}/query`, {
+        method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ query: DRAIN_QUERY }),
+      })),
+      listStore: await timeIt(() => store.list()),
+    };
+    const r: SizeResult = {
+      size,
+      versions: live,
+      grow: { added: add, wallMs: growWall, perVersionMs, passes },
+      noop,
+      oneChange,
+      ...(workerdRssMb !== undefined ? { workerdRssMb } : {}),
+      noopPieces,
+    };
+    o.log(`  ${r.versions} live: no-op ${median(noop.durationMs)} ms (wall ${median(noop.wallMs).toFixed(0)}), one change ${median(oneChange.durationMs)} ms (workerd start-up ${median(oneChange.handoverMs)} ms), workerd RSS ${workerdRssMb?.toFixed(0)} MB`);
+    out.push(r);
+  }
+  return { sizes: out, skipped };
+}

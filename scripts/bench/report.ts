@@ -1,0 +1,190 @@
+// Turns the measured results into the printed table and the targets of issue 6 (PASS/MISS).
+// A benchmark reports; a miss never changes the exit code.
+import type { CpuUse } from "./cpu.ts";
+import type { UnderLoadResult, DeployLatencyResult } from "./deploys.ts";
+import { failed } from "./deploys.ts";
+import type { InvocationCase } from "./invocations.ts";
+import type { LoadResult } from "./load.ts";
+import type { SizeResult } from "./reconcile-cost.ts";
+import { mean, median, percentile } from "./stats.ts";
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt?: string;
+  profile: Record<string, unknown>;
+  machine: { cpus: number; cpuModel: string; memGb: number; node: string; platform: string };
+  git: { commit: string; dirty: boolean };
+  invocations?: { connections: number; durationS: number; warmupS: number; rounds: number; keys: number; peer: string; cases: InvocationCase[] };
+  deployLatency?: DeployLatencyResult;
+  deploysUnderLoad?: UnderLoadResult;
+  reconcileCost?: { bundle: string; sizes: SizeResult[]; skipped: number[] };
+  targets: TargetCheck[];
+  notes: string[];
+  errors: { section: string; message: string }[];
+  /** Wall time of each section, s. */
+  sectionSeconds: Record<string, number>;
+}
+
+export interface TargetCheck {
+  name: string;
+  target: string;
+  value: string;
+  pass: boolean;
+}
+
+/** Mean over rounds of the figures that are averaged. */
+export function meanLoad(runs: LoadResult[]): { rps: number; p50: number; p99: number; failed: number } {
+  return {
+    rps: mean(runs.map((r) => r.rps)),
+    p50: mean(runs.map((r) => r.p50)),
+    p99: mean(runs.map((r) => r.p99)),
+    failed: runs.reduce((n, r) => n + failed(r), 0),
+  };
+}
+
+export function checkTargets(r: BenchResults): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const c of r.invocations?.cases ?? []) {
+    const g = meanLoad(c.gridiron);
+    const n = meanLoad(c.node);
+    const ratio = g.rps / n.rps;
+    out.push({ name: `throughput ${label(c.name)} gridiron/node`, target: "≥ 1.20x", value: `${ratio.toFixed(2)}x`, pass: ratio >= 1.2 });
+  }
+  if (r.deployLatency && r.deployLatency.deploys.length > 0) {
+    const ms = r.deployLatency.deploys.map((d) => d.totalMs);
+    const p50 = percentile(ms, 50);
+    const p99 = percentile(ms, 99);
+    out.push({ name: "deploy latency p50", target: "≤ 500 ms", value: `${Math.round(p50)} ms`, pass: p50 <= 500 });
+    out.push({ name: "deploy latency p99", target: "≤ 1500 ms", value: `${Math.round(p99)} ms`, pass: p99 <= 1500 });
+  }
+  if (r.deploysUnderLoad) {
+    const f = failed(r.deploysUnderLoad.during);
+    out.push({ name: "failed calls during deploys", target: "0", value: String(f), pass: f === 0 });
+  }
+  const sizes = r.reconcileCost?.sizes ?? [];
+  const biggest = sizes.at(-1);
+  if (biggest) {
+    const noop = median(biggest.noop.durationMs);
+    const at500 = biggest.size >= 500;
+    out.push({
+      name: `no-op reconcile at ${biggest.versions} versions${at500 ? "" : " (500 not reached)"}`,
+      target: "≤ 50 ms at 500",
+      value: `${Math.round(noop)} ms`,
+      pass: at500 && noop <= 50,
+    });
+  }
+  return out;
+}
+
+const label = (h: string): string => (h === "greet" ? "Greeter.greet" : "Counter.add");
+const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? "-" : `${Math.round(v)}`);
+
+function table(header: string[], rows: string[][], indent = "  "): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => indent + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(header), indent + widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+export function renderReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`Gridiron benchmark  ${r.startedAt}  profile ${String(r.profile.name)}  commit ${r.git.commit.slice(0, 10)}${r.git.dirty ? "+dirty" : ""}`);
+  out.push(`machine: ${m.cpus} cores (${m.cpuModel}), ${m.memGb} GB, node ${m.node}`);
+
+  if (r.invocations) {
+    const i = r.invocations;
+    out.push("");
+    out.push(`1. Invocations through Restate ingress — autocannon, ${i.connections} connections, ${i.durationS} s × ${i.rounds} round(s) per side after ${i.warmupS} s warm-up`);
+    out.push(`   peer: ${i.peer}`);
+    const rows = i.cases.map((c) => {
+      const g = meanLoad(c.gridiron);
+      const n = meanLoad(c.node);
+      const ratio = g.rps / n.rps;
+      return [label(c.name), ms(g.rps), ms(g.p50), ms(g.p99), String(g.failed), ms(n.rps), ms(n.p50), ms(n.p99), String(n.failed), `${ratio.toFixed(2)}x`, `${(g.p99 / n.p99).toFixed(2)}x`];
+    });
+    out.push(table(["handler", "gridiron req/s", "p50 ms", "p99 ms", "failed", "node req/s", "p50 ms", "p99 ms", "failed", "req/s ratio", "p99 ratio"], rows));
+    // Where the CPU went: cores per process role, mean over rounds.
+    const roleNames = ["workerd", "node peer", "restate-server", "gridiron daemon", "bench (autocannon)"];
+    const cpuRows: string[][] = [];
+    let noisy = 0;
+    for (const c of i.cases) {
+      for (const side of ["gridiron", "node"] as const) {
+        const runs = c.cpu?.[side] ?? [];
+        if (runs.length === 0) continue;
+        const avg = (f: (u: CpuUse) => number) => mean(runs.map(f));
+        noisy = Math.max(noisy, ...runs.map((u) => u.foreign));
+        const reqs = meanLoad(c[side]).rps;
+        const served = side === "gridiron" ? avg((u) => u.roles.workerd ?? 0) : avg((u) => u.roles["node peer"] ?? 0);
+        cpuRows.push([
+          `${label(c.name)} ${side}`,
+          ...roleNames.map((r) => avg((u) => u.roles[r] ?? 0).toFixed(2)),
+          avg((u) => u.foreign).toFixed(2),
+          avg((u) => u.total).toFixed(2),
+          reqs > 0 ? ((served * 1e6) / reqs).toFixed(0) : "-",
+        ]);
+      }
+    }
+    if (cpuRows.length) {
+      out.push("   CPU, cores used per process during the measured runs (2 cores = the whole machine):");
+      out.push(table(["", "workerd", "node peer", "restate", "gridiron daemon", "bench", "foreign", "machine", "handler µs CPU/call"], cpuRows));
+      if (noisy > 0.2) out.push(`   WARNING: other processes on this machine used up to ${noisy.toFixed(2)} cores during a run; ratios are less trustworthy`);
+    }
+  }
+
+  if (r.deployLatency && r.deployLatency.deploys.length > 0) {
+    const d = r.deployLatency.deploys;
+    const totals = d.map((x) => x.totalMs);
+    out.push("");
+    out.push(`2. Deploy latency — greeter bundle renamed into bundles/ → first answer by the new version through ingress (poll every 10 ms), n=${d.length}, one at a time from idle`);
+    const keys = ["untilPass", "gatherAndStore", "validate", "swap", "handover", "register", "visible"] as const;
+    const med = (k: (typeof keys)[number]) => median(d.map((x) => x.breakdown?.[k]).filter((v): v is number => typeof v === "number"));
+    out.push(table(
+      ["", "p50 ms", "p99 ms", "min", "max", "versions live", "workerd RSS MB"],
+      [["total", ms(percentile(totals, 50)), ms(percentile(totals, 99)), ms(Math.min(...totals)), ms(Math.max(...totals)),
+        `${d[0]?.liveVersions ?? "?"} → ${d.at(-1)?.liveVersions ?? "?"}`, ms(r.deployLatency.workerdRssMb)]],
+    ));
+    out.push(`   median per stage (ms): ${keys.map((k) => `${k} ${ms(med(k))}`).join(", ")}`);
+    out.push("   (handover is the new workerd generation's start-up, part of swap; untilPass is the folder watcher's stability wait + debounce)");
+  }
+
+  if (r.deploysUnderLoad) {
+    const u = r.deploysUnderLoad;
+    out.push("");
+    out.push(`3. Deploys under load — Greeter.greet at ${u.rate} req/s over ${u.connections} connections; ${u.during.deploys.length} back-to-back deploys vs the same load without deploys`);
+    const row = (name: string, l: LoadResult, warn: number) => [name, String(l.requests), String(failed(l)), String(l.errors), String(l.non2xx), ms(l.p50), ms(l.p99), ms(l.max), String(warn)];
+    out.push(table(
+      ["", "calls", "failed", "conn err", "non-2xx", "p50 ms", "p99 ms", "max ms", "restate warn"],
+      [row(`steady (${Math.round(u.steady.seconds)} s)`, u.steady, u.restateWarnings.steady), row(`during deploys (${(u.during.windowMs / 1000).toFixed(0)} s)`, u.during, u.restateWarnings.during)],
+    ));
+    if (u.cpu) out.push(`   machine CPU: steady ${u.cpu.steady.total.toFixed(2)} cores (foreign ${u.cpu.steady.foreign.toFixed(2)}), during deploys ${u.cpu.during.total.toFixed(2)} cores`);
+    const dl = u.during.deploys.map((x) => x.totalMs);
+    out.push(`   deploy latency under load: p50 ${ms(percentile(dl, 50))} ms, p99 ${ms(percentile(dl, 99))} ms; versions live ${u.during.deploys[0]?.liveVersions ?? "?"} → ${u.during.deploys.at(-1)?.liveVersions ?? "?"}; workerd crashes ${u.workerdCrashes}`);
+    for (const s of u.restateWarnings.samples) out.push(`   restate: ${s.slice(0, 160)}`);
+  }
+
+  if (r.reconcileCost) {
+    const c = r.reconcileCost;
+    out.push("");
+    out.push(`4. Reconcile cost — ${c.bundle}; POST /reconcile (durationMs from the API, wall from the client), medians`);
+    out.push(table(
+      ["versions live", "no-op ms", "no-op wall", "1-change ms", "validate", "wd start-up", "register", "workerd RSS MB", "add ms/version", "read source", "GET /deployments", "drain query", "store list"],
+      c.sizes.map((s) => [
+        String(s.versions), ms(median(s.noop.durationMs)), ms(median(s.noop.wallMs)), ms(median(s.oneChange.durationMs)),
+        ms(median(s.oneChange.validateMs)), ms(median(s.oneChange.handoverMs)), ms(median(s.oneChange.registerMs)), ms(s.workerdRssMb),
+        ms(s.grow.perVersionMs), ms(s.noopPieces.readSource), ms(s.noopPieces.listDeployments), ms(s.noopPieces.drainQuery), ms(s.noopPieces.listStore),
+      ]),
+    ));
+    out.push("   (read source / GET /deployments / drain query / store list: pieces of a no-op pass, timed from the bench process;");
+    out.push("    wd start-up: a new workerd generation with every live version, until it listens)");
+    if (c.skipped.length) out.push(`   not reached within the time budget: ${c.skipped.join(", ")} versions`);
+  }
+
+  if (r.targets.length) {
+    out.push("");
+    out.push("Targets (issue 6; reported, never enforced)");
+    out.push(table(["", "target", "measured", ""], r.targets.map((t) => [t.name, t.target, t.value, t.pass ? "PASS" : "MISS"])));
+  }
+  for (const n of r.notes) out.push(`note: ${n}`);
+  for (const e of r.errors) out.push(`ERROR in ${e.section}: ${e.message}`);
+  return out.join("\n");
+}
