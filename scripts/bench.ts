@@ -21,7 +21,7 @@ import { Cleanup } from "./bench/cleanup.ts";
 import { meshRoles } from "./bench/cpu.ts";
 import { GreeterDeployer } from "./bench/deploy.ts";
 import { measureDeployLatency, measureDeploysUnderLoad } from "./bench/deploys.ts";
-import { measureInvocations } from "./bench/invocations.ts";
+import { measureDiscover, measureInvocations } from "./bench/invocations.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
 import { startNodePeer } from "./bench/peer.ts";
 import { measureReconcileCost } from "./bench/reconcile-cost.ts";
@@ -199,8 +199,16 @@ async function main(argv: string[]): Promise<number> {
           const p = profile.invocations;
           const roles = meshRoles(m.dataDir, { "node peer": peer.pid });
           const cases = await measureInvocations({ ingressUrl: m.ingressUrl, ...p, roles, log });
+          const greeterVersion = (await m.status()).services.find((x) => x.service === "greeter")?.serving;
+          const discover = greeterVersion
+            ? await measureDiscover({
+                gridironUrl: `${m.workerdUrl}/greeter/${greeterVersion}/discover`, nodeUrl: `http://127.0.0.1:${peer.port}/discover`,
+                connections: p.connections, durationS: Math.min(p.durationS, 5), warmupS: p.warmupS, roles, log,
+              })
+            : undefined;
           results.invocations = {
             ...p,
+            ...(discover ? { discover } : {}),
             peer: "Restate Node SDK 1.17.2 endpoint (http.createServer + createEndpointHandler, HTTP/1.1 request-response), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter, so Restate's share of the cost is identical for both sides",
             cases,
           };

@@ -62,3 +62,32 @@ export function fmtCpu(c: CpuUse): string {
   const parts = Object.entries(c.roles).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`);
   return `${parts.join(", ")}, foreign ${c.foreign.toFixed(2)} (machine ${c.total.toFixed(2)})`;
 }
+
+export interface DiscoverCase {
+  gridiron: LoadResult;
+  node: LoadResult;
+  cpu: { gridiron: CpuUse; node: CpuUse };
+}
+
+/**
+ * The endpoints alone, without Restate: GET /discover (the SDK builds its manifest) straight at
+ * workerd (through its router, at the greeter version's path) and at the Node peer. Shows the
+ * per-request cost of each HTTP server + SDK, separate from what Restate adds.
+ */
+export async function measureDiscover(o: { gridironUrl: string; nodeUrl: string; connections: number; durationS: number; warmupS: number; roles: RoleOf; log: (l: string) => void }): Promise<DiscoverCase> {
+  const headers = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
+  const verify = (b: string) => b.includes('"services"');
+  const one = async (url: string) => {
+    const [origin, path] = [new URL(url).origin, new URL(url).pathname];
+    const spec = { url: origin, path: () => path, method: "GET", headers, connections: o.connections, verify };
+    if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
+    const cpuDone = await measureCpu(o.roles);
+    const r = await runLoad({ ...spec, durationS: o.durationS });
+    return { r, cpu: await cpuDone() };
+  };
+  const g = await one(o.gridironUrl);
+  o.log(`  /discover gridiron: ${Math.round(g.r.rps)} req/s, p50 ${g.r.p50} ms, p99 ${g.r.p99} ms; cores: ${fmtCpu(g.cpu)}`);
+  const n = await one(o.nodeUrl);
+  o.log(`  /discover node    : ${Math.round(n.r.rps)} req/s, p50 ${n.r.p50} ms, p99 ${n.r.p99} ms; cores: ${fmtCpu(n.cpu)}`);
+  return { gridiron: g.r, node: n.r, cpu: { gridiron: g.cpu, node: n.cpu } };
+}

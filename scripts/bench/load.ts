@@ -9,6 +9,10 @@ export interface LoadSpec {
   url: string;
   /** Path of each request; called per request, so it can pick a random key. */
   path: () => string;
+  /** Default POST. */
+  method?: string;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
   /** JSON request body, or none. */
   body?: string;
   connections: number;
@@ -60,8 +64,8 @@ const MAX_SAMPLES = 10;
 
 export function startLoad(spec: LoadSpec): RunningLoad {
   const request: AutocannonRequest = {
-    method: "POST",
-    headers: spec.body === undefined ? {} : { "content-type": "application/json" },
+    method: spec.method ?? "POST",
+    headers: { ...(spec.body === undefined ? {} : { "content-type": "application/json" }), ...spec.headers },
     ...(spec.body === undefined ? {} : { body: spec.body }),
     setupRequest: (req) => ({ ...req, path: spec.path() }),
   };

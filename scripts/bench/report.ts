@@ -1,9 +1,10 @@
 // Turns the measured results into the printed table and the targets of issue 6 (PASS/MISS).
 // A benchmark reports; a miss never changes the exit code.
 import type { CpuUse } from "./cpu.ts";
+import type { DeployTiming } from "./deploy.ts";
 import type { UnderLoadResult, DeployLatencyResult } from "./deploys.ts";
 import { failed } from "./deploys.ts";
-import type { InvocationCase } from "./invocations.ts";
+import type { DiscoverCase, InvocationCase } from "./invocations.ts";
 import type { LoadResult } from "./load.ts";
 import type { SizeResult } from "./reconcile-cost.ts";
 import { mean, median, percentile } from "./stats.ts";
@@ -14,7 +15,7 @@ export interface BenchResults {
   profile: Record<string, unknown>;
   machine: { cpus: number; cpuModel: string; memGb: number; node: string; platform: string };
   git: { commit: string; dirty: boolean };
-  invocations?: { connections: number; durationS: number; warmupS: number; rounds: number; keys: number; peer: string; cases: InvocationCase[] };
+  invocations?: { connections: number; durationS: number; warmupS: number; rounds: number; keys: number; peer: string; cases: InvocationCase[]; discover?: DiscoverCase };
   deployLatency?: DeployLatencyResult;
   deploysUnderLoad?: UnderLoadResult;
   reconcileCost?: { bundle: string; sizes: SizeResult[]; skipped: number[] };
@@ -76,6 +77,20 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   return out;
 }
 
+/** Generation start-up against the number of versions it had to load, first and last deploy. */
+function trend(d: DeployTiming[]): string {
+  const a = d.find((x) => x.breakdown?.handover !== undefined);
+  const b = [...d].reverse().find((x) => x.breakdown?.handover !== undefined);
+  if (!a || !b) return "";
+  return `workerd generation start-up: ${ms(a.breakdown!.handover)} ms with ${a.liveVersions} versions → ${ms(b.breakdown!.handover)} ms with ${b.liveVersions}`;
+}
+
+function triggers(d: DeployTiming[]): string {
+  const counts = new Map<string, number>();
+  for (const x of d) counts.set(x.trigger ?? "?", (counts.get(x.trigger ?? "?") ?? 0) + 1);
+  return [...counts].map(([t, n]) => `${t} ×${n}`).join(", ");
+}
+
 const label = (h: string): string => (h === "greet" ? "Greeter.greet" : "Counter.add");
 const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? "-" : `${Math.round(v)}`);
 
@@ -121,13 +136,29 @@ export function renderReport(r: BenchResults): string {
           avg((u) => u.foreign).toFixed(2),
           avg((u) => u.total).toFixed(2),
           reqs > 0 ? ((served * 1e6) / reqs).toFixed(0) : "-",
+          reqs > 0 ? ((avg((u) => u.roles["restate-server"] ?? 0) * 1e6) / reqs).toFixed(0) : "-",
+          reqs > 0 ? ((avg((u) => u.total - u.foreign) * 1e6) / reqs).toFixed(0) : "-",
         ]);
       }
     }
     if (cpuRows.length) {
       out.push("   CPU, cores used per process during the measured runs (2 cores = the whole machine):");
-      out.push(table(["", "workerd", "node peer", "restate", "gridiron daemon", "bench", "foreign", "machine", "handler µs CPU/call"], cpuRows));
+      out.push(table(["", "workerd", "node peer", "restate", "gridiron daemon", "bench", "foreign", "machine", "endpoint µs/call", "restate µs/call", "all ours µs/call"], cpuRows));
+      out.push("   (endpoint = workerd or the node peer; all ours = every process of this benchmark, i.e. machine minus foreign)");
       if (noisy > 0.2) out.push(`   WARNING: other processes on this machine used up to ${noisy.toFixed(2)} cores during a run; ratios are less trustworthy`);
+    }
+    const d = i.discover;
+    if (d) {
+      const g = d.cpu.gridiron.roles.workerd ?? 0;
+      const n = d.cpu.node.roles["node peer"] ?? 0;
+      out.push("   Endpoint alone, no Restate: GET /discover straight at workerd (through its router) and at the Node peer:");
+      out.push(table(
+        ["", "req/s", "p50 ms", "p99 ms", "failed", "server cores", "server µs CPU/req", "foreign"],
+        [
+          ["gridiron/workerd", ms(d.gridiron.rps), ms(d.gridiron.p50), ms(d.gridiron.p99), String(failed(d.gridiron)), g.toFixed(2), d.gridiron.rps > 0 ? ms((g * 1e6) / d.gridiron.rps) : "-", d.cpu.gridiron.foreign.toFixed(2)],
+          ["node peer", ms(d.node.rps), ms(d.node.p50), ms(d.node.p99), String(failed(d.node)), n.toFixed(2), d.node.rps > 0 ? ms((n * 1e6) / d.node.rps) : "-", d.cpu.node.foreign.toFixed(2)],
+        ],
+      ));
     }
   }
 
@@ -145,6 +176,8 @@ export function renderReport(r: BenchResults): string {
     ));
     out.push(`   median per stage (ms): ${keys.map((k) => `${k} ${ms(med(k))}`).join(", ")}`);
     out.push("   (handover is the new workerd generation's start-up, part of swap; untilPass is the folder watcher's stability wait + debounce)");
+    out.push(`   ${trend(d)}`);
+    out.push(`   passes that picked the bundle up were started by: ${triggers(d)}`);
   }
 
   if (r.deploysUnderLoad) {
@@ -157,6 +190,7 @@ export function renderReport(r: BenchResults): string {
       [row(`steady (${Math.round(u.steady.seconds)} s)`, u.steady, u.restateWarnings.steady), row(`during deploys (${(u.during.windowMs / 1000).toFixed(0)} s)`, u.during, u.restateWarnings.during)],
     ));
     if (u.cpu) out.push(`   machine CPU: steady ${u.cpu.steady.total.toFixed(2)} cores (foreign ${u.cpu.steady.foreign.toFixed(2)}), during deploys ${u.cpu.during.total.toFixed(2)} cores`);
+    out.push(`   ${trend(u.during.deploys)}`);
     const dl = u.during.deploys.map((x) => x.totalMs);
     out.push(`   deploy latency under load: p50 ${ms(percentile(dl, 50))} ms, p99 ${ms(percentile(dl, 99))} ms; versions live ${u.during.deploys[0]?.liveVersions ?? "?"} → ${u.during.deploys.at(-1)?.liveVersions ?? "?"}; workerd crashes ${u.workerdCrashes}`);
     for (const s of u.restateWarnings.samples) out.push(`   restate: ${s.slice(0, 160)}`);
