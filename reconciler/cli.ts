@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { createLogger } from "./log.ts";
+import { findApiToken } from "./auth.ts";
 import { startMesh } from "./mesh.ts";
 import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "./options.ts";
 import type { PlanReport } from "./reconciler.ts";
@@ -26,7 +27,7 @@ class UsageError extends Error {}
 
 const MESH_FLAGS = OPTION_SPECS.filter((s) => !s.envOnly).map((s) => s.flag);
 const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking"]);
-const CLIENT_FLAGS = ["host", "api-port", "json"];
+const CLIENT_FLAGS = ["host", "api-port", "data-dir", "json"];
 
 const COMMANDS: Record<string, Command> = {
   up: {
@@ -217,6 +218,8 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
 }
 
 async function daemon(o: Readonly<Options>): Promise<number> {
+  // Secrets are in `o` now; restate-server, workerd and git must not inherit them.
+  for (const spec of OPTION_SPECS) if (spec.envOnly) delete process.env[spec.env];
   const logger = createLogger({ level: o.logLevel, format: o.logFormat });
   let stopRequested: string | undefined;
   let wake: () => void = () => {};
@@ -254,11 +257,18 @@ async function callApi<T>(o: Readonly<Options>, method: string, path: string, bo
   const url = `${process.env.GRIDIRON_API_URL ?? apiUrl(o)}${path}`;
   let res: Response;
   try {
-    res = await fetch(url, body === undefined ? { method } : { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    // Sent whenever one is found (GRIDIRON_API_TOKEN, else <data-dir>/api-token); required only
+    // by an API started with --require-api-token or on a non-loopback host.
+    const token = await findApiToken(o.dataDir);
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    res = await fetch(url, body === undefined ? { method, headers } : { method, headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) });
   } catch (err) {
     throw new Error(`no reconciler answers at ${url} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --api-port / GRIDIRON_API_URL.`);
   }
   const text = await res.text();
+  if (res.status === 401 && res.headers.get("www-authenticate")?.startsWith("Bearer")) {
+    throw new Error(`${method} ${url}: the API wants its bearer token; set GRIDIRON_API_TOKEN or point --data-dir at the mesh's data dir (it holds api-token)`);
+  }
   try {
     return { status: res.status, body: JSON.parse(text) as T };
   } catch {

@@ -5,6 +5,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { isLoopbackHost, loadOrCreateApiToken } from "./auth.ts";
+import { loadOrCreateIdentity } from "./identity.ts";
 import { workerdBaseUrl, type Options } from "./options.ts";
 import { Reconciler } from "./reconciler.ts";
 import { RestateAdmin } from "./restate/admin.ts";
@@ -31,6 +33,15 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
   };
   try {
     await mkdir(o.dataDir, { recursive: true });
+    // Secrets first: restate-server must sign with the key from its first start on.
+    const warn = (message: string) => logger.warn({ component: "security" }, message);
+    const { identity, created } = await loadOrCreateIdentity(o.dataDir, warn);
+    logger.info({ component: "security", publicKey: identity.publicKey, file: identity.publicKeyFile, verified: o.requestIdentity },
+      created ? "generated the request identity key pair" : "request identity key loaded");
+    if (!o.requestIdentity) warn("--request-identity=false: workerd serves any caller that reaches its port, signed or not");
+    else if (!o.manageRestate) warn(`the external restate-server must sign its requests: set request-identity-private-key-pem-file = "${identity.privateKeyFile}" under [worker.invoker]`);
+    const apiToken = o.apiToken || (await loadOrCreateApiToken(o.dataDir, warn)).token;
+    if (!isLoopbackHost(o.host)) warn(`listening on ${o.host}: other machines can reach workerd (signed requests only), the API (bearer token) and Restate's ingress and admin API, which have no authentication of their own; firewall the admin port`);
     const ingressUrl = `http://${o.host}:${o.ingressPort}`;
     const adminUrl = `http://${o.host}:${o.adminPort}`;
     let restate: RestateServer | undefined;
@@ -38,6 +49,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
       restate = new RestateServer({
         logger, baseDir: join(o.dataDir, "restate"), configFile: o.restateConfig,
         host: o.host, ingressPort: o.ingressPort, adminPort: o.adminPort, nodePort: o.nodePort,
+        requestIdentityKeyFile: identity.privateKeyFile,
       });
       const server = restate;
       cleanups.push(() => server.stop());
@@ -57,6 +69,8 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
       workerdUrl: workerdBaseUrl(o),
       ingressUrl,
       dataDir: o.dataDir,
+      workerdPolicy: { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound },
+      signRequest: (path) => identity.sign(path),
       restatePid: () => restate?.pid,
       lifecycle: { graceMs: o.drainGraceMs, deadlineMs: o.drainDeadlineMs > 0 ? o.drainDeadlineMs : null, retain: o.retain },
     });
@@ -64,7 +78,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
     await reconciler.start();
 
-    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined });
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, apiToken: o.requireApiToken ? apiToken : undefined });
     cleanups.push(() => api.close());
 
     // Watch before the first pass: a change made while it runs queues another pass instead of

@@ -1,6 +1,8 @@
 // Options resolved once at the edge (flags over environment over defaults), frozen, passed down.
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isLoopbackHost } from "./auth.ts";
+import { OUTBOUND_POLICIES, type OutboundPolicy } from "./workerd/build.ts";
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -41,6 +43,14 @@ export interface Options {
   drainDeadlineMs: number;
   /** Stored versions kept on disk per service (for rollback). */
   retain: number;
+  /** What bundle code may reach with fetch(): public addresses only, nothing, or everything. */
+  outbound: OutboundPolicy;
+  /** workerd refuses requests not signed with the mesh's Restate request identity key. */
+  requestIdentity: boolean;
+  /** The manager API wants `Authorization: Bearer <token>`; forced on for a non-loopback host. */
+  requireApiToken: boolean;
+  /** Bearer token of the manager API (env only); empty: generated into <data>/api-token. */
+  apiToken: string;
 }
 
 export interface OptionSpec {
@@ -79,8 +89,13 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "gitSshKey", flag: "git-ssh-key", env: "GRIDIRON_GIT_SSH_KEY", default: () => "", doc: "private key file for ssh:// remotes" },
   { key: "gitToken", flag: "git-token", env: "GRIDIRON_GIT_TOKEN", default: () => "", doc: "HTTPS token for the --git remote: user:token, or a bare token (sent as x-access-token)", envOnly: true },
   { key: "webhookSecret", flag: "webhook-secret", env: "GRIDIRON_WEBHOOK_SECRET", default: () => "", doc: "HMAC secret that POST /hooks/git requires (X-Hub-Signature-256)", envOnly: true },
+  { key: "outbound", flag: "outbound", env: "GRIDIRON_OUTBOUND", default: () => "public", doc: "what bundle code may fetch(): public (no loopback/private addresses), none, or all" },
+  { key: "requestIdentity", flag: "request-identity", env: "GRIDIRON_REQUEST_IDENTITY", default: () => "true", doc: "workerd accepts only requests signed by Restate with <data>/identity/private.pem (false: any caller)" },
+  { key: "requireApiToken", flag: "require-api-token", env: "GRIDIRON_REQUIRE_API_TOKEN", default: (o) => (o.host === undefined || isLoopbackHost(o.host) ? "false" : "true"), doc: "the API wants Authorization: Bearer <data>/api-token (always on when --host is not loopback)" },
+  { key: "apiToken", flag: "api-token", env: "GRIDIRON_API_TOKEN", default: () => "", doc: "bearer token of the API (default: generated into <data>/api-token)", envOnly: true },
 ];
 
+const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken"]);
 const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
@@ -94,9 +109,12 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
         throw new Error(`--${spec.flag} / ${spec.env}: expected a whole number${spec.key.endsWith("Port") ? " (port 0-65535)" : ""}, got ${JSON.stringify(value)}`);
       }
       out[spec.key] = n;
-    } else if (spec.key === "manageRestate") {
+    } else if (BOOLEAN_KEYS.has(spec.key)) {
       if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);
       out[spec.key] = value === "true" || value === "1";
+    } else if (spec.key === "outbound") {
+      if (!(OUTBOUND_POLICIES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${OUTBOUND_POLICIES.join(", ")}, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
     } else if (spec.key === "logFormat") {
       if (value !== "json" && value !== "pretty") throw new Error(`--${spec.flag} / ${spec.env}: expected json or pretty, got ${JSON.stringify(value)}`);
       out[spec.key] = value;
@@ -109,6 +127,9 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
   out.restateConfig = resolve(cwd, out.restateConfig as string);
   if (out.gitSshKey) out.gitSshKey = resolve(cwd, out.gitSshKey as string);
   if (out.gitFetchMs === 0) throw new Error("--git-fetch-ms / GRIDIRON_GIT_FETCH_MS: must be at least 1");
+  if (!out.requireApiToken && !isLoopbackHost(out.host as string)) {
+    throw new Error(`--require-api-token / GRIDIRON_REQUIRE_API_TOKEN: cannot be false with --host ${out.host as string}: an API reachable from other machines always wants the token`);
+  }
   return Object.freeze(out as unknown as Options);
 }
 

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { bearerMatches } from "./auth.ts";
 import { GridironError, asGridironError } from "./errors.ts";
 import type { Reconciler } from "./reconciler.ts";
 import { verifyHubSignature } from "./sources/git.ts";
@@ -47,7 +48,7 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
   return Buffer.concat(chunks);
 }
 
-export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string }): Promise<ApiServer> {
+export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; apiToken?: string }): Promise<ApiServer> {
   const log = opts.logger.child({ component: "api" });
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
     "GET /healthz": async (_req, res) => send(res, 200, { ok: true }),
@@ -88,8 +89,17 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       send(res, 200, await reconciler.moveInvocations(body.service, body.version));
     },
   };
+  // With a token, every route wants `Authorization: Bearer <token>` except GET /healthz (probes)
+  // and POST /hooks/git when the webhook has an HMAC secret (senders cannot add a bearer token).
+  const open = (method: string | undefined, path: string) =>
+    (method === "GET" && path === "/healthz") || (method === "POST" && path === "/hooks/git" && !!opts.webhookSecret);
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (opts.apiToken && !open(req.method, path) && !bearerMatches(req.headers.authorization, opts.apiToken)) {
+      log.warn({ remote: req.socket.remoteAddress, method: req.method, path, hadToken: req.headers.authorization !== undefined }, "API request refused: missing or wrong bearer token");
+      res.setHeader("www-authenticate", 'Bearer realm="gridiron"');
+      return send(res, 401, { error: "missing or wrong Authorization: Bearer token (the CLI reads GRIDIRON_API_TOKEN or <data>/api-token)" });
+    }
     const route = routes[`${req.method} ${path}`];
     if (!route) {
       const allowed = Object.keys(routes).filter((r) => r.endsWith(` ${path}`));

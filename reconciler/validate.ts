@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { GridironError, asGridironError } from "./errors.ts";
 import type { RestateAdmin } from "./restate/admin.ts";
-import { buildWorkerdConfig, type ServedVersion } from "./workerd/build.ts";
+import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./workerd/build.ts";
 import { encodeWorkerdConfig } from "./workerd/encode.ts";
 import { startScratchWorkerd } from "./workerd/process.ts";
 
@@ -23,6 +23,10 @@ export interface ValidateDeps {
   logger: Logger;
   admin: RestateAdmin;
   routerSource: string;
+  /** The serving generation's policy: the scratch router checks signatures like the real one. */
+  policy: WorkerdPolicy;
+  /** Request identity headers for a path under the deployment URI (our own /discover call). */
+  signRequest?: (path: string) => Record<string, string>;
   scratchDir: string;
   timeoutMs?: number;
 }
@@ -35,7 +39,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
 
   await mkdir(deps.scratchDir, { recursive: true });
   const configPath = join(deps.scratchDir, `${service}-${version}.bin`);
-  await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource)));
+  await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource, deps.policy)));
   let scratch;
   try {
     scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000 });
@@ -47,11 +51,15 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
     const base = `http://127.0.0.1:${scratch.port}/${service}/${version}/`;
     let res: Response;
     try {
-      res = await fetch(`${base}discover`, { headers: { accept: DISCOVER_ACCEPT }, signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000) });
+      res = await fetch(`${base}discover`, { headers: { accept: DISCOVER_ACCEPT, ...deps.signRequest?.("/discover") }, signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000) });
     } catch (err) {
       throw fail(`/discover did not answer (${(err as Error).message}); workerd said: ${lastLines(scratch.stderr())}`);
     }
     const body = await res.text();
+    if (res.status === 401 && body.startsWith("gridiron: unauthorized")) {
+      // Our own router refusing our own signature: a configuration fault, not the bundle's.
+      throw new GridironError("REQUEST_IDENTITY_REJECTED", "failed", `the scratch workerd refused Gridiron's signed /discover (${body.trim()})`, { service, version });
+    }
     if (res.status !== 200) {
       throw fail(`/discover answered ${res.status}: ${body.slice(0, 300) || lastLines(scratch.stderr())}. Is the default export a Restate endpoint (createEndpointHandler)?`);
     }
@@ -69,6 +77,13 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
       await deps.admin.register({ uri: base, dryRun: true, breaking: v.spec.breaking, force: false });
     } catch (err) {
       const e = asGridironError(err);
+      // Restate passes our router's 401 on (as a 500 of its own): its requests are not signed with our key.
+      if (/gridiron: unauthorized/.test(e.message)) {
+        throw new GridironError("REQUEST_IDENTITY_REJECTED", "failed",
+          "workerd refused restate-server's discovery request: restate-server does not sign with this mesh's request identity key. " +
+          "Gridiron configures the restate-server it starts; one started elsewhere needs request-identity-private-key-pem-file under [worker.invoker] pointing at <data>/identity/private.pem (or run with --request-identity=false)",
+          { service, version, restate: e.context });
+      }
       if (e.kind !== "stalled") throw e;
       const hint = v.spec.breaking ? "" : ' If the change is intended, set "breaking": true in gridiron.json.';
       throw fail(`Restate refuses it: ${e.message.replace(/^registering \S+: /, "")}.${hint}`, { restate: e.context });

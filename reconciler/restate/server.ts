@@ -21,6 +21,8 @@ export interface RestateServerOptions {
   stopTimeoutMs?: number;
   /** How long to keep retrying while a port is still held; default 75 s (TIME_WAIT is 60 s). */
   portWaitMs?: number;
+  /** Ed25519 PEM key restate-server signs every request to a deployment with (request identity). */
+  requestIdentityKeyFile?: string;
 }
 
 /**
@@ -105,6 +107,7 @@ export class RestateServer extends EventEmitter<RestateServerEvents> {
         RESTATE_ADVERTISED_HOST: o.host,
         RESTATE_INGRESS__BIND_ADDRESS: `${o.host}:${o.ingressPort}`,
         RESTATE_ADMIN__BIND_ADDRESS: `${o.host}:${o.adminPort}`,
+        ...(o.requestIdentityKeyFile ? { RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE: o.requestIdentityKeyFile } : {}),
       },
     });
     this.#child = child;

@@ -9,6 +9,7 @@ import { FAULT_POINTS } from "../../reconciler/faults.ts";
 import type { Status } from "../../reconciler/status.ts";
 import { decodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { buildService } from "../../scripts/build-service.ts";
+import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 let root: string;
@@ -46,7 +47,7 @@ async function expectConverged(word: string): Promise<void> {
   const ours = deployments.deployments.filter((d) => d.uri.startsWith(`http://127.0.0.1:${ports.workerd}/`));
   expect(ours.length).toBeGreaterThan(0);
   for (const d of ours) {
-    const r = await mesh!.http.request(`${d.uri}discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" } });
+    const r = await mesh!.http.request(`${d.uri}discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") } });
     expect(r.status, `${d.uri} must be served`).toBe(200);
   }
   // No half-written version directory is left or used; every version is complete.

@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
 import type { ServiceStatus } from "../../reconciler/status.ts";
+import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { spawnSync } from "node:child_process";
 
@@ -115,7 +116,7 @@ describe("version lifecycle", () => {
     await waitFor("v1 to be removed", async () => ((await service("greeter"))!.versions.find((v) => v.version === v1)?.state === "stored" ? true : undefined));
     const deployments = JSON.parse((await mesh!.http.request(`http://127.0.0.1:${ports.admin}/deployments`)).text) as { deployments: { uri: string }[] };
     expect(deployments.deployments.some((d) => d.uri.includes(`/${v1}/`))).toBe(false);
-    const gone = await mesh!.http.request(`http://127.0.0.1:${ports.workerd}/greeter/${v1}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" } });
+    const gone = await mesh!.http.request(`http://127.0.0.1:${ports.workerd}/greeter/${v1}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") } });
     expect(gone.status).toBe(404);
     expect((await stat(path.join(dataDir, "versions", "greeter", v1))).isDirectory()).toBe(true);
   });

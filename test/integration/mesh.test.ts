@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
 import { makeWranglerShapedBundle, writeBrokenBundle } from "../helpers/bundles.ts";
+import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 let root: string;
@@ -93,9 +94,10 @@ describe("a mesh from a bundles folder", () => {
       return v && v !== before ? v : undefined;
     });
     expect(after).not.toBe(before);
-    // The previous version stays served by workerd so in-flight invocations can finish on it.
+    // The previous version stays served by workerd so in-flight invocations can finish on it
+    // (asked directly, so signed with the mesh's request identity key as Restate would).
     const old = await mesh!.http.request(`http://127.0.0.1:${ports.workerd}/greeter/${before}/discover`, {
-      headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" },
+      headers: { accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") },
     });
     expect(old.status).toBe(200);
   });

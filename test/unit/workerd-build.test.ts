@@ -1,10 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { BundleModule, BundleSpec } from "../../reconciler/bundle.ts";
 import { DEFAULT_COMPATIBILITY_DATE } from "../../reconciler/manifest.ts";
-import { buildWorkerdConfig, HTTP_SOCKET, ROUTER_SERVICE, type ServedVersion } from "../../reconciler/workerd/build.ts";
+import { generateKeyPairSync } from "node:crypto";
+import { publicKeyV1 } from "../../reconciler/identity.ts";
+import {
+  buildWorkerdConfig, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
+  type OutboundPolicy, type ServedVersion, type WorkerdPolicy,
+} from "../../reconciler/workerd/build.ts";
 import type { Module, Service, Worker } from "../../reconciler/workerd/config.ts";
+import { decodeWorkerdConfig, encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 
 const ROUTER_SOURCE = "export default { fetch() { return new Response('router'); } };\n";
+const KEY = publicKeyV1(generateKeyPairSync("ed25519").publicKey);
+const POLICY: WorkerdPolicy = { identityKeys: [KEY], outbound: "public" };
 const enc = (s: string) => new TextEncoder().encode(s);
 const WASM = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x80, 0xff]);
 
@@ -42,26 +50,29 @@ describe("buildWorkerdConfig", () => {
     ["one version", VERSIONS.slice(0, 1)],
     ["three versions", VERSIONS],
   ])("%s: router first, then one worker per version", (_label, versions) => {
-    const config = buildWorkerdConfig(versions, ROUTER_SOURCE);
+    const config = buildWorkerdConfig(versions, ROUTER_SOURCE, POLICY);
     expect(config.services.map((s) => s.name)).toEqual([
       ROUTER_SERVICE,
       ...versions.map((v) => `v/${v.spec.service}/${v.spec.version}`),
+      OUTBOUND_SERVICE,
+      NO_NETWORK_SERVICE,
     ]);
     const router = worker(config.services[0]);
     expect(router.modules).toEqual([{ name: "router.js", esModule: ROUTER_SOURCE }]);
     expect(router.compatibilityDate).toBe(DEFAULT_COMPATIBILITY_DATE);
-    expect(router.bindings).toEqual(
-      versions.map((v) => ({ name: `${v.spec.service}/${v.spec.version}`, service: `v/${v.spec.service}/${v.spec.version}` })),
-    );
+    expect(router.bindings).toEqual([
+      ...versions.map((v) => ({ name: `${v.spec.service}/${v.spec.version}`, service: `v/${v.spec.service}/${v.spec.version}` })),
+      { name: IDENTITY_BINDING, json: JSON.stringify({ keys: [KEY] }) },
+    ]);
     // Every binding points at a service that exists in the config.
     const names = new Set(config.services.map((s) => s.name));
-    for (const b of router.bindings) expect(names.has((b as { service: string }).service)).toBe(true);
+    for (const b of router.bindings) if ("service" in b) expect(names.has(b.service)).toBe(true);
   });
 
   it.each([["no versions", [] as ServedVersion[]], ["three versions", VERSIONS]])(
     "%s: a single http socket to the router, with no address (it comes from --socket-fd)",
     (_label, versions) => {
-      const { sockets } = buildWorkerdConfig(versions, ROUTER_SOURCE);
+      const { sockets } = buildWorkerdConfig(versions, ROUTER_SOURCE, POLICY);
       expect(sockets).toEqual([{ name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE }]);
       expect(HTTP_SOCKET).toBe("http");
       expect(sockets[0]).not.toHaveProperty("address");
@@ -72,6 +83,7 @@ describe("buildWorkerdConfig", () => {
     const config = buildWorkerdConfig(
       [served("a", "v-0123456789ab", { date: "2025-05-05", flags: ["nodejs_compat", "no_global_navigator"] }), served("b", "v-0123456789ab", { flags: [] })],
       ROUTER_SOURCE,
+      POLICY,
     );
     expect(worker(config.services[1])).toMatchObject({ compatibilityDate: "2025-05-05", compatibilityFlags: ["nodejs_compat", "no_global_navigator"] });
     expect(worker(config.services[2])).toMatchObject({ compatibilityDate: "2026-10-01", compatibilityFlags: [] });
@@ -79,7 +91,7 @@ describe("buildWorkerdConfig", () => {
 
   it("does not alias the spec's flag array", () => {
     const v = served("a", "v-0123456789ab");
-    worker(buildWorkerdConfig([v], ROUTER_SOURCE).services[1]).compatibilityFlags.push("mutated");
+    worker(buildWorkerdConfig([v], ROUTER_SOURCE, POLICY).services[1]).compatibilityFlags.push("mutated");
     expect(v.spec.compatibilityFlags).toEqual(["nodejs_compat"]);
   });
 
@@ -102,7 +114,7 @@ describe("buildWorkerdConfig", () => {
       "z/last.wasm": WASM,
       "index.js": enc(unicode),
     };
-    const config = buildWorkerdConfig([served("greeter", "v-0123456789ab", { modules, files })], ROUTER_SOURCE);
+    const config = buildWorkerdConfig([served("greeter", "v-0123456789ab", { modules, files })], ROUTER_SOURCE, POLICY);
     const got = worker(config.services[1]).modules;
     const expected: Module[] = [
       { name: "index.js", esModule: unicode },
@@ -129,7 +141,7 @@ describe("buildWorkerdConfig", () => {
   ])("module type %s becomes the %s variant and nothing else", (type, key) => {
     const modules: BundleModule[] = [{ name: "index.js", type: "esModule" }, { name: "m", type }];
     const files = { "index.js": enc("export default {};"), m: enc("x") };
-    const m = worker(buildWorkerdConfig([served("s", "v-0123456789ab", { modules, files })], ROUTER_SOURCE).services[1]).modules[1]!;
+    const m = worker(buildWorkerdConfig([served("s", "v-0123456789ab", { modules, files })], ROUTER_SOURCE, POLICY).services[1]).modules[1]!;
     expect(Object.keys(m).sort()).toEqual(["name", key].sort());
   });
 
@@ -146,7 +158,7 @@ describe("buildWorkerdConfig", () => {
       ],
     ],
   ])("vars become text bindings: %s", (_label, vars, bindings) => {
-    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars })], ROUTER_SOURCE);
+    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars })], ROUTER_SOURCE, POLICY);
     expect(worker(config.services[1]).bindings).toEqual(bindings);
   });
 
@@ -164,12 +176,62 @@ describe("buildWorkerdConfig", () => {
   ] as Array<[string, BundleModule[], Record<string, Uint8Array>, string]>)("missing bytes for the %s throws naming the version and module", (_label, modules, files, missing) => {
     const good = served("counter", "v-aaaaaaaaaaaa");
     const bad = served("greeter", "v-0123456789ab", { modules, files });
-    expect(() => buildWorkerdConfig([good, bad], ROUTER_SOURCE)).toThrow(/greeter\/v-0123456789ab/);
-    expect(() => buildWorkerdConfig([good, bad], ROUTER_SOURCE)).toThrow(missing);
+    expect(() => buildWorkerdConfig([good, bad], ROUTER_SOURCE, POLICY)).toThrow(/greeter\/v-0123456789ab/);
+    expect(() => buildWorkerdConfig([good, bad], ROUTER_SOURCE, POLICY)).toThrow(missing);
   });
 
   it("an empty module file is not treated as missing", () => {
     const v = served("s", "v-0123456789ab", { files: { "index.js": new Uint8Array() } });
-    expect(worker(buildWorkerdConfig([v], ROUTER_SOURCE).services[1]).modules).toEqual([{ name: "index.js", esModule: "" }]);
+    expect(worker(buildWorkerdConfig([v], ROUTER_SOURCE, POLICY).services[1]).modules).toEqual([{ name: "index.js", esModule: "" }]);
+  });
+});
+
+describe("buildWorkerdConfig: what bundle code can reach", () => {
+  const v = served("greeter", "v-0123456789ab", { vars: { GREETING: "hi" } });
+
+  it.each<[OutboundPolicy, string[]]>([
+    ["public", ["public"]],
+    ["none", []],
+    ["all", ["public", "private"]],
+  ])("outbound %s: every version's fetch() goes to a network allowing %j; the router's to one allowing nothing", (outbound, allow) => {
+    const config = buildWorkerdConfig([v, served("counter", "v-aaaaaaaaaaaa")], ROUTER_SOURCE, { ...POLICY, outbound });
+    const networks = Object.fromEntries(config.services.filter((s) => "network" in s).map((s) => [s.name, (s as { network: unknown }).network]));
+    expect(networks).toEqual({ [OUTBOUND_SERVICE]: { allow }, [NO_NETWORK_SERVICE]: { allow: [] } });
+    expect(config.services.filter((s) => "worker" in s).map((s) => [s.name, worker(s).globalOutbound])).toEqual([
+      [ROUTER_SERVICE, NO_NETWORK_SERVICE],
+      ["v/greeter/v-0123456789ab", OUTBOUND_SERVICE],
+      ["v/counter/v-aaaaaaaaaaaa", OUTBOUND_SERVICE],
+    ]);
+    // An empty allow list must survive encoding as empty: capnp's default for a missing list is ["public"].
+    const decoded = decodeWorkerdConfig(encodeWorkerdConfig(config));
+    expect(decoded.services.find((s) => s.name === OUTBOUND_SERVICE)).toEqual({ name: OUTBOUND_SERVICE, network: { allow } });
+    expect(decoded.services.find((s) => s.name === NO_NETWORK_SERVICE)).toEqual({ name: NO_NETWORK_SERVICE, network: { allow: [] } });
+  });
+
+  it("no disk service at all, and a version's only bindings are its text vars", () => {
+    const config = buildWorkerdConfig([v], ROUTER_SOURCE, POLICY);
+    expect(config.services.some((s) => "disk" in s)).toBe(false);
+    expect(worker(config.services[1]).bindings).toEqual([{ name: "GREETING", text: "hi" }]);
+  });
+
+  it("request identity: the router gets the keys, or null when verification is off", () => {
+    const off = buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys: null, outbound: "public" });
+    expect(worker(off.services[0]).bindings.at(-1)).toEqual({ name: IDENTITY_BINDING, json: '{"keys":null}' });
+    const two = publicKeyV1(generateKeyPairSync("ed25519").publicKey);
+    const rotated = buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys: [KEY, two], outbound: "public" });
+    expect(JSON.parse((worker(rotated.services[0]).bindings.at(-1) as { json: string }).json)).toEqual({ keys: [KEY, two] });
+  });
+
+  it.each([
+    ["an empty key list (fail closed, not open)", [], /no public key/],
+    ["a key without the publickeyv1_ prefix", [KEY.slice("publickeyv1_".length)], /not a publickeyv1_/],
+    ["a key that is not base58", ["publickeyv1_0OIl"], /not a publickeyv1_/],
+    ["a key of the wrong length", ["publickeyv1_abc"], /not a publickeyv1_/],
+  ])("refuses %s", (_label, identityKeys, message) => {
+    expect(() => buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys, outbound: "public" })).toThrow(message);
+  });
+
+  it("refuses an unknown outbound policy", () => {
+    expect(() => buildWorkerdConfig([v], ROUTER_SOURCE, { ...POLICY, outbound: "internet" as OutboundPolicy })).toThrow(/unknown outbound policy/);
   });
 });
