@@ -43,6 +43,12 @@ export interface Options {
   drainDeadlineMs: number;
   /** Stored versions kept on disk per service (for rollback). */
   retain: number;
+  /** Bundle limits: bytes per file, files per bundle, bytes per bundle. */
+  maxFileBytes: number;
+  maxFiles: number;
+  maxBundleBytes: number;
+  /** How long a new version may take to load on the scratch workerd before it is refused. */
+  validateTimeoutMs: number;
   /** What bundle code may reach with fetch(): public addresses only, nothing, or everything. */
   outbound: OutboundPolicy;
   /** workerd refuses requests not signed with the mesh's Restate request identity key. */
@@ -79,6 +85,10 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "resyncMs", flag: "resync-ms", env: "GRIDIRON_RESYNC_MS", default: () => "30000", doc: "periodic full reconcile interval" },
   { key: "drainGraceMs", flag: "drain-grace-ms", env: "GRIDIRON_DRAIN_GRACE_MS", default: () => "30000", doc: "time a replaced version must stay drained before it is removed" },
   { key: "drainDeadlineMs", flag: "drain-deadline-ms", env: "GRIDIRON_DRAIN_DEADLINE_MS", default: () => "0", doc: "report a version still draining after this long as stuck (0: off)" },
+  { key: "maxFileBytes", flag: "max-file-bytes", env: "GRIDIRON_MAX_FILE_BYTES", default: () => String(32 * 1024 * 1024), doc: "largest file a bundle may hold" },
+  { key: "maxFiles", flag: "max-files", env: "GRIDIRON_MAX_FILES", default: () => "1000", doc: "most files a bundle may hold" },
+  { key: "maxBundleBytes", flag: "max-bundle-bytes", env: "GRIDIRON_MAX_BUNDLE_BYTES", default: () => String(128 * 1024 * 1024), doc: "largest total size of a bundle" },
+  { key: "validateTimeoutMs", flag: "validate-timeout-ms", env: "GRIDIRON_VALIDATE_TIMEOUT_MS", default: () => "15000", doc: "time a new version may take to load on the scratch workerd (a top-level infinite loop is refused after it)" },
   { key: "retain", flag: "retain", env: "GRIDIRON_RETAIN", default: () => "5", doc: "versions kept on disk per service for rollback" },
   { key: "logLevel", flag: "log-level", env: "GRIDIRON_LOG_LEVEL", default: () => "info", doc: "pino level: debug, info, warn, error" },
   { key: "logFormat", flag: "log-format", env: "GRIDIRON_LOG_FORMAT", default: () => (process.stdout.isTTY ? "pretty" : "json"), doc: "json, or pretty (default in a terminal)" },
@@ -96,7 +106,7 @@ export const OPTION_SPECS: OptionSpec[] = [
 ];
 
 const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken"]);
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};

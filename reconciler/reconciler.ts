@@ -68,6 +68,8 @@ export interface ReconcilerDeps {
   signRequest?: (path: string) => Record<string, string>;
   limits?: BundleLimits;
   lifecycle?: Partial<LifecycleOptions>;
+  /** How long a new version may take to load on the scratch workerd. */
+  validateTimeoutMs?: number;
   /** pid of the restate-server we manage, for status (undefined when it is external). */
   restatePid?: () => number | undefined;
 }
@@ -284,7 +286,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   /** The scratch workerd logs under its own component, so it gets the root logger (not a pass child). */
   #validateDeps() {
-    return { logger: this.#d.logger, admin: this.#d.admin, routerSource: this.#routerSource!, policy: this.#d.workerdPolicy, signRequest: this.#d.signRequest, scratchDir: join(this.#d.dataDir, "workerd", "scratch") };
+    return { logger: this.#d.logger, timeoutMs: this.#d.validateTimeoutMs, admin: this.#d.admin, routerSource: this.#routerSource!, policy: this.#d.workerdPolicy, signRequest: this.#d.signRequest, scratchDir: join(this.#d.dataDir, "workerd", "scratch") };
   }
 
   async #pass(trigger: string): Promise<ReconcileResult> {
@@ -321,15 +323,27 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // Rejected versions leave the desired set; plan again (pure and cheap) without them.
       if (rejected.length > 0) p = this.#plan(g, held, Date.now());
 
+      let unstored = false;
       for (const a of p.actions) {
         if (a.type !== "store") continue;
         const c = g.desired.get(a.service)!;
-        const { created, stored } = await this.#d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
-        fault("after-store");
-        log.info({ service: a.service, version: a.version, created }, "version stored");
-        result.actions.push(a);
-        g.stored.push(stored);
+        try {
+          const { created, stored } = await this.#d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
+          fault("after-store");
+          log.info({ service: a.service, version: a.version, created }, "version stored");
+          result.actions.push(a);
+          g.stored.push(stored);
+        } catch (err) {
+          // Disk full or read-only: this version cannot go live, and nothing that serves changes.
+          const e = asGridironError(err);
+          log.error({ service: a.service, version: a.version, err: e.toJSON() }, "version could not be stored; the serving version is untouched");
+          this.#setServiceError(a.service, e);
+          result.errors.push(e.toJSON());
+          held.add(a.service);
+          unstored = true;
+        }
       }
+      if (unstored) p = this.#plan(g, held, Date.now());
 
       // Serve new versions before registering them, and keep removed ones until deregistered.
       const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
@@ -427,30 +441,35 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return rejected;
   }
 
-  /** Two bundles must not both provide one Restate service: the newcomer is refused, naming both. */
+  /**
+   * Two bundles must not both provide one Restate service. What serves claims first: a Restate
+   * service whose latest deployment belongs to a bundle still present in the source (even a
+   * broken, held one) stays with it; a newcomer that also provides it is refused, naming both.
+   */
   #conflicts(g: Gathered, held: Set<string>): { service: string; error: GridironError }[] {
-    const owners = new Map<string, { service: string; registered: boolean }>();
+    const present = new Set([...g.desired.keys(), ...g.errors.keys()]);
+    const owners = new Map<string, string>();
+    for (const d of g.deployments) {
+      if (!present.has(d.service)) continue;
+      for (const rs of d.latestFor ?? []) owners.set(rs, d.service);
+    }
     const out: { service: string; error: GridironError }[] = [];
     const provided = (spec: BundleSpec) =>
       this.#restateServices.get(keyOf(spec)) ?? g.deployments.find((d) => keyOf(d) === keyOf(spec))?.restateServices ?? [];
-    // Versions already registered claim first, so what serves keeps serving.
-    const order = [...g.desired.values()]
-      .filter((c) => !held.has(c.spec.service))
-      .map((c) => ({ spec: c.spec, registered: g.deployments.some((d) => keyOf(d) === keyOf(c.spec)) }))
-      .sort((a, b) => Number(b.registered) - Number(a.registered) || (a.spec.service < b.spec.service ? -1 : 1));
-    for (const { spec, registered } of order) {
+    const candidates = [...g.desired.values()].filter((c) => !held.has(c.spec.service)).sort((a, b) => (a.spec.service < b.spec.service ? -1 : 1));
+    for (const { spec } of candidates) {
       for (const rs of provided(spec)) {
         const owner = owners.get(rs);
-        if (owner && owner.service !== spec.service) {
+        if (owner !== undefined && owner !== spec.service) {
           out.push({
             service: spec.service,
             error: new GridironError("SERVICE_CONFLICT", "stalled",
-              `bundle "${spec.service}" provides Restate service "${rs}", which bundle "${owner.service}" already provides; one Restate service belongs to one bundle: remove it from one of them`,
-              { service: spec.service, restateService: rs, owner: owner.service }),
+              `bundle "${spec.service}" provides Restate service "${rs}", which bundle "${owner}" already provides; one Restate service belongs to one bundle: remove it from one of them`,
+              { service: spec.service, restateService: rs, owner }),
           });
           break;
         }
-        owners.set(rs, { service: spec.service, registered });
+        owners.set(rs, spec.service);
       }
     }
     return out;
@@ -509,6 +528,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   #setServiceError(service: string, e: GridironError): void {
     const prev = this.#serviceErrors.get(service);
+    // Logged when the reason changes, not on every resync that sees the same bad bundle.
+    if (prev?.message !== e.message) this.#log.warn({ service, err: e.toJSON() }, "bundle rejected; what serves is untouched");
     // The transition time changes only when the condition does.
     const since = prev && prev.message === e.message ? prev.since : new Date().toISOString();
     this.#serviceErrors.set(service, { code: e.code, message: e.message, since });

@@ -101,7 +101,9 @@ function lastLines(text: string, n = 4): string {
 
 function workerdReason(err: GridironError): string {
   const stderr = typeof err.context.stderr === "string" ? err.context.stderr : "";
-  // workerd prints the JS error (e.g. "SyntaxError: Unexpected token") on stderr; keep the lines that say what.
-  const lines = stderr.split("\n").filter((l) => /error|exception|uncaught|failed|invalid/i.test(l));
-  return (lines.length ? lines.slice(-3).join(" | ") : lastLines(stderr)) || err.message;
+  // Keep workerd's own complaint (e.g. "Uncaught SyntaxError: …", a compatibility date it does not
+  // know); drop what the code logs at start-up and workerd's advisory warnings.
+  const lines = stderr.split("\n").filter((l) => l.trim() && !l.includes("[restate]") && !/does not need to be specified/.test(l));
+  const telling = lines.filter((l) => /error|exception|uncaught|failed|invalid|compatibility|not /i.test(l));
+  return (telling.length ? telling.slice(-3) : lines.slice(-3)).join(" | ") || err.message;
 }

@@ -1,6 +1,6 @@
 // A folder of bundles (bundles/ or a mounted volume) as the desired state, watched with chokidar.
 import { stat } from "node:fs/promises";
-import { watch } from "chokidar";
+import { watch, type FSWatcher } from "chokidar";
 import { GridironError } from "../errors.ts";
 import type { Artifact, Source } from "./source.ts";
 
@@ -31,28 +31,70 @@ export class FolderSource implements Source {
     return { revision: `folder:${this.dir}`, dir: this.dir };
   }
 
+  /**
+   * Watches the folder (debounced). If the folder itself disappears, the watch is dropped and the
+   * folder polled for until it is back, then watched again: the passes meanwhile report
+   * SOURCE_MISSING and touch nothing that serves.
+   */
   async watch(onChange: (reason: string) => void): Promise<() => Promise<void>> {
-    const watcher = watch(this.dir, {
-      ignoreInitial: true,
-      // Dotfiles are editor and temp files; they are not part of any bundle (see bundle.ts).
-      ignored: (path: string) => /(^|[/\\])\.[^/\\]/.test(path.slice(this.dir.length)),
-      // A file being copied in fires many events; wait until its size settles.
-      awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 },
-    });
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
+    let watcher: FSWatcher | undefined;
+    let stopped = false;
     let first = "";
-    watcher.on("all", (event, path) => {
-      if (!timer) first = `${event} ${path}`;
+    const changed = (reason: string) => {
+      if (!timer) first = reason;
       clearTimeout(timer);
       timer = setTimeout(() => {
         timer = undefined;
         onChange(first);
       }, this.#debounceMs);
-    });
-    await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+    };
+    const start = async (): Promise<void> => {
+      const w = watch(this.dir, {
+        ignoreInitial: true,
+        // Dotfiles are editor and temp files; they are not part of any bundle (see bundle.ts).
+        ignored: (path: string) => /(^|[/\\])\.[^/\\]/.test(path.slice(this.dir.length)),
+        // A file being copied in fires many events; wait until its size settles.
+        awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 },
+      });
+      watcher = w;
+      w.on("all", (event, path) => {
+        changed(`${event} ${path}`);
+        if (event === "unlinkDir" && path === this.dir) void lost();
+      });
+      w.on("error", () => void lost());
+      await new Promise<void>((resolve) => w.once("ready", () => resolve()));
+    };
+    let losing = false;
+    const lost = async (): Promise<void> => {
+      // unlinkDir and error can both report the loss: only the first one acts.
+      if (stopped || losing) return;
+      losing = true;
+      const w = watcher;
+      watcher = undefined;
+      await w?.close();
+      if (stopped) return;
+      poll = setInterval(() => {
+        void stat(this.dir).then(
+          async (info) => {
+            if (!info.isDirectory() || stopped || !poll) return;
+            clearInterval(poll);
+            poll = undefined;
+            losing = false;
+            await start();
+            changed(`bundles folder ${this.dir} is back`);
+          },
+          () => undefined,
+        );
+      }, 250);
+    };
+    await start();
     return async () => {
+      stopped = true;
       clearTimeout(timer);
-      await watcher.close();
+      clearInterval(poll);
+      await watcher?.close();
     };
   }
 }

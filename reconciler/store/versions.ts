@@ -91,7 +91,9 @@ export class VersionStore {
       // Another writer may have won the race with identical bytes: that is success.
       const raced = await this.get(service, version);
       if (raced) return { stored: raced, created: false };
-      const code = (err as NodeJS.ErrnoException).code;
+      // Node's recursive mkdir reports ENOENT on a read-only file system: name the real cause.
+      const code = (await probeWritable(serviceDir)) ?? (err as NodeJS.ErrnoException).code;
+      if (code === "EROFS") (err as Error).message = `the file system is read-only (${(err as Error).message})`;
       throw new GridironError("STORE_WRITE", code === "ENOSPC" || code === "EROFS" || code === "EACCES" ? "stalled" : "failed",
         `cannot store ${service}/${version} under ${this.root}: ${(err as Error).message}`, { service, version, code }, { cause: err });
     }
@@ -175,6 +177,18 @@ export class VersionStore {
       }
     }
     return removed;
+  }
+}
+
+/** Returns the errno code that stops writing into `dir`, or undefined if a probe file can be written. */
+async function probeWritable(dir: string): Promise<string | undefined> {
+  const probe = join(dir, `${TEMP_PREFIX}probe-${randomBytes(4).toString("hex")}`);
+  try {
+    await (await open(probe, "w")).close();
+    await rm(probe, { force: true });
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
   }
 }
 
