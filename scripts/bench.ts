@@ -33,16 +33,16 @@ type Section = (typeof SECTIONS)[number];
 const PROFILES = {
   full: {
     name: "full",
-    invocations: { connections: 32, durationS: 10, warmupS: 2, rounds: 2, keys: 100 },
+    invocations: { connections: 32, durationS: 10, warmupS: 2, rounds: 2, keys: 100, quietMaxMs: 15_000 },
     deployLatency: { deploys: 12 },
-    underLoad: { deploys: 10, rate: 200, connections: 16, steadyS: 10 },
+    underLoad: { deploys: 10, rate: 200, connections: 16, steadyS: 10, quietMaxMs: 15_000 },
     reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
   },
   quick: {
     name: "quick",
-    invocations: { connections: 32, durationS: 3, warmupS: 1, rounds: 1, keys: 100 },
+    invocations: { connections: 32, durationS: 3, warmupS: 1, rounds: 1, keys: 100, quietMaxMs: 3_000 },
     deployLatency: { deploys: 5 },
-    underLoad: { deploys: 5, rate: 200, connections: 16, steadyS: 4 },
+    underLoad: { deploys: 5, rate: 200, connections: 16, steadyS: 4, quietMaxMs: 3_000 },
     reconcile: { sizes: [10, 100], noopPasses: 3, oneChangePasses: 2, growBudgetMs: 60_000 },
   },
 };
@@ -203,7 +203,7 @@ async function main(argv: string[]): Promise<number> {
           const discover = greeterVersion
             ? await measureDiscover({
                 gridironUrl: `${m.workerdUrl}/greeter/${greeterVersion}/discover`, nodeUrl: `http://127.0.0.1:${peer.port}/discover`,
-                connections: p.connections, durationS: Math.min(p.durationS, 5), warmupS: p.warmupS, roles, log,
+                connections: p.connections, durationS: Math.min(p.durationS, 5), warmupS: p.warmupS, roles, quietMaxMs: p.quietMaxMs, log,
               })
             : undefined;
           results.invocations = {

@@ -86,3 +86,20 @@ export async function measureCpu(rolesOf: RoleOf): Promise<() => Promise<CpuUse>
     return { seconds, roles, foreign: Math.max(0, total - ours), total };
   };
 }
+
+/**
+ * Waits (up to `maxMs`) until the rest of the machine has used less than `threshold` cores over
+ * a one-second window, so a measurement does not start in the middle of someone else's build.
+ * Returns the foreign load of the last window and how long it waited.
+ */
+export async function waitQuiet(rolesOf: RoleOf, opts: { threshold?: number; maxMs?: number } = {}): Promise<{ foreign: number; waitedMs: number }> {
+  const threshold = opts.threshold ?? 0.3;
+  const t0 = performance.now();
+  for (;;) {
+    const done = await measureCpu(rolesOf);
+    await new Promise((r) => setTimeout(r, 1000));
+    const { foreign } = await done();
+    const waitedMs = performance.now() - t0;
+    if (foreign < threshold || waitedMs >= (opts.maxMs ?? 15_000)) return { foreign, waitedMs };
+  }
+}

@@ -30,11 +30,13 @@ export interface DeployTiming {
 export interface Breakdown {
   /** Write → the reconcile pass that picked the bundle up started (watcher stability + debounce, or a running pass). */
   untilPass?: number;
-  /** Pass start → stored (reading every bundle in the source, Restate's deployment list, the store). */
-  gatherAndStore?: number;
-  /** Stored → validated on a scratch workerd (start it, /discover, Restate dry-run registration). */
+  /** Pass start → work on the new version began (reading every bundle in the source, Restate's deployment list and drain query, the store). */
+  gather?: number;
+  /** Validation on a scratch workerd (start it, /discover, Restate dry-run registration), as the reconciler timed it. */
   validate?: number;
-  /** Validated → the new workerd generation serves (config encode + write, spawn, listen). */
+  /** Materialising the version in the store (write, fsync, rename). */
+  store?: number;
+  /** Validated and stored → the new workerd generation serves (config encode + write, spawn, listen). */
   swap?: number;
   /** workerd generation start-up alone (swap call → the new generation listening). */
   handover?: number;
@@ -121,9 +123,18 @@ export async function explain(log: MeshLog, deploys: DeployTiming[]): Promise<vo
     if (typeof started?.trigger === "string") d.trigger = started.trigger.replace(/^(change): (\w+) .*\/([^/]+)$/, "$1: $2 $3");
     const b: Breakdown = {};
     if (started) b.untilPass = started.time - at;
-    if (started) b.gatherAndStore = stored.time - started.time;
-    if (validated) b.validate = validated.time - stored.time;
-    if (validated && swapped) b.swap = swapped.time - validated.time;
+    // Newer reconcilers validate before storing; earlier ones stored first (then gather and
+    // store cannot be told apart and `gather` holds both).
+    const vMs = typeof validated?.ms === "number" ? validated.ms : undefined;
+    if (vMs !== undefined) b.validate = vMs;
+    if (validated && validated.time <= stored.time) {
+      if (started) b.gather = Math.max(0, validated.time - (vMs ?? 0) - started.time);
+      b.store = stored.time - validated.time;
+    } else if (started) {
+      b.gather = stored.time - started.time;
+    }
+    const ready = Math.max(stored.time, validated?.time ?? 0);
+    if (swapped) b.swap = swapped.time - ready;
     if (typeof swapped?.handoverMs === "number") b.handover = swapped.handoverMs;
     if (swapped && registered) b.register = registered.time - swapped.time;
     if (registered) b.visible = answered - registered.time;

@@ -3,7 +3,7 @@
 // against the same load without deploys.
 import { performance } from "node:perf_hooks";
 import { explain, type DeployTiming, type GreeterDeployer } from "./deploy.ts";
-import { measureCpu, type CpuUse, type RoleOf } from "./cpu.ts";
+import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
 import { startLoad, runLoad, type LoadResult, type LoadSpec } from "./load.ts";
 import { rssMb, settle, type BenchMesh } from "./mesh.ts";
 
@@ -53,7 +53,7 @@ export interface UnderLoadResult {
 export async function measureDeploysUnderLoad(
   mesh: BenchMesh,
   deployer: GreeterDeployer,
-  o: { deploys: number; rate: number; connections: number; steadyS: number; roles: RoleOf; log: (l: string) => void },
+  o: { deploys: number; rate: number; connections: number; steadyS: number; roles: RoleOf; quietMaxMs: number; log: (l: string) => void },
 ): Promise<UnderLoadResult> {
   const spec: Omit<LoadSpec, "durationS"> = {
     url: mesh.ingressUrl,
@@ -64,6 +64,7 @@ export async function measureDeploysUnderLoad(
     verify: (b) => /^"[A-Za-z0-9]+, load! Greetings from Gridiron/.test(b),
   };
   await settle(mesh.log);
+  if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
   const steadyFrom = Date.now();
   const steadyCpuDone = await measureCpu(o.roles);
   const steady = await runLoad({ ...spec, durationS: o.steadyS });
@@ -72,6 +73,7 @@ export async function measureDeploysUnderLoad(
   o.log(`  steady ${o.steadyS} s at ${o.rate} req/s: ${steady.requests} calls, failed ${failed(steady)}, p99 ${steady.p99} ms`);
 
   await settle(mesh.log);
+  if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
   const duringFrom = Date.now();
   const duringCpuDone = await measureCpu(o.roles);
   const load = startLoad({ ...spec, durationS: 3600 });

@@ -1,7 +1,7 @@
 // Section 1: the same handlers through the same Restate ingress, served by Gridiron/workerd
 // (Greeter, Counter) and by the Node SDK peer (NodeGreeter, NodeCounter). Runs alternate
 // between the two (A B B A …) so drift over time (page cache, RocksDB compaction) hits both.
-import { measureCpu, type CpuUse, type RoleOf } from "./cpu.ts";
+import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
 import type { LoadResult } from "./load.ts";
 import { runLoad } from "./load.ts";
 
@@ -22,6 +22,8 @@ export interface InvocationOptions {
   /** Counter keys are drawn at random from this many fixed keys. */
   keys: number;
   roles: RoleOf;
+  /** Longest wait for the machine to quieten before each measured run (0: do not wait). */
+  quietMaxMs: number;
   log: (line: string) => void;
 }
 
@@ -44,6 +46,7 @@ export async function measureInvocations(o: InvocationOptions): Promise<Invocati
       for (const peer of order) {
         const t = target(handler, peer, o.keys);
         const spec = { url: o.ingressUrl, connections: o.connections, ...t };
+        if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
         if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
         const cpuDone = await measureCpu(o.roles);
         const r = await runLoad({ ...spec, durationS: o.durationS });
@@ -74,12 +77,13 @@ export interface DiscoverCase {
  * workerd (through its router, at the greeter version's path) and at the Node peer. Shows the
  * per-request cost of each HTTP server + SDK, separate from what Restate adds.
  */
-export async function measureDiscover(o: { gridironUrl: string; nodeUrl: string; connections: number; durationS: number; warmupS: number; roles: RoleOf; log: (l: string) => void }): Promise<DiscoverCase> {
+export async function measureDiscover(o: { gridironUrl: string; nodeUrl: string; connections: number; durationS: number; warmupS: number; roles: RoleOf; quietMaxMs: number; log: (l: string) => void }): Promise<DiscoverCase> {
   const headers = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
   const verify = (b: string) => b.includes('"services"');
   const one = async (url: string) => {
     const [origin, path] = [new URL(url).origin, new URL(url).pathname];
     const spec = { url: origin, path: () => path, method: "GET", headers, connections: o.connections, verify };
+    if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
     if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
     const cpuDone = await measureCpu(o.roles);
     const r = await runLoad({ ...spec, durationS: o.durationS });
