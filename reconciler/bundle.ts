@@ -95,9 +95,18 @@ export function versionId(label: string, digest: string): string {
   return `${label}-${digest.replace(/^sha256:/, "").slice(0, 12)}`;
 }
 
-async function walk(bundle: string, root: string, limits: BundleLimits): Promise<Map<string, Uint8Array>> {
+interface Listed {
+  /** bundle-relative path → absolute path to read */
+  files: Map<string, string>;
+  /** Changes whenever any file is added, removed, renamed or written (inode, size, mtime, ctime). */
+  fingerprint: string;
+}
+
+/** Lists and checks every file (names, symlinks, limits) without reading contents. */
+async function walk(bundle: string, root: string, limits: BundleLimits): Promise<Listed> {
   const rootReal = await realpath(root);
-  const files = new Map<string, Uint8Array>();
+  const files = new Map<string, string>();
+  const prints: string[] = [];
   let total = 0;
 
   async function visit(dir: string): Promise<void> {
@@ -110,7 +119,7 @@ async function walk(bundle: string, root: string, limits: BundleLimits): Promise
       const rel = relative(root, abs).split(sep).join("/");
       const pathProblem = checkBundlePath(rel);
       if (pathProblem) throw bundleError(bundle, pathProblem, { file: rel });
-      let info = await lstat(abs);
+      let info = await lstat(abs, { bigint: true });
       if (info.isSymbolicLink()) {
         let target: string;
         try {
@@ -121,7 +130,7 @@ async function walk(bundle: string, root: string, limits: BundleLimits): Promise
         if (target !== rootReal && !target.startsWith(rootReal + sep)) {
           throw bundleError(bundle, `symlink ${rel} leaves the bundle (points to ${target})`, { file: rel });
         }
-        info = await stat(abs);
+        info = await stat(abs, { bigint: true });
         if (info.isDirectory()) {
           throw bundleError(bundle, `symlink ${rel} points to a directory; only file symlinks are allowed`, { file: rel });
         }
@@ -134,20 +143,28 @@ async function walk(bundle: string, root: string, limits: BundleLimits): Promise
       if (files.size + 1 > limits.maxFiles) {
         throw bundleError(bundle, `too many files (more than ${limits.maxFiles})`, { limit: limits.maxFiles });
       }
-      if (info.size > limits.maxFileBytes) {
-        throw bundleError(bundle, `${rel} is ${info.size} bytes, over the ${limits.maxFileBytes}-byte file limit`, { file: rel });
+      const size = Number(info.size);
+      if (size > limits.maxFileBytes) {
+        throw bundleError(bundle, `${rel} is ${size} bytes, over the ${limits.maxFileBytes}-byte file limit`, { file: rel });
       }
-      total += info.size;
+      total += size;
       if (total > limits.maxTotalBytes) {
         throw bundleError(bundle, `bundle is over the ${limits.maxTotalBytes}-byte size limit`, { limit: limits.maxTotalBytes });
       }
-      files.set(rel, new Uint8Array(await readFile(abs)));
+      files.set(rel, abs);
+      prints.push(`${rel}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`);
     }
   }
 
   await visit(root);
-  return files;
+  return { files, fingerprint: prints.join("|") };
 }
+
+/**
+ * Bundles already read, by directory. A no-op pass then costs a listing and a stat per file, not
+ * a read and a sha256 of every byte of every bundle.
+ */
+export type BundleCache = Map<string, { fingerprint: string; bundle: Bundle }>;
 
 function readManifest(bundle: string, files: Map<string, Uint8Array>): Manifest {
   const text = (path: string) => Buffer.from(files.get(path)!).toString("utf8");
@@ -164,7 +181,7 @@ function readManifest(bundle: string, files: Map<string, Uint8Array>): Manifest 
  * Reads and validates the bundle in `dir`. Throws a GridironError (code BUNDLE_INVALID, kind
  * stalled) that names the bundle and the reason; never returns a half-valid bundle.
  */
-export async function readBundle(dir: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<Bundle> {
+export async function readBundle(dir: string, limits: BundleLimits = DEFAULT_LIMITS, cache?: BundleCache): Promise<Bundle> {
   const dirName = basename(dir);
   let info;
   try {
@@ -174,8 +191,19 @@ export async function readBundle(dir: string, limits: BundleLimits = DEFAULT_LIM
   }
   if (!info.isDirectory()) throw bundleError(dirName, `${dir} is not a directory`);
 
-  const files = await walk(dirName, dir, limits);
-  if (files.size === 0) throw bundleError(dirName, "bundle is empty");
+  const listed = await walk(dirName, dir, limits);
+  if (listed.files.size === 0) throw bundleError(dirName, "bundle is empty");
+  const key = `${dir}\0${JSON.stringify(limits)}`;
+  const hit = cache?.get(key);
+  if (hit && hit.fingerprint === listed.fingerprint) return hit.bundle;
+  const files = new Map<string, Uint8Array>();
+  for (const [rel, abs] of listed.files) files.set(rel, new Uint8Array(await readFile(abs)));
+  const bundle = specify(dirName, files);
+  cache?.set(key, { fingerprint: listed.fingerprint, bundle });
+  return bundle;
+}
+
+function specify(dirName: string, files: Map<string, Uint8Array>): Bundle {
   const manifest = readManifest(dirName, files);
 
   const service = manifest.name ?? dirName;

@@ -2,7 +2,7 @@
 // own, so one bad bundle never hides the others.
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { readBundle, type Bundle, type BundleLimits, DEFAULT_LIMITS } from "./bundle.ts";
+import { readBundle, type Bundle, type BundleCache, type BundleLimits, DEFAULT_LIMITS } from "./bundle.ts";
 import { asGridironError, bundleError, GridironError } from "./errors.ts";
 
 export interface Desired {
@@ -18,7 +18,7 @@ export interface Desired {
 /** A file of this name at the top of the bundles folder turns an empty folder into "remove all". */
 export const ALLOW_EMPTY_FILE = "gridiron-allow-empty";
 
-export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<Desired> {
+export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LIMITS, cache?: BundleCache): Promise<Desired> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -36,7 +36,7 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
     if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
     let bundle: Bundle;
     try {
-      bundle = await readBundle(join(dir, entry.name), limits);
+      bundle = await readBundle(join(dir, entry.name), limits, cache);
     } catch (err) {
       const e = asGridironError(err);
       if (e.code === "BUNDLE_INVALID" && e.kind === "stalled" && String(e.context.bundle ?? "").length > 0) {
@@ -60,5 +60,7 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
     const i = bundles.findIndex((b) => b.spec.service === service);
     if (i >= 0) bundles.splice(i, 1);
   }
+  // Forget bundles that left the folder (or an older artifact directory).
+  if (cache) for (const key of cache.keys()) if (!entries.some((e) => key.startsWith(`${join(dir, e.name)}\0`))) cache.delete(key);
   return { bundles, errors, empty: bundles.length === 0 && errors.size === 0, allowEmpty };
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { deploymentUri, ourDeployments, type OurDeployment } from "./actual.ts";
-import { DEFAULT_LIMITS, type BundleLimits, type BundleSpec } from "./bundle.ts";
+import { DEFAULT_LIMITS, type BundleCache, type BundleLimits, type BundleSpec } from "./bundle.ts";
 import { ALLOW_EMPTY_FILE, readDesired } from "./desired.ts";
 import { DRAIN_QUERY, blockingInvocations, parseInvocationRows } from "./drain.ts";
 import { GridironError, asGridironError } from "./errors.ts";
@@ -130,6 +130,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #history: ReconcileResult[] = [];
   #sourceError: string | undefined;
   #passes = 0;
+  readonly #bundles: BundleCache = new Map();
   readonly #status = { conditions: new Map<string, Map<string, { status: boolean; since: string }>>() };
 
   constructor(deps: ReconcilerDeps) {
@@ -185,7 +186,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   async #gather(): Promise<Gathered> {
     const artifact = await this.#d.source.fetch();
-    const desired = await readDesired(artifact.dir, this.#d.limits ?? DEFAULT_LIMITS);
+    const desired = await readDesired(artifact.dir, this.#d.limits ?? DEFAULT_LIMITS, this.#bundles);
     const admin = this.#d.admin;
     const [rawDeployments, catalog, rows, stored] = await Promise.all([
       admin.listDeployments(),

@@ -43,6 +43,7 @@ export class VersionStore {
   readonly root: string;
   /** Verified module bytes per stored version; versions are immutable, so this never goes stale. */
   readonly #files = new Map<string, Map<string, Uint8Array>>();
+  #list: Promise<StoredVersion[]> | undefined;
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "versions");
@@ -89,6 +90,7 @@ export class VersionStore {
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       // Another writer may have won the race with identical bytes: that is success.
+      this.#list = undefined;
       const raced = await this.get(service, version);
       if (raced) return { stored: raced, created: false };
       // Node's recursive mkdir reports ENOENT on a read-only file system: name the real cause.
@@ -98,6 +100,7 @@ export class VersionStore {
         `cannot store ${service}/${version} under ${this.root}: ${(err as Error).message}`, { service, version, code }, { cause: err });
     }
     this.#files.set(`${service}/${version}`, new Map(bundle.files));
+    this.#list = undefined;
     return { stored: { spec: bundle.spec, bundleDir: join(finalDir, "bundle"), storedAt }, created: true };
   }
 
@@ -114,7 +117,16 @@ export class VersionStore {
     return { spec, bundleDir: join(dir, "bundle"), storedAt };
   }
 
+  /**
+   * Every complete version. Cached: this process is the store's only writer, and put/remove
+   * keep the cache right, so a no-op pass does not re-read every spec.json.
+   */
   async list(): Promise<StoredVersion[]> {
+    this.#list ??= this.#readList();
+    return [...(await this.#list)];
+  }
+
+  async #readList(): Promise<StoredVersion[]> {
     const out: StoredVersion[] = [];
     for (const service of await readdirOrEmpty(this.root)) {
       if (checkServiceName(service) !== null) continue;
@@ -161,6 +173,7 @@ export class VersionStore {
       throw err;
     }
     this.#files.delete(`${service}/${version}`);
+    this.#list = undefined;
     fault("during-gc");
     await rm(doomed, { recursive: true, force: true });
   }
