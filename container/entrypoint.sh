@@ -16,6 +16,7 @@ stop() {
   trap '' TERM INT HUP
   echo "entrypoint: stopping services in $SVDIR"
   sv -w "${GRIDIRON_STOP_WAIT:-25}" force-stop "$SVDIR"/* || true
+  # HUP: runsvdir sends TERM to every runsv (each exits, its service being down) and exits itself.
   kill -HUP "$runsvdir_pid" 2>/dev/null || true
 }
 trap stop TERM INT HUP
@@ -23,4 +24,13 @@ trap stop TERM INT HUP
 # `wait` returns early when a trapped signal arrives; wait again for runsvdir itself to finish.
 wait "$runsvdir_pid"
 wait "$runsvdir_pid" 2>/dev/null
+# runsv processes are runsvdir's children, not ours: wait (up to 5 s) until none of them answers.
+i=0
+while [ "$i" -lt 50 ]; do
+  alive=0
+  for s in "$SVDIR"/*; do sv status "$s" >/dev/null 2>&1 && alive=1; done
+  [ "$alive" = 0 ] && break
+  sleep 0.1
+  i=$((i + 1))
+done
 echo "entrypoint: stopped"

@@ -1,9 +1,13 @@
 // The `gridiron` command. Thin: maps arguments to options and calls into the library. The only
 // module that touches process.exit codes and signals.
 import { spawn } from "node:child_process";
+import { mkdirSync, renameSync, statSync } from "node:fs";
+import { open, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { createLogger } from "./log.ts";
+import { pino, type Logger } from "pino";
+import pinoPretty from "pino-pretty";
 import { findApiToken } from "./auth.ts";
 import { startMesh } from "./mesh.ts";
 import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "./options.ts";
@@ -24,9 +28,16 @@ interface Command {
 
 /** A mistake in how the command was called: exit code 2 and the command's help. */
 class UsageError extends Error {}
+/** Nothing answers where the mesh should be: exit code 3, so scripts can tell "down" from "failed". */
+class MeshDownError extends Error {}
+
+const EXIT_CODES = "Exit codes: 0 ok, 1 failed (an HTTP error, a service with an error, a failed pass), 2 wrong usage, 3 the mesh is not running (nothing answers).";
+/** The daemon's JSON log, beside what it prints (so `gridiron logs` works after the fact). */
+export const logFile = (dataDir: string): string => join(dataDir, "logs", "gridiron.log");
+const LOG_FILE_MAX_BYTES = 32 * 1024 * 1024;
 
 const MESH_FLAGS = OPTION_SPECS.filter((s) => !s.envOnly).map((s) => s.flag);
-const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking"]);
+const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking", "follow", "send"]);
 const CLIENT_FLAGS = ["host", "api-port", "data-dir", "json"];
 
 const COMMANDS: Record<string, Command> = {
@@ -102,6 +113,20 @@ const COMMANDS: Record<string, Command> = {
       return status === 200 && body.failed?.length === 0 ? 0 : 1;
     },
   },
+  logs: {
+    summary: "print the mesh's log lines (from <data-dir>/logs/gridiron.log), or only those about one service",
+    usage: "gridiron logs [<service>] [--follow] [--lines <n>] [--json] [--data-dir <dir>]",
+    flags: ["data-dir", "follow", "lines", "json"],
+    positionals: true,
+    run: logs,
+  },
+  call: {
+    summary: "call a handler through Restate's ingress and print the answer",
+    usage: "gridiron call <Service>/<handler> [<key>] [<json>] [--send] [--idempotency-key <k>] [--json]\n       gridiron call <Object>/<key>/<handler> [<json>] ...\n\n  gridiron call Greeter/greet                      no body\n  gridiron call Greeter/greet '\"Ana\"'              a JSON body (a string needs its quotes)\n  gridiron call Counter/add demo 5                 virtual object Counter, key demo, body 5",
+    flags: ["host", "ingress-port", "admin-port", "json", "send", "idempotency-key"],
+    positionals: true,
+    run: call,
+  },
   // Internal: the long-lived process `up` starts with workerd's listening socket as fd 3.
   __daemon: { summary: "", usage: "", flags: MESH_FLAGS, run: daemon },
 };
@@ -111,6 +136,10 @@ const FLAG_DOCS: Record<string, string> = {
   "build-demo": "build the demo services into the bundles folder first if missing",
   breaking: "let Restate accept the rollback even if it removes handlers the newer version added",
   help: "show help",
+  follow: "keep printing new lines as they are written (Ctrl-C stops)",
+  lines: "print only the last <n> matching lines (with --follow: before following)",
+  send: "do not wait for the result: Restate answers with the invocation id at once",
+  "idempotency-key": "Restate's Idempotency-Key header: a repeated call with the same key gets the first call's result",
 };
 
 function help(name?: string): string {
@@ -124,10 +153,11 @@ function help(name?: string): string {
     }
     const secrets = c.flags.includes("git") ? OPTION_SPECS.filter((s) => s.envOnly) : [];
     if (secrets.length) lines.push("\nSecrets (environment only, never flags):", ...secrets.map((s) => `  ${s.env.padEnd(24)} ${s.doc}`));
+    lines.push("", EXIT_CODES);
     return lines.join("\n");
   }
   const list = Object.entries(COMMANDS).filter(([n]) => !n.startsWith("_")).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
-  return `gridiron: durable Restate services in workerd, reconciled from a bundles folder or a git branch\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.`;
+  return `gridiron: durable Restate services in workerd, reconciled from a bundles folder or a git branch\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.\n${EXIT_CODES}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -167,12 +197,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(o, values, positionals);
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`gridiron ${name}: ${err.message}\n\n${help(name)}`);
-      return 2;
-    }
-    console.error(`gridiron ${name}: ${(err as Error).message}`);
-    return 1;
+    const code = err instanceof UsageError ? 2 : err instanceof MeshDownError ? 3 : 1;
+    if (values.json) console.error(JSON.stringify({ error: { message: (err as Error).message, exitCode: code } }));
+    else console.error(`gridiron ${name}: ${(err as Error).message}${code === 2 ? `\n\n${help(name)}` : ""}`);
+    return code;
   }
 }
 
@@ -217,10 +245,40 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
   });
 }
 
+/**
+ * The daemon's logger: what createLogger() prints (JSON, or pretty in a terminal), and the same
+ * lines as JSON in <data-dir>/logs/gridiron.log, written synchronously so the lines before a crash
+ * are there. Past LOG_FILE_MAX_BYTES the file is renamed to gridiron.log.1 (checked at start and
+ * every minute) and a new one begun.
+ */
+function daemonLogger(o: Readonly<Options>): { logger: Logger; close(): void } {
+  const file = logFile(o.dataDir);
+  mkdirSync(dirname(file), { recursive: true });
+  const rotate = () => {
+    try {
+      if (statSync(file).size < LOG_FILE_MAX_BYTES) return false;
+      renameSync(file, `${file}.1`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  rotate();
+  const toFile = pino.destination({ dest: file, sync: true, mkdir: true });
+  const toOut = o.logFormat === "pretty"
+    ? pinoPretty({ colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,name", sync: true })
+    : pino.destination({ dest: 1, sync: true });
+  const level = o.logLevel;
+  const logger = pino({ name: "gridiron", level, base: {} }, pino.multistream([{ level, stream: toOut }, { level, stream: toFile }]));
+  const timer = setInterval(() => rotate() && toFile.reopen(), 60_000);
+  timer.unref();
+  return { logger, close: () => clearInterval(timer) };
+}
+
 async function daemon(o: Readonly<Options>): Promise<number> {
   // Secrets are in `o` now; restate-server, workerd and git must not inherit them.
   for (const spec of OPTION_SPECS) if (spec.envOnly) delete process.env[spec.env];
-  const logger = createLogger({ level: o.logLevel, format: o.logFormat });
+  const { logger, close: closeLog } = daemonLogger(o);
   let stopRequested: string | undefined;
   let wake: () => void = () => {};
   const stopSignal = new Promise<void>((resolve) => (wake = resolve));
@@ -250,7 +308,10 @@ async function daemon(o: Readonly<Options>): Promise<number> {
   logger.info("stopped");
   await new Promise((r) => logger.flush(() => r(undefined)));
   clearInterval(orphanCheck);
-  return 0;
+  closeLog();
+  // Everything we own has stopped; a stray handle (a library's timer) must not keep a daemon
+  // without servers alive, holding the launcher and whoever waits on it.
+  process.exit(0);
 }
 
 async function callApi<T>(o: Readonly<Options>, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
@@ -263,7 +324,7 @@ async function callApi<T>(o: Readonly<Options>, method: string, path: string, bo
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     res = await fetch(url, body === undefined ? { method, headers } : { method, headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) });
   } catch (err) {
-    throw new Error(`no reconciler answers at ${url} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --api-port / GRIDIRON_API_URL.`);
+    throw new MeshDownError(`no reconciler answers at ${url} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --api-port / GRIDIRON_API_URL.`);
   }
   const text = await res.text();
   if (res.status === 401 && res.headers.get("www-authenticate")?.startsWith("Bearer")) {
@@ -327,4 +388,181 @@ function printStatus(s: Status): void {
       console.log(`  #${String(r.id).padEnd(4)} ${r.startedAt}  ${r.outcome.padEnd(7)} ${String(r.durationMs).padStart(5)} ms  ${r.trigger}${what}${r.errors.length ? `  (${r.errors.length} error(s))` : ""}`);
     }
   }
+}
+
+type LogLine = Record<string, unknown>;
+
+/**
+ * Whether a log line is about `service`: its `service` field, a `<service>/<version>` or
+ * `/<service>/` in any text of it (actions, deployment URIs, messages), `bundle "<service>"`, or one
+ * of the Restate services the bundle provides (`Greeter/…`, `"Greeter"`) — which is how
+ * restate-server's and workerd's own lines are matched.
+ */
+function isAbout(line: LogLine, service: string, restateNames: ReadonlySet<string>): boolean {
+  if (line.service === service) return true;
+  const needles = [`${service}/`, `"${service}"`];
+  for (const rs of restateNames) needles.push(`${rs}/`, `"${rs}"`, `'${rs}'`, ` ${rs} `);
+  const text = (v: unknown, depth: number): boolean => {
+    if (typeof v === "string") return v === service || restateNames.has(v) || needles.some((n) => (n === `${service}/` ? v.startsWith(n) || v.includes(` ${n}`) || v.includes(`/${n}`) : v.includes(n)));
+    if (depth > 3 || v === null || typeof v !== "object") return false;
+    return Object.values(v).some((x) => text(x, depth + 1));
+  };
+  return Object.entries(line).some(([k, v]) => k !== "time" && k !== "level" && text(v, 0));
+}
+
+function parseLogLines(text: string): { raw: string; entry?: LogLine }[] {
+  return text.split("\n").filter((l) => l.trim()).map((raw) => {
+    try {
+      const entry = JSON.parse(raw) as unknown;
+      return { raw, entry: entry !== null && typeof entry === "object" ? (entry as LogLine) : undefined };
+    } catch {
+      return { raw };
+    }
+  });
+}
+
+/** `gridiron logs [<service>] [--follow]`: reads the daemon's log file; needs no running mesh. */
+async function logs(o: Readonly<Options>, v: Record<string, string | boolean | undefined>, args: string[]): Promise<number> {
+  const [service, extra] = args;
+  if (extra !== undefined) throw new UsageError("name at most one service, e.g. gridiron logs greeter");
+  const limit = v.lines === undefined ? Infinity : Number(v.lines);
+  if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) throw new UsageError(`--lines: expected a whole number, got ${JSON.stringify(v.lines)}`);
+  const file = logFile(o.dataDir);
+  const current = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") throw new Error(`no log at ${file}: has a mesh run with --data-dir ${o.dataDir}? Pass the same --data-dir (or GRIDIRON_DATA_DIR) it was started with.`);
+    throw err;
+  });
+  const older = await readFile(`${file}.1`, "utf8").catch(() => "");
+  const restateNames = new Set<string>();
+  const learn = (entry: LogLine | undefined) => {
+    if (service && entry?.service === service && Array.isArray(entry.restateServices)) for (const rs of entry.restateServices) if (typeof rs === "string") restateNames.add(rs);
+  };
+  const lines = parseLogLines(older + current);
+  for (const l of lines) learn(l.entry);
+  const wanted = (l: { raw: string; entry?: LogLine }) => !service || (l.entry ? isAbout(l.entry, service, restateNames) : l.raw.includes(service));
+  const pretty = pinoPretty.prettyFactory({ colorize: process.stdout.isTTY === true, translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l", ignore: "pid,hostname,name", singleLine: true });
+  const show = (l: { raw: string; entry?: LogLine }) => process.stdout.write(v.json || !l.entry ? `${l.raw}\n` : pretty(l.entry));
+  const matching = lines.filter(wanted);
+  for (const l of matching.slice(Math.max(0, matching.length - limit))) show(l);
+  if (!v.follow) return 0;
+
+  // Follow: poll the file; a new file (rotated) or one that shrank (truncated) is read from the start.
+  let offset = Buffer.byteLength(current);
+  let inode = await open(file, "r").then(async (fh) => (await fh.stat().finally(() => fh.close())).ino, () => 0);
+  let partial = "";
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => stop());
+  while (!(await Promise.race([stopped.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 250))]))) {
+    const size = await open(file, "r").then(async (fh) => {
+      try {
+        const { size, ino } = await fh.stat();
+        if (ino !== inode || size < offset) [offset, inode, partial] = [0, ino, ""];
+        if (size === offset) return size;
+        const buf = Buffer.alloc(size - offset);
+        await fh.read(buf, 0, buf.length, offset);
+        offset = size;
+        const text = partial + buf.toString("utf8");
+        const cut = text.lastIndexOf("\n") + 1;
+        partial = text.slice(cut);
+        for (const l of parseLogLines(text.slice(0, cut))) {
+          learn(l.entry);
+          if (wanted(l)) show(l);
+        }
+        return size;
+      } finally {
+        await fh.close();
+      }
+    }, () => undefined);
+    if (size === undefined) offset = 0; // rotated away and not recreated yet
+  }
+  return 0;
+}
+
+function ingressUrl(o: Readonly<Options>): string {
+  if (process.env.GRIDIRON_INGRESS_URL) return process.env.GRIDIRON_INGRESS_URL.replace(/\/+$/, "");
+  const host = o.host === "0.0.0.0" ? "127.0.0.1" : o.host;
+  return `http://${host}:${o.ingressPort}`;
+}
+
+/** Restate's type of a service (Service, VirtualObject, Workflow), or undefined if the admin API does not say. */
+async function restateServiceType(o: Readonly<Options>, name: string): Promise<string | undefined> {
+  const host = o.host === "0.0.0.0" ? "127.0.0.1" : o.host;
+  try {
+    const res = await fetch(`http://${host}:${o.adminPort}/services/${encodeURIComponent(name)}`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return undefined;
+    const body = (await res.json()) as { ty?: unknown };
+    return typeof body.ty === "string" ? body.ty : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseJsonArg(text: string): string {
+  try {
+    JSON.parse(text);
+    return text;
+  } catch {
+    throw new UsageError(`the body must be JSON, got ${JSON.stringify(text)} (a string needs its quotes: '"${text}"')`);
+  }
+}
+
+/** `gridiron call <Service>/<handler> [<key>] [<json>]`: POST through Restate's ingress. */
+async function call(o: Readonly<Options>, v: Record<string, string | boolean | undefined>, args: string[]): Promise<number> {
+  const [target, ...rest] = args;
+  const parts = target?.split("/") ?? [];
+  if (!target || parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
+    throw new UsageError("name the handler as <Service>/<handler> or <Object>/<key>/<handler>, e.g. gridiron call Greeter/greet");
+  }
+  const service = parts[0]!;
+  const handler = parts[parts.length - 1]!;
+  let key = parts.length === 3 ? parts[1] : undefined;
+  let body: string | undefined;
+  if (parts.length === 3) {
+    if (rest.length > 1) throw new UsageError(`too many arguments: ${target} takes at most a JSON body`);
+    body = rest[0];
+  } else if (rest.length === 2) {
+    [key, body] = rest;
+  } else if (rest.length === 1) {
+    // One argument: a key for a virtual object or workflow, a body for a plain service.
+    const ty = await restateServiceType(o, service);
+    if (ty === "VirtualObject" || ty === "Workflow") key = rest[0];
+    else if (ty !== undefined) body = rest[0];
+    else {
+      try {
+        JSON.parse(rest[0]!);
+        body = rest[0];
+      } catch {
+        key = rest[0];
+      }
+    }
+  } else if (rest.length > 2) {
+    throw new UsageError("too many arguments: gridiron call <Service>/<handler> [<key>] [<json>]");
+  }
+  if (body !== undefined) parseJsonArg(body);
+  const base = ingressUrl(o);
+  const url = `${base}/${[service, key, handler].filter((p) => p !== undefined).map((p) => encodeURIComponent(p!)).join("/")}${v.send ? "/send" : ""}`;
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (typeof v["idempotency-key"] === "string") headers["idempotency-key"] = v["idempotency-key"];
+  let res: Response;
+  try {
+    res = await fetch(url, { method: "POST", headers, body });
+  } catch (err) {
+    throw new MeshDownError(`no Restate ingress answers at ${base} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --ingress-port / GRIDIRON_INGRESS_URL.`);
+  }
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === "" ? null : JSON.parse(text);
+  } catch {
+    /* not JSON: keep the text */
+  }
+  if (v.json) print({ status: res.status, ok: res.ok, url, body: parsed, ...(res.headers.get("x-restate-id") ? { invocationId: res.headers.get("x-restate-id") } : {}) });
+  else if (res.ok) console.log(text);
+  else {
+    const hint = res.status === 404 ? ` Is a bundle providing ${service} serving? Check 'gridiron status'.` : "";
+    console.error(`gridiron call: POST ${url} answered ${res.status}: ${text.trim()}${hint}`);
+  }
+  return res.ok ? 0 : 1;
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { isLoopbackHost, loadOrCreateApiToken } from "./auth.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
+import { createMetrics } from "./metrics.ts";
 import { workerdBaseUrl, type Options } from "./options.ts";
 import { Reconciler } from "./reconciler.ts";
 import { RestateAdmin } from "./restate/admin.ts";
@@ -76,9 +77,12 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     });
     cleanups.push(() => reconciler.close());
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
+    // Before the first pass and the first swap, so the counters see every one of them.
+    const metrics = createMetrics({ reconciler, workerd });
+    cleanups.push(async () => metrics.close());
     await reconciler.start();
 
-    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, apiToken: o.requireApiToken ? apiToken : undefined });
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined });
     cleanups.push(() => api.close());
 
     // Watch before the first pass: a change made while it runs queues another pass instead of

@@ -1,12 +1,15 @@
 // The reconciler's HTTP API (:8081): GET /healthz, GET /status, GET /plan, POST /reconcile,
-// POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured).
+// POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured), GET /metrics
+// (Prometheus) and GET / (the status page).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { bearerMatches } from "./auth.ts";
 import { GridironError, asGridironError } from "./errors.ts";
+import type { Metrics } from "./metrics.ts";
 import type { Reconciler } from "./reconciler.ts";
 import { verifyHubSignature } from "./sources/git.ts";
+import { STATUS_PAGE } from "./status-page.ts";
 
 export interface ApiServer {
   url: string;
@@ -48,10 +51,20 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
   return Buffer.concat(chunks);
 }
 
-export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; apiToken?: string }): Promise<ApiServer> {
+export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; metrics?: Pick<Metrics, "scrape" | "contentType">; apiToken?: string }): Promise<ApiServer> {
   const log = opts.logger.child({ component: "api" });
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
     "GET /healthz": async (_req, res) => send(res, 200, { ok: true }),
+    "GET /": async (_req, res) => {
+      res.writeHead(200, STATUS_PAGE.headers);
+      res.end(STATUS_PAGE.html);
+    },
+    "GET /metrics": async (_req, res) => {
+      if (!opts.metrics) return send(res, 404, { error: "metrics are not enabled" });
+      const text = await opts.metrics.scrape();
+      res.writeHead(200, { "content-type": opts.metrics.contentType, "cache-control": "no-store" });
+      res.end(text);
+    },
     "GET /status": async (_req, res) => send(res, 200, reconciler.status()),
     "GET /plan": async (_req, res) => send(res, 200, await reconciler.plan()),
     "POST /reconcile": async (_req, res) => {

@@ -1,0 +1,162 @@
+// The status page's script (inlined into GET / by status-page.ts; runs in the browser). It fetches
+// /status every 2 s and renders it with DOM calls only: every value is set as text or as an
+// attribute, never parsed as HTML, because bundle names and error messages come from users.
+"use strict";
+(() => {
+  const REFRESH_MS = 2000;
+  const app = document.getElementById("app");
+  const live = document.getElementById("live");
+  let last = null;
+  let lastAt = 0;
+
+  // When the API wants a bearer token, open the page as /#token=<token>: it is kept for this tab
+  // (sessionStorage), dropped from the address bar, and sent with every fetch of /status.
+  const TOKEN_KEY = "gridiron-api-token";
+  const fromHash = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (fromHash) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(fromHash[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  const token = sessionStorage.getItem(TOKEN_KEY);
+
+  /** h("tr", {class: "x"}, "text", child, [more]) — strings become text nodes. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      el.setAttribute(k, String(v));
+    }
+    append(el, children);
+    return el;
+  }
+  function append(el, children) {
+    for (const c of children) {
+      if (c === undefined || c === null || c === false) continue;
+      if (Array.isArray(c)) append(el, c);
+      else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+
+  function ago(iso) {
+    const t = Date.parse(iso);
+    if (!Number.isFinite(t)) return "";
+    const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return `${Math.floor(s / 86400)} d ago`;
+  }
+  const time = (iso) => (iso ? h("time", { datetime: iso, title: iso }, ago(iso)) : "");
+  const badge = (text, kind) => h("span", { class: `badge ${kind}` }, text);
+  const STATE_KIND = { serving: "ok", draining: "warn", stuck: "bad", stored: "muted", failed: "bad", unservable: "bad" };
+  const CONDITION_KIND = { Ready: "ok", Progressing: "info", Draining: "warn", Failed: "bad" };
+  const OUTCOME_KIND = { ok: "ok", noop: "muted", partial: "warn", error: "bad" };
+
+  function header(s) {
+    const r = s.lastReconcile;
+    const rows = [
+      ["source", [`${s.source.kind} ${s.source.location}`, s.source.revision && s.source.revision !== `folder:${s.source.location}` ? h("span", { class: "mono dim" }, ` @ ${s.source.revision}`) : ""]],
+      ["restate", [`ingress ${s.restate.ingressUrl}  ·  admin ${s.restate.adminUrl}`]],
+      ["workerd", [`${s.workerd.url}  ·  pid ${s.workerd.pid ?? "–"}  ·  generation ${s.workerd.generation}`]],
+      ["last reconcile", r ? [`#${r.id} `, badge(r.outcome, OUTCOME_KIND[r.outcome] || "muted"), ` in ${r.durationMs} ms, `, time(r.startedAt), ` (${r.trigger})`] : ["none yet"]],
+    ];
+    return h("section", { class: "summary" },
+      h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      s.source.error ? h("div", { class: "error", id: "source-error" }, h("strong", {}, "source error: "), s.source.error) : null,
+    );
+  }
+
+  function versionRow(v) {
+    const drain = v.blocking !== undefined
+      ? [h("span", { class: "drain-count" }, String(v.blocking)), v.invocations && v.invocations.length ? h("div", { class: "mono dim small" }, v.invocations.join(", ")) : null]
+      : "";
+    return h("tr", { "data-version": v.version, "data-state": v.state },
+      h("td", {}, badge(v.state, STATE_KIND[v.state] || "muted")),
+      h("td", { class: "mono" }, v.version),
+      h("td", {}, (v.restateServices || []).join(", ")),
+      h("td", { class: "num" }, drain),
+      h("td", {}, time(v.registeredAt || v.storedAt)),
+      h("td", { class: "reason" }, v.reason || ""),
+    );
+  }
+
+  function serviceCard(svc) {
+    const trueConditions = svc.conditions.filter((c) => c.status);
+    return h("section", { class: `service${svc.error ? " failed" : ""}`, "data-service": svc.service },
+      h("h2", {}, h("span", { class: "name" }, svc.service), " ",
+        trueConditions.length ? trueConditions.map((c) => [badge(c.type, CONDITION_KIND[c.type] || "muted"), " "]) : badge("no conditions", "muted")),
+      h("p", { class: "facts" },
+        svc.serving ? ["serving ", h("span", { class: "mono" }, svc.serving)] : "nothing serving",
+        svc.desired && svc.desired !== svc.serving ? ["  ·  desired ", h("span", { class: "mono" }, svc.desired)] : null,
+        svc.pinned ? ["  ·  rollback pin ", h("span", { class: "mono" }, svc.pinned)] : null,
+      ),
+      svc.error ? h("div", { class: "error" }, h("strong", {}, svc.error.code), " since ", time(svc.error.since), h("pre", {}, svc.error.message)) : null,
+      svc.versions.length
+        ? h("table", { class: "versions" },
+          h("thead", {}, h("tr", {}, ["state", "version", "Restate services", "drain", "since", "details"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, svc.versions.map(versionRow)))
+        : h("p", { class: "dim" }, "no versions"),
+      trueConditions.length
+        ? h("ul", { class: "conditions" }, trueConditions.map((c) =>
+          h("li", {}, h("strong", {}, c.type), c.reason ? ` (${c.reason})` : "",
+            // The Failed message is the error shown above.
+            c.message && c.type !== "Failed" ? `: ${c.message}` : "", " — since ", time(c.since))))
+        : null,
+    );
+  }
+
+  function history(list) {
+    if (!list.length) return null;
+    return h("section", { class: "history" },
+      h("h2", {}, "Recent reconciles"),
+      h("table", {},
+        h("thead", {}, h("tr", {}, ["#", "started", "trigger", "outcome", "ms", "what", "errors"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, list.map((r) => h("tr", { "data-pass": r.id },
+          h("td", { class: "num" }, String(r.id)),
+          h("td", {}, time(r.startedAt)),
+          h("td", {}, r.trigger),
+          h("td", {}, badge(r.outcome, OUTCOME_KIND[r.outcome] || "muted")),
+          h("td", { class: "num" }, String(r.durationMs)),
+          h("td", { class: "small" },
+            r.deployed.length ? `deployed ${r.deployed.map((d) => `${d.service}/${d.version}`).join(", ")}` : r.actions.length ? r.actions.map((a) => `${a.type} ${a.service}/${a.version}`).join(", ") : ""),
+          h("td", { class: "small" }, r.errors.map((e) => h("div", { class: "error-line" }, h("strong", {}, e.code), " ", e.message))),
+        ))),
+      ),
+    );
+  }
+
+  function render(s) {
+    const services = s.services.length
+      ? s.services.map(serviceCard)
+      : [h("p", { class: "empty" }, "No services yet: put a bundle into the bundles folder (npx just deploy-demo).")];
+    app.replaceChildren(header(s), h("div", { class: "services" }, services), history(s.history || []) || "");
+  }
+
+  function setLive(ok, text) {
+    live.className = ok ? "live ok" : "live bad";
+    live.textContent = text;
+  }
+
+  async function refresh() {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), 5000);
+    try {
+      const headers = { accept: "application/json" };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const res = await fetch("status", { cache: "no-store", signal: ctl.signal, headers });
+      if (res.status === 401) throw new Error("the API wants a token: open this page as /#token=<the token in <data-dir>/api-token>");
+      if (!res.ok) throw new Error(`GET /status answered ${res.status}`);
+      last = await res.json();
+      lastAt = Date.now();
+      render(last);
+      setLive(true, `live · updated ${new Date(lastAt).toLocaleTimeString()}`);
+    } catch (err) {
+      const why = err && err.name === "AbortError" ? "timed out" : String((err && err.message) || err);
+      setLive(false, `cannot reach /status (${why})${last ? ` · showing data from ${new Date(lastAt).toLocaleTimeString()}` : ""}`);
+    } finally {
+      clearTimeout(timer);
+      setTimeout(refresh, REFRESH_MS);
+    }
+  }
+  refresh();
+})();
