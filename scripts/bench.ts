@@ -21,7 +21,8 @@ import { Cleanup } from "./bench/cleanup.ts";
 import { meshRoles } from "./bench/cpu.ts";
 import { GreeterDeployer } from "./bench/deploy.ts";
 import { measureDeployLatency, measureDeploysUnderLoad } from "./bench/deploys.ts";
-import { measureDiscover, measureInvocations } from "./bench/invocations.ts";
+import { measureEndpointsAlone } from "./bench/endpoint.ts";
+import { measureInvocations } from "./bench/invocations.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
 import { startNodePeer } from "./bench/peer.ts";
 import { measureReconcileCost } from "./bench/reconcile-cost.ts";
@@ -48,7 +49,8 @@ const PROFILES = {
 };
 
 const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--deploys N]
-                     [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)`;
+                     [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
+                     [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
 
 /** Adds a var to a built bundle's gridiron.json. */
 async function setBundleVar(dir: string, name: string, value: string): Promise<void> {
@@ -71,7 +73,8 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, help: { type: "boolean", short: "h" },
+        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
     }));
   } catch (err) {
@@ -130,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
-    profile: { ...profile, sdkLog: sdkLog ?? "SDK default (INFO)" },
+    profile: { ...profile, sdkLog: sdkLog ?? "SDK default (INFO)", requestIdentity: values["no-identity"] ? "off on both sides" : "verified on both sides" },
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
     git: gitInfo(),
     targets: [],
@@ -178,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
         template = (await buildService("greeter", path.join(root, "template"))).dir;
         // The SDK reads RESTATE_LOGGING from process.env, which workerd fills from text bindings.
         if (sdkLog) for (const b of [...built.map((x) => x.dir), template]) await setBundleVar(b, "RESTATE_LOGGING", sdkLog);
-        const m = await startBenchMesh(root, "demo", cleanup);
+        const m = await startBenchMesh(root, "demo", cleanup, values["no-identity"] ? { GRIDIRON_REQUEST_IDENTITY: "false" } : {});
         logFiles.push(m.logFile);
         await waitFor("greeter and counter to answer through ingress", async () => {
           const [g, c] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/Counter/warmup/get")]);
@@ -193,26 +196,30 @@ async function main(argv: string[]): Promise<number> {
         await section("1. invocations", async () => {
           const peerLog = path.join(root, "node-peer.log");
           logFiles.push(peerLog);
-          const peer = await startNodePeer(m.adminUrl, peerLog, cleanup, sdkLog ? { RESTATE_LOGGING: sdkLog } : {});
+          // Both sides check Restate's request signature (Gridiron's router does by default; the peer
+          // gets the mesh's public key), unless --no-identity turns it off on both.
+          const key = values["no-identity"] ? undefined : await readFile(path.join(m.dataDir, "identity", "public-key"), "utf8").then((t) => t.trim(), () => undefined);
+          const peer = await startNodePeer(m.adminUrl, peerLog, cleanup, { ...(sdkLog ? { RESTATE_LOGGING: sdkLog } : {}), ...(key ? { BENCH_IDENTITY_KEY: key } : {}) });
+          if (!values["no-identity"] && !key) results.notes.push("this mesh has no identity/public-key: the node peer does not verify request signatures");
           log(`  node SDK peer pid ${peer.pid} on :${peer.port}, registered as ${peer.deploymentId} (HTTP/1.1)`);
           await waitFor("the node peer to answer through ingress", async () => ((await m.call("/NodeGreeter/greet", "x")).status === 200 ? true : undefined));
           const p = profile.invocations;
           const roles = meshRoles(m.dataDir, { "node peer": peer.pid });
-          const cases = await measureInvocations({ ingressUrl: m.ingressUrl, ...p, roles, log });
-          const greeterVersion = (await m.status()).services.find((x) => x.service === "greeter")?.serving;
-          const discover = greeterVersion
-            ? await measureDiscover({
-                gridironUrl: `${m.workerdUrl}/greeter/${greeterVersion}/discover`, nodeUrl: `http://127.0.0.1:${peer.port}/discover`,
-                connections: p.connections, durationS: Math.min(p.durationS, 5), warmupS: p.warmupS, roles, quietMaxMs: p.quietMaxMs, log,
-              })
-            : undefined;
+          const ports = { gridiron: Number(new URL(m.workerdUrl).port), node: peer.port };
+          const cases = await measureInvocations({ ingressUrl: m.ingressUrl, ...p, roles, ports, log });
           results.invocations = {
             ...p,
-            ...(discover ? { discover } : {}),
             peer: "Restate Node SDK 1.17.2 endpoint (http.createServer + createEndpointHandler, HTTP/1.1 request-response), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter, so Restate's share of the cost is identical for both sides",
             cases,
           };
           await peer.stop();
+          // The endpoints alone take unsigned requests: a second, unregistered peer without identity keys.
+          const plain = await startNodePeer(undefined, peerLog, cleanup, sdkLog ? { RESTATE_LOGGING: sdkLog } : {});
+          results.endpoints = await measureEndpointsAlone({
+            bundleDir: template, nodeUrl: `http://127.0.0.1:${plain.port}/discover`, nodePid: plain.pid,
+            connections: p.connections, durationS: Math.min(p.durationS, 5), warmupS: p.warmupS, quietMaxMs: p.quietMaxMs, log,
+          }, cleanup);
+          await plain.stop();
         });
       }
       if (mesh && only.has("deploy")) {

@@ -4,6 +4,7 @@
 import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
 import type { LoadResult } from "./load.ts";
 import { runLoad } from "./load.ts";
+import { tcpTowards } from "./net.ts";
 
 export interface InvocationCase {
   name: "greet" | "add";
@@ -11,6 +12,11 @@ export interface InvocationCase {
   node: LoadResult[];
   /** CPU per process role during each measured run, same order as the runs. */
   cpu: { gridiron: CpuUse[]; node: CpuUse[] };
+  /**
+   * Restate → endpoint TCP connections per run: open at the end, and closed during the run
+   * (new TIME_WAIT sockets towards the endpoint's port; a kept-alive pool closes none).
+   */
+  conns: { gridiron: { established: number; closed: number }[]; node: { established: number; closed: number }[] };
 }
 
 export interface InvocationOptions {
@@ -22,6 +28,8 @@ export interface InvocationOptions {
   /** Counter keys are drawn at random from this many fixed keys. */
   keys: number;
   roles: RoleOf;
+  /** The port each endpoint listens on (workerd's socket, the node peer). */
+  ports: { gridiron: number; node: number };
   /** Longest wait for the machine to quieten before each measured run (0: do not wait). */
   quietMaxMs: number;
   log: (line: string) => void;
@@ -40,7 +48,7 @@ function target(handler: "greet" | "add", peer: "gridiron" | "node", keys: numbe
 export async function measureInvocations(o: InvocationOptions): Promise<InvocationCase[]> {
   const out: InvocationCase[] = [];
   for (const handler of ["greet", "add"] as const) {
-    const c: InvocationCase = { name: handler, gridiron: [], node: [], cpu: { gridiron: [], node: [] } };
+    const c: InvocationCase = { name: handler, gridiron: [], node: [], cpu: { gridiron: [], node: [] }, conns: { gridiron: [], node: [] } };
     for (let round = 0; round < o.rounds; round++) {
       const order: ("gridiron" | "node")[] = round % 2 === 0 ? ["gridiron", "node"] : ["node", "gridiron"];
       for (const peer of order) {
@@ -48,11 +56,14 @@ export async function measureInvocations(o: InvocationOptions): Promise<Invocati
         const spec = { url: o.ingressUrl, connections: o.connections, ...t };
         if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
         if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
+        const tcp0 = await tcpTowards(o.ports[peer]);
         const cpuDone = await measureCpu(o.roles);
         const r = await runLoad({ ...spec, durationS: o.durationS });
         const cpu = await cpuDone();
+        const tcp1 = await tcpTowards(o.ports[peer]);
         c[peer].push(r);
         c.cpu[peer].push(cpu);
+        c.conns[peer].push({ established: tcp1.established, closed: Math.max(0, tcp1.timeWait - tcp0.timeWait) });
         o.log(`  ${handler} ${peer.padEnd(8)} round ${round + 1}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, failed ${r.errors + r.non2xx + r.mismatches}; cores: ${fmtCpu(cpu)}`);
       }
     }
@@ -64,34 +75,4 @@ export async function measureInvocations(o: InvocationOptions): Promise<Invocati
 export function fmtCpu(c: CpuUse): string {
   const parts = Object.entries(c.roles).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`);
   return `${parts.join(", ")}, foreign ${c.foreign.toFixed(2)} (machine ${c.total.toFixed(2)})`;
-}
-
-export interface DiscoverCase {
-  gridiron: LoadResult;
-  node: LoadResult;
-  cpu: { gridiron: CpuUse; node: CpuUse };
-}
-
-/**
- * The endpoints alone, without Restate: GET /discover (the SDK builds its manifest) straight at
- * workerd (through its router, at the greeter version's path) and at the Node peer. Shows the
- * per-request cost of each HTTP server + SDK, separate from what Restate adds.
- */
-export async function measureDiscover(o: { gridironUrl: string; nodeUrl: string; connections: number; durationS: number; warmupS: number; roles: RoleOf; quietMaxMs: number; log: (l: string) => void }): Promise<DiscoverCase> {
-  const headers = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
-  const verify = (b: string) => b.includes('"services"');
-  const one = async (url: string) => {
-    const [origin, path] = [new URL(url).origin, new URL(url).pathname];
-    const spec = { url: origin, path: () => path, method: "GET", headers, connections: o.connections, verify };
-    if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
-    if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
-    const cpuDone = await measureCpu(o.roles);
-    const r = await runLoad({ ...spec, durationS: o.durationS });
-    return { r, cpu: await cpuDone() };
-  };
-  const g = await one(o.gridironUrl);
-  o.log(`  /discover gridiron: ${Math.round(g.r.rps)} req/s, p50 ${g.r.p50} ms, p99 ${g.r.p99} ms; cores: ${fmtCpu(g.cpu)}`);
-  const n = await one(o.nodeUrl);
-  o.log(`  /discover node    : ${Math.round(n.r.rps)} req/s, p50 ${n.r.p50} ms, p99 ${n.r.p99} ms; cores: ${fmtCpu(n.cpu)}`);
-  return { gridiron: g.r, node: n.r, cpu: { gridiron: g.cpu, node: n.cpu } };
 }

@@ -4,7 +4,7 @@
  * request-response mode — what a user would run instead of Gridiron. Registered under other names
  * (NodeGreeter, NodeCounter) so it shares one restate-server with the mesh without colliding.
  *
- *   node --import tsx scripts/bench/node-peer.ts <port>
+ *   [BENCH_IDENTITY_KEY=publickeyv1_…] node --import tsx scripts/bench/node-peer.ts <port>
  *
  * Runs as its own process (one JS thread, like workerd) so the load generator in the bench
  * process does not share its event loop. SIGTERM closes it.
@@ -72,8 +72,11 @@ const counter = restate.object({
   },
 });
 
-// HTTP/1.1 requests are served in REQUEST_RESPONSE mode, as workerd serves them.
-const server = createServer(restate.createEndpointHandler({ services: [greeter, counter] }));
+// HTTP/1.1 requests are served in REQUEST_RESPONSE mode, as workerd serves them. With
+// BENCH_IDENTITY_KEY (the mesh's publickeyv1_… key) the SDK verifies Restate's request signature
+// on every request, as Gridiron's router does.
+const identityKey = process.env.BENCH_IDENTITY_KEY;
+const server = createServer(restate.createEndpointHandler({ services: [greeter, counter], ...(identityKey ? { identityKeys: [identityKey] } : {}) }));
 server.listen(Number(process.argv[2] ?? 9080), "127.0.0.1", () => {
   console.log(`node peer listening on 127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

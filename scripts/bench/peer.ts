@@ -18,7 +18,8 @@ export interface NodePeer {
 }
 
 /** The peer's output (the SDK logs two lines per invocation) goes to `logFile`, as the mesh's does. */
-export async function startNodePeer(adminUrl: string, logFile: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<NodePeer> {
+/** `adminUrl` undefined: start it without registering it anywhere (deploymentId is then ""). */
+export async function startNodePeer(adminUrl: string | undefined, logFile: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<NodePeer> {
   const port = await freePort();
   const fd = openSync(logFile, "a");
   const child = spawn(process.execPath, ["--import", "tsx", PEER, String(port)], { stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
@@ -47,10 +48,12 @@ export async function startNodePeer(adminUrl: string, logFile: string, cleanup: 
     for (;;) {
       if (gone) throw new Error(`node peer exited during start-up: ${await tailFile(logFile, 10)}`);
       if (Date.now() > deadline) throw new Error(`node peer did not answer /discover within 30 s: ${await tailFile(logFile, 10)}`);
+      // Any answer means it listens (with identity keys an unsigned /discover gets 401).
       const r = await http.request(`http://127.0.0.1:${port}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" }, timeoutMs: 1000 }).catch(() => undefined);
-      if (r?.status === 200) break;
+      if (r !== undefined) break;
       await new Promise((res) => setTimeout(res, 50));
     }
+    if (adminUrl === undefined) return { pid, port, deploymentId: "", stop };
     const r = await http.request(`${adminUrl}/deployments`, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -4,7 +4,8 @@ import type { CpuUse } from "./cpu.ts";
 import type { DeployTiming } from "./deploy.ts";
 import type { UnderLoadResult, DeployLatencyResult } from "./deploys.ts";
 import { failed } from "./deploys.ts";
-import type { DiscoverCase, InvocationCase } from "./invocations.ts";
+import type { EndpointRun } from "./endpoint.ts";
+import type { InvocationCase } from "./invocations.ts";
 import type { LoadResult } from "./load.ts";
 import type { SizeResult } from "./reconcile-cost.ts";
 import { mean, median, percentile } from "./stats.ts";
@@ -15,7 +16,8 @@ export interface BenchResults {
   profile: Record<string, unknown>;
   machine: { cpus: number; cpuModel: string; memGb: number; node: string; platform: string };
   git: { commit: string; dirty: boolean };
-  invocations?: { connections: number; durationS: number; warmupS: number; rounds: number; keys: number; quietMaxMs: number; peer: string; cases: InvocationCase[]; discover?: DiscoverCase };
+  invocations?: { connections: number; durationS: number; warmupS: number; rounds: number; keys: number; quietMaxMs: number; peer: string; cases: InvocationCase[] };
+  endpoints?: EndpointRun[];
   deployLatency?: DeployLatencyResult;
   deploysUnderLoad?: UnderLoadResult;
   reconcileCost?: { bundle: string; sizes: SizeResult[]; skipped: number[] };
@@ -77,6 +79,14 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   return out;
 }
 
+function connsPer1k(c: InvocationCase, side: "gridiron" | "node"): string {
+  const runs = c.conns?.[side] ?? [];
+  const calls = c[side].reduce((n, r) => n + r.requests, 0);
+  if (runs.length === 0 || calls === 0) return "-";
+  const closed = runs.reduce((n, x) => n + x.closed, 0);
+  return `${((closed * 1000) / calls).toFixed(0)} (${Math.round(mean(runs.map((x) => x.established)))})`;
+}
+
 /** Generation start-up against the number of versions it had to load, first and last deploy. */
 function trend(d: DeployTiming[]): string {
   const a = d.find((x) => x.breakdown?.handover !== undefined);
@@ -111,6 +121,7 @@ export function renderReport(r: BenchResults): string {
     out.push("");
     out.push(`1. Invocations through Restate ingress — autocannon, ${i.connections} connections, ${i.durationS} s × ${i.rounds} round(s) per side after ${i.warmupS} s warm-up`);
     out.push(`   peer: ${i.peer}`);
+    out.push(`   request identity: ${String(r.profile.requestIdentity)}; SDK logging: ${String(r.profile.sdkLog)}`);
     out.push(`   each run waits up to ${i.quietMaxMs / 1000} s for the rest of the machine to use < 0.3 cores; Counter.add keys drawn from ${i.keys} fixed keys`);
     const rows = i.cases.map((c) => {
       const g = meanLoad(c.gridiron);
@@ -139,28 +150,24 @@ export function renderReport(r: BenchResults): string {
           reqs > 0 ? ((served * 1e6) / reqs).toFixed(0) : "-",
           reqs > 0 ? ((avg((u) => u.roles["restate-server"] ?? 0) * 1e6) / reqs).toFixed(0) : "-",
           reqs > 0 ? ((avg((u) => u.total - u.foreign) * 1e6) / reqs).toFixed(0) : "-",
+          connsPer1k(c, side),
         ]);
       }
     }
     if (cpuRows.length) {
       out.push("   CPU, cores used per process during the measured runs (2 cores = the whole machine):");
-      out.push(table(["", "workerd", "node peer", "restate", "gridiron daemon", "bench", "foreign", "machine", "endpoint µs/call", "restate µs/call", "all ours µs/call"], cpuRows));
-      out.push("   (endpoint = workerd or the node peer; all ours = every process of this benchmark, i.e. machine minus foreign)");
+      out.push(table(["", "workerd", "node peer", "restate", "gridiron daemon", "bench", "foreign", "machine", "endpoint µs/call", "restate µs/call", "all ours µs/call", "conns closed/1k calls (open)"], cpuRows));
+      out.push("   (endpoint = workerd or the node peer; all ours = every process of this benchmark, i.e. machine minus foreign;");
+      out.push("    conns closed: Restate→endpoint TCP connections closed during the run per 1000 calls, open ones at its end in brackets)");
       if (noisy > 0.2) out.push(`   WARNING: other processes on this machine used up to ${noisy.toFixed(2)} cores during a run; ratios are less trustworthy`);
     }
-    const d = i.discover;
-    if (d) {
-      const g = d.cpu.gridiron.roles.workerd ?? 0;
-      const n = d.cpu.node.roles["node peer"] ?? 0;
-      out.push("   Endpoint alone, no Restate: GET /discover straight at workerd (through its router) and at the Node peer:");
-      out.push(table(
-        ["", "req/s", "p50 ms", "p99 ms", "failed", "server cores", "server µs CPU/req", "foreign"],
-        [
-          ["gridiron/workerd", ms(d.gridiron.rps), ms(d.gridiron.p50), ms(d.gridiron.p99), String(failed(d.gridiron)), g.toFixed(2), d.gridiron.rps > 0 ? ms((g * 1e6) / d.gridiron.rps) : "-", d.cpu.gridiron.foreign.toFixed(2)],
-          ["node peer", ms(d.node.rps), ms(d.node.p50), ms(d.node.p99), String(failed(d.node)), n.toFixed(2), d.node.rps > 0 ? ms((n * 1e6) / d.node.rps) : "-", d.cpu.node.foreign.toFixed(2)],
-        ],
-      ));
-    }
+  }
+  if (r.endpoints?.length) {
+    out.push("   Endpoint alone, no Restate: GET /discover on a scratch workerd serving greeter (request identity off) and on the Node peer:");
+    out.push(table(
+      ["", "req/s", "p50 ms", "p99 ms", "failed", "server cores", "server µs CPU/req", "foreign"],
+      r.endpoints.map((e) => [e.name, ms(e.load.rps), ms(e.load.p50), ms(e.load.p99), String(failed(e.load)), e.serverCores.toFixed(2), e.load.rps > 0 ? ms((e.serverCores * 1e6) / e.load.rps) : "-", e.cpu.foreign.toFixed(2)]),
+    ));
   }
 
   if (r.deployLatency && r.deployLatency.deploys.length > 0) {
@@ -191,6 +198,7 @@ export function renderReport(r: BenchResults): string {
       [row(`steady (${Math.round(u.steady.seconds)} s)`, u.steady, u.restateWarnings.steady), row(`during deploys (${(u.during.windowMs / 1000).toFixed(0)} s)`, u.during, u.restateWarnings.during)],
     ));
     if (u.cpu) out.push(`   machine CPU: steady ${u.cpu.steady.total.toFixed(2)} cores (foreign ${u.cpu.steady.foreign.toFixed(2)}), during deploys ${u.cpu.during.total.toFixed(2)} cores`);
+    if (u.cpu && u.cpu.steady.foreign > 0.3) out.push(`   WARNING: other processes used ${u.cpu.steady.foreign.toFixed(2)} cores during the steady window; its latencies are not a clean baseline`);
     out.push(`   ${trend(u.during.deploys)}`);
     const dl = u.during.deploys.map((x) => x.totalMs);
     out.push(`   deploy latency under load: p50 ${ms(percentile(dl, 50))} ms, p99 ${ms(percentile(dl, 99))} ms; versions live ${u.during.deploys[0]?.liveVersions ?? "?"} → ${u.during.deploys.at(-1)?.liveVersions ?? "?"}; workerd crashes ${u.workerdCrashes}`);

@@ -1,0 +1,84 @@
+// The endpoints alone, without Restate: GET /discover (the SDK builds its endpoint manifest) on a
+// scratch workerd serving the greeter bundle — through Gridiron's router and, for comparison,
+// with the socket wired straight to the worker — and on the Node peer. Shows the per-request
+// cost of each HTTP server + SDK and of the router hop, apart from what Restate adds. The scratch
+// config is built by the reconciler's own buildWorkerdConfig, with request identity off (nobody
+// signs these requests) and no outbound network.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { DEFAULT_LIMITS, readBundle } from "../../reconciler/bundle.ts";
+import { buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
+import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
+import type { Cleanup } from "./cleanup.ts";
+import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
+import { runLoad, type LoadResult } from "./load.ts";
+
+const ROUTER = fileURLToPath(new URL("../../reconciler/workerd/router.js", import.meta.url));
+const ACCEPT = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
+
+export interface EndpointRun {
+  name: string;
+  load: LoadResult;
+  /** Cores used by the server process (workerd or the node peer). */
+  serverCores: number;
+  cpu: CpuUse;
+}
+
+export interface EndpointOptions {
+  /** A built greeter bundle directory. */
+  bundleDir: string;
+  /** The Node peer's /discover URL. */
+  nodeUrl: string;
+  nodePid: number;
+  connections: number;
+  durationS: number;
+  warmupS: number;
+  quietMaxMs: number;
+  log: (l: string) => void;
+}
+
+async function loadOne(name: string, url: string, serverPid: number, o: EndpointOptions): Promise<EndpointRun> {
+  const roles: RoleOf = async () => new Map([[serverPid, "server"], [process.pid, "bench (autocannon)"]]);
+  const { origin, pathname } = new URL(url);
+  const spec = { url: origin, path: () => pathname, method: "GET", headers: ACCEPT, connections: o.connections, verify: (b: string) => b.includes('"services"') };
+  if (o.quietMaxMs > 0) await waitQuiet(roles, { maxMs: o.quietMaxMs });
+  if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
+  const done = await measureCpu(roles);
+  const load = await runLoad({ ...spec, durationS: o.durationS });
+  const cpu = await done();
+  const serverCores = cpu.roles.server ?? 0;
+  o.log(`  /discover ${name.padEnd(24)} ${Math.round(load.rps)} req/s, p99 ${load.p99} ms, server ${serverCores.toFixed(2)} cores = ${load.rps > 0 ? Math.round((serverCores * 1e6) / load.rps) : "-"} µs/req, foreign ${cpu.foreign.toFixed(2)}`);
+  return { name, load, serverCores, cpu };
+}
+
+export async function measureEndpointsAlone(o: EndpointOptions, cleanup: Cleanup): Promise<EndpointRun[]> {
+  const bundle = await readBundle(o.bundleDir, DEFAULT_LIMITS);
+  const router = await readFile(ROUTER, "utf8");
+  const dir = await mkdtemp(path.join(tmpdir(), "gridiron-bench-endpoint-"));
+  cleanup.add("endpoint temp dir", () => rm(dir, { recursive: true, force: true }));
+  const logger = pino({ level: "silent" });
+  const runs: EndpointRun[] = [];
+  const version = { spec: bundle.spec, files: bundle.files };
+  for (const mode of ["router", "direct"] as const) {
+    const config = buildWorkerdConfig([version], router, { identityKeys: null, outbound: "none" });
+    // "direct": the socket serves the version's worker itself, no router hop.
+    if (mode === "direct") config.sockets[0]!.service = workerServiceName(bundle.spec.service, bundle.spec.version);
+    const file = path.join(dir, `${mode}.bin`);
+    await writeFile(file, encodeWorkerdConfig(config));
+    const w = await startScratchWorkerd(file, { logger });
+    cleanup.trackPid(w.pid);
+    try {
+      const url = `http://127.0.0.1:${w.port}/${bundle.spec.service}/${bundle.spec.version}/discover`;
+      runs.push(await loadOne(mode === "router" ? "workerd via router" : "workerd, no router", url, w.pid, o));
+    } finally {
+      await w.stop();
+      cleanup.untrackPid(w.pid);
+    }
+  }
+  runs.push(await loadOne("node peer", o.nodeUrl, o.nodePid, o));
+  return runs;
+}
