@@ -294,13 +294,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const id = ++this.#passes;
     const started = performance.now();
     const result: ReconcileResult = { id, trigger, startedAt: new Date().toISOString(), durationMs: 0, outcome: "ok", actions: [], deployed: [], errors: [] };
-    const log = this.#log.child({ pass: id });
+    let log = this.#log.child({ pass: id });
     log.debug({ trigger }, "reconcile pass started");
     let draining = false;
     try {
       await this.#router();
       const g = await this.#gather();
       result.revision = g.revision;
+      // Every later line of this pass says which desired state it works from.
+      log = log.child({ revision: g.revision });
       this.#sourceError = undefined;
       await this.#applyPins(g, log);
       if (g.empty && !g.allowEmpty) {
@@ -489,7 +491,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       fault("after-swap");
       await this.#d.configFiles.commit(path);
       this.#served = serve;
-      log.info({ versions: serve.length, handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
+      log.info({ versions: serve.length, serving: serve.map(keyOf), handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
     } catch (err) {
       await this.#d.configFiles.discard(path);
       throw err;
