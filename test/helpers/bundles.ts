@@ -4,7 +4,7 @@
  * sees a half-written bundle.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export interface ShapedBundle {
@@ -77,4 +77,17 @@ export async function writeBrokenBundle(dir: string, name: string): Promise<stri
     "index.js": "export default {\n  fetch(request) {\n    return new Response('unreachable'\n  },\n};\n",
   });
   return bundleDir;
+}
+
+/**
+ * Drops a copy of a built greeter bundle (`<builtDir>/greeter`) whose `GREETING` var is `word` into
+ * `<bundlesDir>/greeter`, staged beside it and renamed into place (a new version per word).
+ */
+export async function deployGreeterVariant(builtDir: string, bundlesDir: string, word: string): Promise<void> {
+  const staging = path.join(path.dirname(bundlesDir), `.stage-greeter-${randomBytes(4).toString("hex")}`);
+  await cp(path.join(builtDir, "greeter"), staging, { recursive: true });
+  const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
+  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { GREETING: word } }));
+  await rm(path.join(bundlesDir, "greeter"), { recursive: true, force: true });
+  await rename(staging, path.join(bundlesDir, "greeter"));
 }

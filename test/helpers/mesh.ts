@@ -171,3 +171,16 @@ export async function tailFile(file: string, lines = 60): Promise<string> {
   const text = await readFile(file, "utf8").catch(() => "");
   return text.trim().split("\n").slice(-lines).join("\n");
 }
+
+/**
+ * After a crash the launcher SIGKILLs the daemon's process group; the killed servers are reaped
+ * by init a moment later. Waits (bounded) until none is left, and returns what is still there.
+ */
+export async function settledProcessesUnder(dir: string, timeoutMs = 10_000): Promise<{ pid: number; cmd: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await processesUnder(dir);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -9,8 +9,9 @@ import { FAULT_POINTS } from "../../reconciler/faults.ts";
 import type { Status } from "../../reconciler/status.ts";
 import { decodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { buildService } from "../../scripts/build-service.ts";
+import { deployGreeterVariant } from "../helpers/bundles.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
-import { allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { allocatePorts, processesUnder, settledProcessesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 let root: string;
 let dataDir: string;
@@ -23,14 +24,7 @@ const BASE_ENV = { GRIDIRON_DRAIN_GRACE_MS: "0", GRIDIRON_RETAIN: "1" };
 const start = async (env: Record<string, string> = {}) =>
   (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, `gridiron-${++logs}.log`), env: { ...BASE_ENV, ...env } }));
 
-async function deployGreeter(word: string): Promise<void> {
-  const staging = path.join(root, `stage-${word}`);
-  await cp(path.join(root, "built", "greeter"), staging, { recursive: true });
-  const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { GREETING: word } }));
-  await rm(path.join(bundlesDir, "greeter"), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, "greeter"));
-}
+const deployGreeter = (word: string) => deployGreeterVariant(path.join(root, "built"), bundlesDir, word);
 
 async function greetsWith(word: string): Promise<void> {
   await waitFor(`greeter to answer ${word}`, async () => {
@@ -116,7 +110,7 @@ describe("crash safety", () => {
     }
     if (started) expect(await readFile(log, "utf8")).toContain(faults.startsWith("random") ? "" : `fault point ${name}`);
     mesh = undefined;
-    expect(await processesUnder(dataDir)).toEqual([]);
+    expect(await settledProcessesUnder(dataDir)).toEqual([]);
     await start();
     await expectConverged(word);
     await mesh!.stop();

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
+import { deployGreeterVariant } from "../helpers/bundles.ts";
 import { allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 let root: string;
@@ -27,14 +28,7 @@ function mountSmallStore(dir: string): boolean {
   }
 }
 
-async function deployGreeter(word: string): Promise<void> {
-  const staging = path.join(root, `stage-${word}`);
-  await cp(path.join(root, "built", "greeter"), staging, { recursive: true });
-  const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { GREETING: word } }));
-  await rm(path.join(bundlesDir, "greeter"), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, "greeter"));
-}
+const deployGreeter = (word: string) => deployGreeterVariant(path.join(root, "built"), bundlesDir, word);
 
 const greeter = async () => (await mesh.status()).services.find((s) => s.service === "greeter");
 const greets = async () => (await mesh.call("/Greeter/greet")).json as string;

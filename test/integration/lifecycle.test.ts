@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
+import { deployGreeterVariant } from "../helpers/bundles.ts";
 import type { ServiceStatus } from "../../reconciler/status.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
@@ -23,14 +24,7 @@ const ENV = { GRIDIRON_DRAIN_GRACE_MS: "300", GRIDIRON_RETAIN: "3" };
 const start = async () => (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"), env: ENV }));
 
 /** Drops a greeter bundle whose greeting word is `word` into the bundles folder (atomic rename). */
-async function deployGreeter(word: string): Promise<void> {
-  const staging = path.join(root, `stage-${++n}`);
-  await cp(path.join(built, "greeter"), staging, { recursive: true });
-  const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { GREETING: word } }));
-  await rm(path.join(bundlesDir, "greeter"), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, "greeter"));
-}
+const deployGreeter = (word: string) => deployGreeterVariant(built, bundlesDir, word);
 
 async function service(name: string): Promise<ServiceStatus | undefined> {
   return (await mesh!.status()).services.find((s) => s.service === name);
