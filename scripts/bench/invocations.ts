@@ -13,8 +13,8 @@ export interface InvocationCase {
   /** CPU per process role during each measured run, same order as the runs. */
   cpu: { gridiron: CpuUse[]; node: CpuUse[] };
   /**
-   * Restate → endpoint TCP connections per run: open at the end, and closed during the run
-   * (new TIME_WAIT sockets towards the endpoint's port; a kept-alive pool closes none).
+   * Restate → endpoint TCP connections per run: open at the end, and closed during the run by
+   * either side (new TIME_WAIT sockets on the endpoint's port; a kept-alive pool closes none).
    */
   conns: { gridiron: { established: number; closed: number }[]; node: { established: number; closed: number }[] };
 }
@@ -63,7 +63,8 @@ export async function measureInvocations(o: InvocationOptions): Promise<Invocati
         const tcp1 = await tcpTowards(o.ports[peer]);
         c[peer].push(r);
         c.cpu[peer].push(cpu);
-        c.conns[peer].push({ established: tcp1.established, closed: Math.max(0, tcp1.timeWait - tcp0.timeWait) });
+        const closed = Math.max(0, tcp1.timeWait - tcp0.timeWait) + Math.max(0, tcp1.timeWaitServer - tcp0.timeWaitServer);
+        c.conns[peer].push({ established: tcp1.established, closed });
         o.log(`  ${handler} ${peer.padEnd(8)} round ${round + 1}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, failed ${r.errors + r.non2xx + r.mismatches}; cores: ${fmtCpu(cpu)}`);
       }
     }
