@@ -24,7 +24,7 @@ import { measureDeployLatency, measureDeploysUnderLoad } from "./bench/deploys.t
 import { measureEndpointsAlone } from "./bench/endpoint.ts";
 import { measureInvocations } from "./bench/invocations.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
-import { startNodePeer } from "./bench/peer.ts";
+import { startNodePeer, waitInvocationsDone } from "./bench/peer.ts";
 import { measureReconcileCost } from "./bench/reconcile-cost.ts";
 import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
 
@@ -212,6 +212,8 @@ async function main(argv: string[]): Promise<number> {
             peer: "Restate Node SDK 1.17.2 endpoint (http.createServer + createEndpointHandler, HTTP/1.1 request-response), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter, so Restate's share of the cost is identical for both sides",
             cases,
           };
+          const left = await waitInvocationsDone(m.adminUrl, ["NodeGreeter", "NodeCounter"]);
+          if (left !== 0) results.notes.push(`${left} NodeGreeter/NodeCounter invocations were still open when the peer stopped; Restate retries them in later sections`);
           await peer.stop();
           // The endpoints alone take unsigned requests: a second, unregistered peer without identity keys.
           const plain = await startNodePeer(undefined, peerLog, cleanup, sdkLog ? { RESTATE_LOGGING: sdkLog } : {});

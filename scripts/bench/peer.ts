@@ -66,3 +66,31 @@ export async function startNodePeer(adminUrl: string | undefined, logFile: strin
     http.close();
   }
 }
+
+/**
+ * Waits until Restate has no open invocation for `services` (in-flight calls the load generator
+ * left behind when it stopped), so stopping the peer does not leave Restate retrying against a
+ * dead endpoint in later measurements. Gives up quietly after `timeoutMs`.
+ */
+export async function waitInvocationsDone(adminUrl: string, services: string[], timeoutMs = 15_000): Promise<number> {
+  const http = new HttpClient();
+  const list = services.map((s) => `'${s.replace(/'/g, "''")}'`).join(", ");
+  const query = `SELECT count(*) AS n FROM sys_invocation_status WHERE target_service_name IN (${list}) AND status != 'completed'`;
+  const deadline = Date.now() + timeoutMs;
+  let open = -1;
+  try {
+    while (Date.now() < deadline) {
+      const r = await http.request(`${adminUrl}/query`, {
+        method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ query }),
+      }).catch(() => undefined);
+      if (r?.status === 200) {
+        open = Number((JSON.parse(r.text) as { rows: { n: number }[] }).rows[0]?.n ?? 0);
+        if (open === 0) return 0;
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    return open;
+  } finally {
+    http.close();
+  }
+}
