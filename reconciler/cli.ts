@@ -227,22 +227,32 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
   // only this launcher, which asks the daemon to stop them in order; if the daemon dies hard, the
   // group is killed so no server outlives it.
   const child = spawn(process.execPath, args, { stdio: ["inherit", "inherit", "inherit", socket.fd], detached: true });
-  await socket.close();
-  const forward = () => child.kill("SIGTERM");
-  process.on("SIGINT", forward);
-  process.on("SIGTERM", forward);
-  process.on("SIGHUP", forward);
-  return new Promise((resolve) => {
+  // Listen for the exit before anything else is awaited, so an early death is never missed.
+  const exited = new Promise<number>((resolve) => {
     child.on("exit", (code, signal) => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        /* group already empty: the clean case */
+      // Only after an abnormal exit: after a clean one the group is empty, and its number could
+      // already belong to someone else's new process group.
+      if (signal || code !== 0) {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          /* group already empty */
+        }
       }
       if (signal) console.error(`gridiron up: the daemon was killed by ${signal}; its servers were stopped`);
       resolve(code ?? 1);
     });
   });
+  await socket.close();
+  const forward = () => child.kill("SIGTERM");
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  process.on("SIGHUP", forward);
+  // If whoever started us is gone (npm killed without passing the signal on), stop the mesh too.
+  const parent = process.ppid;
+  const orphanCheck = setInterval(() => process.ppid !== parent && forward(), 1000);
+  orphanCheck.unref();
+  return exited;
 }
 
 /**

@@ -165,7 +165,7 @@ export class RestateServer extends EventEmitter<RestateServerEvents> {
     void this.#exited!.then(() => (exited = true));
     // /health answers before the partitions are up; the SQL endpoint (which the reconciler needs
     // for drains) fails with "node lookup for partition N failed" until they are.
-    while (!(await admin.health()) || !(await admin.query("SELECT id FROM sys_deployment LIMIT 1").then(() => true, () => false))) {
+    while (!(await admin.health()) || !(await admin.query("SELECT id FROM sys_invocation_status LIMIT 1").then(() => true, () => false))) {
       if (exited) {
         throw new GridironError("RESTATE_START", "failed", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
       }

@@ -21,8 +21,11 @@ let mesh: RunningMesh | undefined;
 let logs = 0;
 
 const BASE_ENV = { GRIDIRON_DRAIN_GRACE_MS: "0", GRIDIRON_RETAIN: "1" };
-const start = async (env: Record<string, string> = {}) =>
-  (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, `gridiron-${++logs}.log`), env: { ...BASE_ENV, ...env } }));
+const start = async (env: Record<string, string> = {}) => {
+  // A round that failed half-way must not leave its mesh holding the ports for the next one.
+  await mesh?.stop();
+  return (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, `gridiron-${++logs}.log`), env: { ...BASE_ENV, ...env } }));
+};
 
 const deployGreeter = (word: string) => deployGreeterVariant(path.join(root, "built"), bundlesDir, word);
 
@@ -36,12 +39,16 @@ async function greetsWith(word: string): Promise<void> {
 /** The invariants that must hold after any crash and restart. */
 async function expectConverged(word: string): Promise<void> {
   await greetsWith(word);
+  // A pass queued now runs after whatever the restart's passes still do (a GC, a swap), so what
+  // follows sees the settled state.
+  await mesh!.http.request(`${mesh!.apiUrl}/reconcile`, { method: "POST", timeoutMs: 60_000 });
   // Every deployment Restate has for us points at a version workerd serves.
   const deployments = JSON.parse((await mesh!.http.request(`http://127.0.0.1:${ports.admin}/deployments`)).text) as { deployments: { uri: string }[] };
   const ours = deployments.deployments.filter((d) => d.uri.startsWith(`http://127.0.0.1:${ports.workerd}/`));
   expect(ours.length).toBeGreaterThan(0);
   for (const d of ours) {
-    const r = await mesh!.http.request(`${d.uri}discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") } });
+    // Connection: close, like Restate: a pooled connection may belong to a generation being replaced.
+    const r = await mesh!.http.request(`${d.uri}discover`, { headers: { connection: "close", accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") } });
     expect(r.status, `${d.uri} must be served`).toBe(200);
   }
   // No half-written version directory is left or used; every version is complete.
