@@ -123,9 +123,11 @@ export function capacityRatio(c: InvocationCase): number | undefined {
 const label = (h: string): string => (h === "greet" ? "Greeter.greet" : "Counter.add");
 const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? "-" : `${Math.round(v)}`);
 
-function table(header: string[], rows: string[][], indent = "  "): string {
+/** First column (and any in `left`) left-aligned, the figures right-aligned. */
+function table(header: string[], rows: string[][], left: number[] = []): string {
+  const indent = "  ";
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => indent + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]) => indent + cells.map((c, i) => (i === 0 || left.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
   return [line(header), indent + widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -248,7 +250,7 @@ export function renderReport(r: BenchResults): string {
   if (r.targets.length) {
     out.push("");
     out.push("Targets (issue 6; reported, never enforced)");
-    out.push(table(["", "target", "measured", ""], r.targets.map((t) => [t.name, t.target, t.value, `${t.pass ? "PASS" : "MISS"}${t.noisy ? " (noisy: other processes took CPU; rerun)" : ""}`])));
+    out.push(table(["", "target", "measured", ""], r.targets.map((t) => [t.name, t.target, t.value, `${t.pass ? "PASS" : "MISS"}${t.noisy ? " (noisy: other processes took CPU; rerun)" : ""}`]), [3]));
   }
   for (const n of r.notes) out.push(`note: ${n}`);
   for (const e of r.errors) out.push(`ERROR in ${e.section}: ${e.message}`);
