@@ -1,6 +1,7 @@
 // Source artifact → desired versions: one bundle per subdirectory, read and validated each on its
 // own, so one bad bundle never hides the others.
 import { readdir } from "node:fs/promises";
+import PQueue from "p-queue";
 import { join } from "node:path";
 import { readBundle, type Bundle, type BundleCache, type BundleLimits, DEFAULT_LIMITS } from "./bundle.ts";
 import { asGridironError, bundleError, GridironError } from "./errors.ts";
@@ -15,6 +16,8 @@ export interface Desired {
   allowEmpty: boolean;
 }
 
+const READ_CONCURRENCY = 32;
+
 /** A file of this name at the top of the bundles folder turns an empty folder into "remove all". */
 export const ALLOW_EMPTY_FILE = "gridiron-allow-empty";
 
@@ -28,39 +31,42 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
   const bundles: Bundle[] = [];
   const errors = new Map<string, GridironError>();
   const owners = new Map<string, string>();
-  let allowEmpty = false;
-  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    // Dot-entries are temp dirs of writers that rename into place (build-service, editors).
-    if (entry.name.startsWith(".")) continue;
-    if (entry.name === ALLOW_EMPTY_FILE) allowEmpty = true;
-    if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
-    let bundle: Bundle;
-    try {
-      bundle = await readBundle(join(dir, entry.name), limits, cache);
-    } catch (err) {
-      const e = asGridironError(err);
-      if (e.code === "BUNDLE_INVALID" && e.kind === "stalled" && String(e.context.bundle ?? "").length > 0) {
-        errors.set(String(e.context.bundle), e);
-      } else {
-        errors.set(entry.name, e);
-      }
-      continue;
+  const sorted = entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const allowEmpty = sorted.some((e) => e.name === ALLOW_EMPTY_FILE);
+  // Dot-entries are temp dirs of writers that rename into place (build-service, editors).
+  const candidates = sorted.filter((e) => !e.name.startsWith(".") && (e.isDirectory() || e.isSymbolicLink()));
+  // Read concurrently (a no-op pass over hundreds of bundles is mostly waiting on stat calls),
+  // then judge in name order so the outcome never depends on timing.
+  const queue = new PQueue({ concurrency: READ_CONCURRENCY });
+  const read = await Promise.all(candidates.map((entry) => queue.add(() =>
+    readBundle(join(dir, entry.name), limits, cache).then((bundle) => ({ bundle }), (err: unknown) => ({ err: asGridironError(err) })))));
+  candidates.forEach((entry, i) => {
+    const r = read[i]!;
+    if ("err" in r) {
+      const e = r.err;
+      const key = e.code === "BUNDLE_INVALID" && e.kind === "stalled" && String(e.context.bundle ?? "").length > 0 ? String(e.context.bundle) : entry.name;
+      errors.set(key, e);
+      return;
     }
+    const bundle = r.bundle;
     const owner = owners.get(bundle.spec.service);
     if (owner !== undefined) {
       errors.set(bundle.spec.service, bundleError(bundle.spec.service,
         `directories "${owner}" and "${entry.name}" both declare service "${bundle.spec.service}"; keep one`));
-      continue;
+      return;
     }
     owners.set(bundle.spec.service, entry.name);
     bundles.push(bundle);
-  }
+  });
   // A service with a duplicate is held entirely: which one is meant is for a human to say.
   for (const service of errors.keys()) {
     const i = bundles.findIndex((b) => b.spec.service === service);
     if (i >= 0) bundles.splice(i, 1);
   }
   // Forget bundles that left the folder (or an older artifact directory).
-  if (cache) for (const key of cache.keys()) if (!entries.some((e) => key.startsWith(`${join(dir, e.name)}\0`))) cache.delete(key);
+  if (cache) {
+    const present = new Set(candidates.map((e) => join(dir, e.name)));
+    for (const key of cache.keys()) if (!present.has(key.slice(0, key.indexOf("\0")))) cache.delete(key);
+  }
   return { bundles, errors, empty: bundles.length === 0 && errors.size === 0, allowEmpty };
 }

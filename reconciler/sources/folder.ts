@@ -1,5 +1,7 @@
 // A folder of bundles (bundles/ or a mounted volume) as the desired state, watched with chokidar.
+import { watch as fsWatch, type FSWatcher as NodeFSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { GridironError } from "../errors.ts";
 import type { Artifact, Source } from "./source.ts";
@@ -40,6 +42,7 @@ export class FolderSource implements Source {
     let timer: NodeJS.Timeout | undefined;
     let poll: NodeJS.Timeout | undefined;
     let watcher: FSWatcher | undefined;
+    let rootWatch: NodeFSWatcher | undefined;
     let stopped = false;
     let first = "";
     const changed = (reason: string) => {
@@ -51,6 +54,12 @@ export class FolderSource implements Source {
       }, this.#debounceMs);
     };
     const start = async (): Promise<void> => {
+      // chokidar can miss a bundle directory renamed into place (the usual atomic swap, e.g.
+      // `mv staging bundles/greeter`); the kernel's own event for the folder itself does not.
+      rootWatch = fsWatch(this.dir, (event, name) => {
+        if (name && !String(name).startsWith(".")) changed(`${event} ${join(this.dir, String(name))}`);
+      });
+      rootWatch.on("error", () => void lost());
       const w = watch(this.dir, {
         ignoreInitial: true,
         // Dotfiles are editor and temp files; they are not part of any bundle (see bundle.ts).
@@ -73,6 +82,8 @@ export class FolderSource implements Source {
       losing = true;
       const w = watcher;
       watcher = undefined;
+      rootWatch?.close();
+      rootWatch = undefined;
       await w?.close();
       if (stopped) return;
       poll = setInterval(() => {
@@ -94,6 +105,7 @@ export class FolderSource implements Source {
       stopped = true;
       clearTimeout(timer);
       clearInterval(poll);
+      rootWatch?.close();
       await watcher?.close();
     };
   }

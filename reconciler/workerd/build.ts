@@ -46,6 +46,13 @@ export interface WorkerdPolicy {
   outbound: OutboundPolicy;
 }
 
+/**
+ * Vars every version gets unless its bundle sets them. The Restate SDK logs two INFO lines per
+ * invocation; through workerd's stdout into the daemon's log that cost ~10% of workerd's CPU per
+ * call in the benchmark. A bundle that wants them sets RESTATE_LOGGING itself.
+ */
+export const DEFAULT_VARS: Readonly<Record<string, string>> = { RESTATE_LOGGING: "WARN" };
+
 export const workerServiceName = (service: string, version: string): string => `v/${service}/${version}`;
 export const routeName = (service: string, version: string): string => `${service}/${version}`;
 
@@ -91,7 +98,7 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSou
         modules,
         compatibilityDate: spec.compatibilityDate,
         compatibilityFlags: [...spec.compatibilityFlags],
-        bindings: Object.entries(spec.vars).map(([k, v]) => ({ name: k, text: v })),
+        bindings: Object.entries({ ...DEFAULT_VARS, ...spec.vars }).map(([k, v]) => ({ name: k, text: v })),
         globalOutbound: OUTBOUND_SERVICE,
       },
     });

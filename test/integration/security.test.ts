@@ -102,7 +102,8 @@ describe("the router in a real workerd", () => {
     for (const key of [trusted, second]) {
       const r = await get(invoke, signedHeaders(key, "/invoke/Greeter/greet"));
       expect(r.status).toBe(200);
-      expect(await r.json()).toEqual({ reached: invoke, signed: true, bindings: [] });
+      // Its only binding is Gridiron's default var (RESTATE_LOGGING): nothing that reaches anything.
+      expect(await r.json()).toEqual({ reached: invoke, signed: true, bindings: ["RESTATE_LOGGING"] });
     }
   });
 
@@ -315,7 +316,7 @@ describe("a mesh with the defaults (loopback, signed requests, outbound public)"
     const listing = (await a.mesh.call("/Prober/listDir", "/")).json as { ok: boolean; entries?: string[] };
     console.log(`what a bundle sees at / : ${JSON.stringify(listing)}`);
     for (const hostDir of ["etc", "home", "proc", "root", "usr", "var", "work"]) expect(listing.entries ?? []).not.toContain(hostDir);
-    expect((await a.mesh.call("/Prober/env")).json).toEqual({ bindings: [], verifiesSignatures: false });
+    expect((await a.mesh.call("/Prober/env")).json).toEqual({ bindings: ["RESTATE_LOGGING"], verifiesSignatures: false });
   });
 
   it("the API answers without a token on loopback (no --require-api-token)", async () => {
@@ -334,7 +335,7 @@ describe("a mesh with the defaults (loopback, signed requests, outbound public)"
       const v = await serving(a.mesh, "prober");
       return v && v !== before ? v : undefined;
     }, 60_000);
-    expect((await a.mesh.call("/Prober/env")).json).toEqual({ bindings: [], verifiesSignatures: true });
+    expect((await a.mesh.call("/Prober/env")).json).toEqual({ bindings: ["RESTATE_LOGGING"], verifiesSignatures: true });
   });
 });
 

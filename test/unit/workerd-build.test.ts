@@ -159,7 +159,13 @@ describe("buildWorkerdConfig", () => {
     ],
   ])("vars become text bindings: %s", (_label, vars, bindings) => {
     const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars })], ROUTER_SOURCE, POLICY);
-    expect(worker(config.services[1]).bindings).toEqual(bindings);
+    // The defaults (RESTATE_LOGGING=WARN) come first, then the bundle's vars.
+    expect(worker(config.services[1]).bindings).toEqual([{ name: "RESTATE_LOGGING", text: "WARN" }, ...bindings]);
+  });
+
+  it("a bundle's own RESTATE_LOGGING wins over the default", () => {
+    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars: { RESTATE_LOGGING: "DEBUG" } })], ROUTER_SOURCE, POLICY);
+    expect(worker(config.services[1]).bindings).toEqual([{ name: "RESTATE_LOGGING", text: "DEBUG" }]);
   });
 
   it.each([
@@ -208,10 +214,10 @@ describe("buildWorkerdConfig: what bundle code can reach", () => {
     expect(decoded.services.find((s) => s.name === NO_NETWORK_SERVICE)).toEqual({ name: NO_NETWORK_SERVICE, network: { allow: [] } });
   });
 
-  it("no disk service at all, and a version's only bindings are its text vars", () => {
+  it("no disk service at all, and a version's only bindings are text vars (defaults and its own)", () => {
     const config = buildWorkerdConfig([v], ROUTER_SOURCE, POLICY);
     expect(config.services.some((s) => "disk" in s)).toBe(false);
-    expect(worker(config.services[1]).bindings).toEqual([{ name: "GREETING", text: "hi" }]);
+    expect(worker(config.services[1]).bindings).toEqual([{ name: "RESTATE_LOGGING", text: "WARN" }, { name: "GREETING", text: "hi" }]);
   });
 
   it("request identity: the router gets the keys, or null when verification is off", () => {
