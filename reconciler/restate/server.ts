@@ -1,6 +1,7 @@
 // The one owner of the restate-server process: start, wait for /health, stop by pid.
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { connect } from "node:net";
 import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
@@ -76,6 +77,7 @@ export class RestateServer extends EventEmitter<RestateServerEvents> {
   async start(): Promise<void> {
     const deadline = Date.now() + (this.#opts.portWaitMs ?? 75_000);
     for (let attempt = 1; ; attempt++) {
+      await this.#refuseTakenPorts();
       try {
         return await this.#startOnce();
       } catch (err) {
@@ -84,6 +86,34 @@ export class RestateServer extends EventEmitter<RestateServerEvents> {
         this.#opts.logger.warn({ component: "restate-server", attempt, err: err.message },
           "a restate port is still held (TIME_WAIT after a recent shutdown, or another process); retrying");
         await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  /**
+   * A port something already *listens* on is another server (another mesh, most likely): fail at
+   * once, because its /health would answer for ours and we would run against the wrong Restate.
+   * A port merely held in TIME_WAIT refuses connections and is left to the retry above.
+   */
+  async #refuseTakenPorts(): Promise<void> {
+    const o = this.#opts;
+    for (const [what, port] of [["ingress", o.ingressPort], ["admin", o.adminPort], ["node", o.nodePort]] as const) {
+      const listening = await new Promise<boolean>((resolve) => {
+        const socket = connect({ host: o.host, port });
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once("error", () => resolve(false));
+        socket.setTimeout(1000, () => {
+          socket.destroy();
+          resolve(false);
+        });
+      });
+      if (listening) {
+        throw new GridironError("RESTATE_PORT_TAKEN", "stalled",
+          `restate-server's ${what} port ${o.host}:${port} is already taken by another process (another mesh?); stop it or choose other ports (GRIDIRON_INGRESS_PORT, GRIDIRON_ADMIN_PORT, GRIDIRON_RESTATE_NODE_PORT)`,
+          { port, what });
       }
     }
   }
