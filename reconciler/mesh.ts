@@ -73,6 +73,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
       workerdPolicy: { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound },
       signRequest: (path) => identity.sign(path),
       restatePid: () => restate?.pid,
+      restateKeepAlive: o.restateKeepAlive,
       limits: { maxFileBytes: o.maxFileBytes, maxFiles: o.maxFiles, maxTotalBytes: o.maxBundleBytes },
       validateTimeoutMs: o.validateTimeoutMs,
       lifecycle: { graceMs: o.drainGraceMs, deadlineMs: o.drainDeadlineMs > 0 ? o.drainDeadlineMs : null, retain: o.retain },

@@ -72,6 +72,8 @@ export interface ReconcilerDeps {
   validateTimeoutMs?: number;
   /** pid of the restate-server we manage, for status (undefined when it is external). */
   restatePid?: () => number | undefined;
+  /** Register without `Connection: close` (see DEPLOYMENT_HEADERS); applies to new registrations. */
+  restateKeepAlive?: boolean;
 }
 
 /** A desired version with its bytes (from the source, or from the store for a rollback pin). */
@@ -506,7 +508,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       uri: deploymentUri(this.#d.workerdUrl, a.service, a.version, tag),
       force: false,
       breaking: spec.breaking,
-      headers: DEPLOYMENT_HEADERS,
+      headers: this.#d.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS,
       metadata: { "gridiron.service": a.service, "gridiron.version": a.version, "gridiron.digest": spec.digest, "gridiron.revision": revision },
     });
     log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name), promoted: a.type === "promote" }, "version registered: new calls reach it");
