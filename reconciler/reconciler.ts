@@ -133,7 +133,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #sourceError: string | undefined;
   #passes = 0;
   readonly #bundles: BundleCache = new Map();
-  readonly #status = { conditions: new Map<string, Map<string, { status: boolean; since: string }>>() };
+  /** Per service and condition type: its last status and since when (see status-view.ts). */
+  readonly #conditions = new Map<string, Map<string, { status: boolean; since: string }>>();
 
   constructor(deps: ReconcilerDeps) {
     super();
@@ -189,6 +190,21 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async #gather(): Promise<Gathered> {
     const artifact = await this.#d.source.fetch();
     const desired = await readDesired(artifact.dir, this.#d.limits ?? DEFAULT_LIMITS, this.#bundles);
+    const candidates = new Map<string, Candidate>(desired.bundles.map((b) => [b.spec.service, { spec: b.spec, files: b.files, fromPin: false }]));
+    const sourceVersions = new Map(desired.bundles.map((b) => [b.spec.service, b.spec.version]));
+    return {
+      revision: artifact.revision,
+      desired: candidates,
+      sourceVersions,
+      errors: desired.errors,
+      empty: desired.empty,
+      allowEmpty: desired.allowEmpty,
+      ...(await this.#observe()),
+    };
+  }
+
+  /** What Restate and the store hold now: the part of `actual` a pass's own effects change. */
+  async #observe(): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
     const admin = this.#d.admin;
     const [rawDeployments, catalog, rows, stored] = await Promise.all([
       admin.listDeployments(),
@@ -205,19 +221,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       latestFor: latestFor.get(d.deploymentId) ?? [],
       blocking: blocking.get(d.deploymentId) ?? [],
     }));
-    const candidates = new Map<string, Candidate>(desired.bundles.map((b) => [b.spec.service, { spec: b.spec, files: b.files, fromPin: false }]));
-    const sourceVersions = new Map(desired.bundles.map((b) => [b.spec.service, b.spec.version]));
-    return {
-      revision: artifact.revision,
-      desired: candidates,
-      sourceVersions,
-      errors: desired.errors,
-      empty: desired.empty,
-      allowEmpty: desired.allowEmpty,
-      deployments,
-      catalog,
-      stored,
-    };
+    return { deployments, catalog, stored };
   }
 
   /** Replaces the source's version with a pinned rollback version, until the source moves on. */
@@ -395,8 +399,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       for (const service of this.#serviceErrors.keys()) {
         if (!g.errors.has(service) && !g.desired.has(service)) this.#serviceErrors.delete(service);
       }
-      const fresh = result.deployed.length + removals.length > 0 ? await this.#gather().catch(() => g) : g;
-      if (fresh !== g) await this.#applyPins(fresh, log);
+      // Status reflects what this pass registered or removed; the source was read at its start
+      // (fetching it again, for git a second fetch, would only race with the next pass).
+      const fresh = result.deployed.length + removals.length > 0 ? { ...g, ...(await this.#observe().catch(() => ({}))) } : g;
       this.#last = { g: fresh, plan: p };
     } catch (err) {
       const e = asGridironError(err);
@@ -602,7 +607,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       failedVersions: this.#failedVersions,
       serviceErrors: this.#serviceErrors,
       pins: new Map(this.#pins.entries()),
-      conditionMemory: this.#status.conditions,
+      conditionMemory: this.#conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.g.revision, error: this.#sourceError },
       workerd: { url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation },
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
