@@ -1,7 +1,7 @@
 // Crash safety with real servers: the reconciler is SIGKILLed at every named fault point of the
 // apply path (and at seeded random points), restarted on the same data dir, and must converge;
 // workerd and restate-server are SIGKILLed under load and no acknowledged call is lost.
-import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -2,7 +2,7 @@
 // invocations; nothing is killed. `gridiron move` is the operator's explicit way out: it pauses
 // them and resumes them on the latest deployment, after which the old version drains normally.
 import { spawnSync } from "node:child_process";
-import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 // Version lifecycle end to end with real restate-server and workerd: in-flight invocations finish
 // on the version they started on, replaced versions drain and are removed, rollback, breaking
 // changes, restarts mid-drain, and deploys under load.
-import { cp, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +18,6 @@ let bundlesDir: string;
 let built: string;
 let ports: MeshPorts;
 let mesh: RunningMesh | undefined;
-let n = 0;
 
 const ENV = { GRIDIRON_DRAIN_GRACE_MS: "300", GRIDIRON_RETAIN: "3" };
 const start = async () => (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"), env: ENV }));
