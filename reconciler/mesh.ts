@@ -2,8 +2,9 @@
 // watch (folder events or the git fetch interval) and the resync timer. Returns a handle whose
 // close() stops everything it started, in reverse order, and is safe to call twice. No signal
 // handling here: that belongs to the CLI.
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import { isLoopbackHost, loadOrCreateApiToken } from "./auth.ts";
 import { loadOrCreateIdentity } from "./identity.ts";
@@ -60,12 +61,22 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     cleanups.push(async () => admin.close());
     if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
 
-    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd } });
+    const loader = o.workerdMode === "loader";
+    // Loader mode: each generation's control socket, in a private directory with a short path.
+    const controlDir = loader ? await mkdtemp(join(tmpdir(), "gridiron-ctl-")) : undefined;
+    if (controlDir !== undefined) cleanups.push(() => rm(controlDir, { recursive: true, force: true }));
+    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd }, controlDir, extraArgs: loader ? ["--experimental"] : [] });
     cleanups.push(() => workerd.stop());
+    const store = new VersionStore(o.dataDir);
+    // The loader's disk service must find the store's root from the first generation on.
+    await mkdir(store.root, { recursive: true });
     const source = await createSource(o, logger);
     const reconciler = new Reconciler({
       logger, source, admin, workerd,
-      store: new VersionStore(o.dataDir),
+      store,
+      workerdMode: o.workerdMode,
+      versionsDir: resolve(store.root),
+      recycleAfter: o.workerdRecycleAfter,
       configFiles: new ConfigFiles(o.dataDir),
       workerdUrl: workerdBaseUrl(o),
       ingressUrl,

@@ -93,6 +93,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
+  const updates = new Counter({ name: "gridiron_workerd_updates_total", help: "Live-set changes made in the serving workerd without a new generation (loader mode)", registers });
   const restarts = new Counter({ name: "gridiron_workerd_restarts_total", help: "workerd generations restarted after a crash", registers });
   const crashes = new Counter({ name: "gridiron_workerd_crashes_total", help: "workerd generations that exited without being asked to", registers });
   const generation = new Gauge({ name: "gridiron_workerd_generation", help: "Number of the serving workerd generation", registers });
@@ -116,10 +117,12 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     swaps.inc();
     swapSeconds.observe(e.ms / 1000);
   };
+  const onUpdate = () => updates.inc();
   const onRestart = () => restarts.inc();
   const onCrash = () => crashes.inc();
   src.reconciler.on("pass", onPass);
   src.workerd.on("swap", onSwap);
+  src.workerd.on("update", onUpdate);
   src.workerd.on("restart", onRestart);
   src.workerd.on("crash", onCrash);
 
@@ -154,6 +157,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
       closed = true;
       src.reconciler.off("pass", onPass);
       src.workerd.off("swap", onSwap);
+      src.workerd.off("update", onUpdate);
       src.workerd.off("restart", onRestart);
       src.workerd.off("crash", onCrash);
     },

@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isLoopbackHost } from "./auth.ts";
-import { OUTBOUND_POLICIES, type OutboundPolicy } from "./workerd/build.ts";
+import { OUTBOUND_POLICIES, WORKERD_MODES, type OutboundPolicy, type WorkerdMode } from "./workerd/build.ts";
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -53,6 +53,10 @@ export interface Options {
   restateKeepAlive: boolean;
   /** What bundle code may reach with fetch(): public addresses only, nothing, or everything. */
   outbound: OutboundPolicy;
+  /** loader: versions loaded at run time, deploys restart nothing (workerd --experimental); static: stable features only. */
+  workerdMode: WorkerdMode;
+  /** Loader mode: dropped versions one workerd process may hold before it is replaced. */
+  workerdRecycleAfter: number;
   /** workerd refuses requests not signed with the mesh's Restate request identity key. */
   requestIdentity: boolean;
   /** The manager API wants `Authorization: Bearer <token>`; forced on for a non-loopback host. */
@@ -101,7 +105,9 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "gitSshKey", flag: "git-ssh-key", env: "GRIDIRON_GIT_SSH_KEY", default: () => "", doc: "private key file for ssh:// remotes" },
   { key: "gitToken", flag: "git-token", env: "GRIDIRON_GIT_TOKEN", default: () => "", doc: "HTTPS token for the --git remote: user:token, or a bare token (sent as x-access-token)", envOnly: true },
   { key: "webhookSecret", flag: "webhook-secret", env: "GRIDIRON_WEBHOOK_SECRET", default: () => "", doc: "HMAC secret that POST /hooks/git requires (X-Hub-Signature-256)", envOnly: true },
-  { key: "restateKeepAlive", flag: "restate-keep-alive", env: "GRIDIRON_RESTATE_KEEP_ALIVE", default: () => "false", doc: "let Restate keep connections to workerd open (~10% more throughput; an invocation may then be retried across a version swap)" },
+  { key: "workerdMode", flag: "workerd-mode", env: "GRIDIRON_WORKERD_MODE", default: () => "loader", doc: "loader: one workerd loads versions at run time, a deploy restarts nothing (uses workerd --experimental); static: every version compiled into the config, a new workerd per change (stable features only)" },
+  { key: "workerdRecycleAfter", flag: "workerd-recycle-after", env: "GRIDIRON_WORKERD_RECYCLE_AFTER", default: () => "16", doc: "loader mode: replace the workerd process once this many dropped versions stay loaded in it" },
+  { key: "restateKeepAlive", flag: "restate-keep-alive", env: "GRIDIRON_RESTATE_KEEP_ALIVE", default: (o) => (o.workerdMode === "static" ? "false" : "true"), doc: "let Restate keep connections to workerd open (more throughput; an invocation may be retried when a workerd process is replaced, which loader mode does only to recycle); default true in loader mode, false in static" },
   { key: "outbound", flag: "outbound", env: "GRIDIRON_OUTBOUND", default: () => "public", doc: "what bundle code may fetch(): public (no loopback/private addresses), none, or all" },
   { key: "requestIdentity", flag: "request-identity", env: "GRIDIRON_REQUEST_IDENTITY", default: () => "true", doc: "workerd accepts only requests signed by Restate with <data>/identity/private.pem (false: any caller)" },
   { key: "requireApiToken", flag: "require-api-token", env: "GRIDIRON_REQUIRE_API_TOKEN", default: (o) => (o.host === undefined || isLoopbackHost(o.host) ? "false" : "true"), doc: "the API wants Authorization: Bearer <data>/api-token (always on when --host is not loopback)" },
@@ -109,7 +115,7 @@ export const OPTION_SPECS: OptionSpec[] = [
 ];
 
 const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken", "restateKeepAlive"]);
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};
@@ -125,6 +131,9 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
     } else if (BOOLEAN_KEYS.has(spec.key)) {
       if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);
       out[spec.key] = value === "true" || value === "1";
+    } else if (spec.key === "workerdMode") {
+      if (!(WORKERD_MODES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${WORKERD_MODES.join(" or ")}, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
     } else if (spec.key === "outbound") {
       if (!(OUTBOUND_POLICIES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${OUTBOUND_POLICIES.join(", ")}, got ${JSON.stringify(value)}`);
       out[spec.key] = value;

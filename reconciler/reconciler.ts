@@ -21,13 +21,15 @@ import { buildStatus } from "./status-view.ts";
 import type { ReconcileResult, Status } from "./status.ts";
 import type { StoredVersion, VersionStore } from "./store/versions.ts";
 import { validateVersion } from "./validate.ts";
-import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./workerd/build.ts";
+import { buildLoaderConfig, buildWorkerdConfig, liveSet, type ServedVersion, type WorkerdMode, type WorkerdPolicy } from "./workerd/build.ts";
 import type { ConfigFiles } from "./workerd/config-files.ts";
 import { encodeWorkerdConfig } from "./workerd/encode.ts";
 import type { WorkerdProcess } from "./workerd/process.ts";
 
 const ROUTER_PATH = new URL("./workerd/router.js", import.meta.url);
 const HISTORY = 10;
+/** Loader mode: dropped versions a generation may hold before it is replaced (about 5-9 MB each). */
+export const DEFAULT_RECYCLE_AFTER = 16;
 
 /**
  * Restate keeps HTTP/1.1 connections to a deployment alive and reuses them. When a workerd
@@ -74,6 +76,15 @@ export interface ReconcilerDeps {
   restatePid?: () => number | undefined;
   /** Register without `Connection: close` (see DEPLOYMENT_HEADERS); applies to new registrations. */
   restateKeepAlive?: boolean;
+  /** How workerd serves versions (build.ts); default "static". */
+  workerdMode?: WorkerdMode;
+  /** Loader mode: the version store's root, which the router reads module bytes from. */
+  versionsDir?: string;
+  /**
+   * Loader mode: versions dropped from the live set stay loaded (the Worker Loader never evicts
+   * them) until a fresh generation replaces the process; it does once this many have piled up.
+   */
+  recycleAfter?: number;
 }
 
 /** A desired version with its bytes (from the source, or from the store for a rollback pin). */
@@ -118,6 +129,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #queuedToken: object | undefined;
   #routerSource: string | undefined;
   #served: VersionRef[] = [];
+  /** Loader mode: every version the serving generation has had in its live set. */
+  #loadedByGeneration = new Set<string>();
   #timers = new Map<string, DrainTimer>();
   #followUp: NodeJS.Timeout | undefined;
   #closed = false;
@@ -161,10 +174,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const serve = new Map<string, VersionRef>();
     for (const d of deployments) if (stored.has(keyOf(d))) serve.set(keyOf(d), { service: d.service, version: d.version });
     const refs = [...serve.values()];
-    const path = await this.#writeConfig(refs, new Map());
+    const { path } = await this.#writeConfig(refs, new Map());
     const { port } = await this.#d.workerd.start(path);
     await this.#d.configFiles.commit(path);
     this.#served = refs;
+    this.#loadedByGeneration = new Set(refs.map(keyOf));
     this.#log.info({ versions: refs.length, port }, "workerd serving registered versions");
   }
 
@@ -490,15 +504,33 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (serve.length === current.size && serve.every((v) => current.has(keyOf(v)))) return;
     const t0 = performance.now();
     const files = new Map([...g.desired.values()].map((c) => [keyOf(c.spec), c]));
-    const path = await this.#writeConfig(serve, files);
+    const loader = this.#d.workerdMode === "loader";
+    const keys = serve.map(keyOf);
+    // Loader mode changes the live set in place, unless dropped versions have piled up in the
+    // process (they are never unloaded) or nothing runs yet.
+    const retired = [...this.#loadedByGeneration].filter((k) => !keys.includes(k)).length;
+    const inPlace = loader && this.#d.workerd.pid !== undefined && retired < (this.#d.recycleAfter ?? DEFAULT_RECYCLE_AFTER);
+    const { path, live } = await this.#writeConfig(serve, files);
     fault("after-config-write");
     try {
+      if (inPlace) {
+        // The fault points name the step that changes what serves, whichever way it is done.
+        fault("before-swap");
+        const { ms } = await this.#d.workerd.update(path, live);
+        fault("after-swap");
+        await this.#d.configFiles.commit(path);
+        this.#served = serve;
+        for (const k of keys) this.#loadedByGeneration.add(k);
+        log.info({ versions: serve.length, serving: keys, updateMs: ms, ms: Math.round(performance.now() - t0) }, "workerd live set updated");
+        return;
+      }
       fault("before-swap");
       const { ms } = this.#d.workerd.pid === undefined ? { ms: (await this.#d.workerd.start(path), 0) } : await this.#d.workerd.swap(path);
       fault("after-swap");
       await this.#d.configFiles.commit(path);
       this.#served = serve;
-      log.info({ versions: serve.length, serving: serve.map(keyOf), handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
+      this.#loadedByGeneration = new Set(keys);
+      log.info({ versions: serve.length, serving: keys, handoverMs: ms, ms: Math.round(performance.now() - t0), ...(loader ? { recycled: retired } : {}) }, "workerd config swapped");
     } catch (err) {
       await this.#d.configFiles.discard(path);
       throw err;
@@ -545,7 +577,19 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#serviceErrors.set(service, { code: e.code, message: e.message, since });
   }
 
-  async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<string> {
+  async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<{ path: string; live: unknown }> {
+    if (this.#d.workerdMode === "loader") {
+      // Only specs: the router reads module bytes from the store itself.
+      const specs: BundleSpec[] = [];
+      for (const ref of serve) {
+        const spec = candidates.get(keyOf(ref))?.spec ?? (await this.#d.store.get(ref.service, ref.version))?.spec;
+        if (!spec) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
+        specs.push(spec);
+      }
+      if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
+      const config = buildLoaderConfig(specs, await this.#router(), this.#d.workerdPolicy, this.#d.versionsDir);
+      return { path: await this.#d.configFiles.write(encodeWorkerdConfig(config)), live: liveSet(specs) };
+    }
     const versions: ServedVersion[] = [];
     for (const ref of serve) {
       const candidate = candidates.get(keyOf(ref));
@@ -557,7 +601,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
       versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
     }
-    return this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, await this.#router(), this.#d.workerdPolicy)));
+    return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, await this.#router(), this.#d.workerdPolicy))), live: undefined };
   }
 
   /** Pins `version` (default: the newest stored version other than the one serving) and reconciles. */

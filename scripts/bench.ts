@@ -6,7 +6,7 @@
  * started, also on Ctrl-C. Targets are printed as PASS/MISS; a miss never fails the run.
  *
  *   npm run bench [-- --quick] [--only invocations,deploy,load,reconcile] [--json <file>]
- *                 [--sizes 10,100,500] [--deploys N]
+ *                 [--sizes 10,100,500] [--deploys N] [--mode loader|static]
  *
  * Sections: 1 invocations (Gridiron/workerd vs Node SDK, same restate-server), 2 deploy latency,
  * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live.
@@ -26,6 +26,7 @@ import { measureInvocations } from "./bench/invocations.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
 import { startNodePeer, waitInvocationsDone } from "./bench/peer.ts";
 import { measureReconcileCost } from "./bench/reconcile-cost.ts";
+import { WORKERD_MODES } from "../reconciler/workerd/build.ts";
 import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
 
 const SECTIONS = ["invocations", "deploy", "load", "reconcile"] as const;
@@ -48,7 +49,7 @@ const PROFILES = {
   },
 };
 
-const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--deploys N]
+const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--deploys N] [--mode loader|static]
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
 
@@ -73,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" },
+        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -102,6 +103,12 @@ async function main(argv: string[]): Promise<number> {
     }
     profile.reconcile.sizes = sizes.sort((a, b) => a - b);
   }
+  const mode = values.mode ?? "loader";
+  if (!(WORKERD_MODES as readonly string[]).includes(mode)) {
+    console.error(`--mode expects ${WORKERD_MODES.join(" or ")}\n${USAGE}`);
+    return 2;
+  }
+  const modeEnv = { GRIDIRON_WORKERD_MODE: mode };
   const sdkLog = values["sdk-log"]?.toUpperCase();
   if (sdkLog !== undefined && !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].includes(sdkLog)) {
     console.error(`--sdk-log expects TRACE, DEBUG, INFO, WARN or ERROR\n${USAGE}`);
@@ -137,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
     git: gitInfo(),
     targets: [],
-    notes: [],
+    notes: [`workerd mode: ${mode}`],
     errors: [],
     sectionSeconds: {},
   };
@@ -181,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
         template = (await buildService("greeter", path.join(root, "template"))).dir;
         // The SDK reads RESTATE_LOGGING from process.env, which workerd fills from text bindings.
         if (sdkLog) for (const b of [...built.map((x) => x.dir), template]) await setBundleVar(b, "RESTATE_LOGGING", sdkLog);
-        const m = await startBenchMesh(root, "demo", cleanup, values["no-identity"] ? { GRIDIRON_REQUEST_IDENTITY: "false" } : {});
+        const m = await startBenchMesh(root, "demo", cleanup, { ...modeEnv, ...(values["no-identity"] ? { GRIDIRON_REQUEST_IDENTITY: "false" } : {}) });
         logFiles.push(m.logFile);
         await waitFor("greeter and counter to answer through ingress", async () => {
           const [g, c] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/Counter/warmup/get")]);
@@ -242,10 +249,10 @@ async function main(argv: string[]): Promise<number> {
     if (only.has("reconcile")) {
       await section("4. reconcile cost", async () => {
         await mkdir(meshDirs(root, "reconcile").bundlesDir, { recursive: true });
-        const mesh = await startBenchMesh(root, "reconcile", cleanup);
+        const mesh = await startBenchMesh(root, "reconcile", cleanup, modeEnv);
         logFiles.push(mesh.logFile);
         log(`  fresh mesh with an empty bundles folder; logs in ${mesh.logFile}`);
-        const r = await measureReconcileCost(mesh, { ...profile.reconcile, log });
+        const r = await measureReconcileCost(mesh, { ...profile.reconcile, mode, log });
         results.reconcileCost = { bundle: "trivial bundles (one ~1 kB ES module answering /discover, one Restate service each)", ...r };
         if (r.skipped.length) results.notes.push(`reconcile cost: ${r.skipped.join(", ")} versions not reached within the ${profile.reconcile.growBudgetMs / 1000} s growth budget`);
         await mesh.stop();

@@ -53,6 +53,28 @@ export interface WorkerdPolicy {
  */
 export const DEFAULT_VARS: Readonly<Record<string, string>> = { RESTATE_LOGGING: "WARN" };
 
+/**
+ * How workerd serves versions. "loader" (default): one long-lived process whose router loads
+ * versions with the Worker Loader, so a deploy restarts nothing. "static": every version is
+ * compiled into the config and each change starts a new generation; stable workerd features only.
+ */
+export type WorkerdMode = "loader" | "static";
+export const WORKERD_MODES: readonly WorkerdMode[] = ["loader", "static"];
+export const CONTROL_SOCKET = "control";
+export const VERSIONS_SERVICE = "gridiron-versions";
+export const LOADER_BINDING = "GRIDIRON_LOADER";
+export const VERSIONS_BINDING = "GRIDIRON_VERSIONS";
+export const OUTBOUND_BINDING = "GRIDIRON_OUTBOUND";
+export const LIVE_BINDING = "GRIDIRON_LIVE";
+
+/**
+ * V8's young generation may grow to 32 MiB per isolate (semi-space), from V8's smaller default.
+ * Under load most of workerd's CPU went to scavenges of short-lived request objects; see the
+ * README's Performance section for the measurement. Only the ceiling is raised: idle isolates
+ * keep a small young generation, so memory per live version stays as it was.
+ */
+export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=32"];
+
 export const workerServiceName = (service: string, version: string): string => `v/${service}/${version}`;
 export const routeName = (service: string, version: string): string => `${service}/${version}`;
 
@@ -75,7 +97,7 @@ function toModule(name: string, type: BundleSpec["modules"][number]["type"], byt
   }
 }
 
-export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSource: string, policy: WorkerdPolicy): WorkerdConfig {
+function checkPolicy(policy: WorkerdPolicy): void {
   if (!OUTBOUND_POLICIES.includes(policy.outbound)) throw new Error(`unknown outbound policy ${JSON.stringify(policy.outbound)} (expected ${OUTBOUND_POLICIES.join(", ")})`);
   if (policy.identityKeys !== null) {
     if (policy.identityKeys.length === 0) throw new Error("request identity: no public key given (pass null to turn verification off)");
@@ -83,6 +105,31 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSou
       if (!isPublicKeyV1(k)) throw new Error(`request identity: ${JSON.stringify(k)} is not a publickeyv1_<base58> Ed25519 key`);
     }
   }
+}
+
+function routerService(routerSource: string, policy: WorkerdPolicy, bindings: Binding[]): Service {
+  return {
+    name: ROUTER_SERVICE,
+    worker: {
+      modules: [{ name: "router.js", esModule: routerSource }],
+      compatibilityDate: DEFAULT_COMPATIBILITY_DATE,
+      compatibilityFlags: [],
+      bindings: [...bindings, { name: IDENTITY_BINDING, json: JSON.stringify({ keys: policy.identityKeys }) }],
+      globalOutbound: NO_NETWORK_SERVICE,
+    },
+  };
+}
+
+function networkServices(policy: WorkerdPolicy): Service[] {
+  return [
+    { name: OUTBOUND_SERVICE, network: { allow: [...NETWORKS[policy.outbound].allow] } },
+    { name: NO_NETWORK_SERVICE, network: { allow: [] } },
+  ];
+}
+
+/** Static mode: every live version is a worker of the config; a change means a new generation. */
+export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSource: string, policy: WorkerdPolicy): WorkerdConfig {
+  checkPolicy(policy);
   const services: Service[] = [];
   const routes: Binding[] = [];
   for (const { spec, files } of versions) {
@@ -98,25 +145,71 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSou
         modules,
         compatibilityDate: spec.compatibilityDate,
         compatibilityFlags: [...spec.compatibilityFlags],
-        bindings: Object.entries({ ...DEFAULT_VARS, ...spec.vars }).map(([k, v]) => ({ name: k, text: v })),
+        bindings: Object.entries(versionVars(spec)).map(([k, v]) => ({ name: k, text: v })),
         globalOutbound: OUTBOUND_SERVICE,
       },
     });
     routes.push({ name: routeName(spec.service, spec.version), service: name });
   }
-  services.unshift({
-    name: ROUTER_SERVICE,
-    worker: {
-      modules: [{ name: "router.js", esModule: routerSource }],
-      compatibilityDate: DEFAULT_COMPATIBILITY_DATE,
-      compatibilityFlags: [],
-      bindings: [...routes, { name: IDENTITY_BINDING, json: JSON.stringify({ keys: policy.identityKeys }) }],
-      globalOutbound: NO_NETWORK_SERVICE,
-    },
-  });
-  services.push(
-    { name: OUTBOUND_SERVICE, network: { allow: [...NETWORKS[policy.outbound].allow] } },
-    { name: NO_NETWORK_SERVICE, network: { allow: [] } },
-  );
-  return { services, sockets: [{ name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE }] };
+  services.unshift(routerService(routerSource, policy, routes));
+  services.push(...networkServices(policy));
+  return { services, sockets: [{ name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE }], v8Flags: [...V8_FLAGS] };
+}
+
+/**
+ * What the router needs to load one version through the Worker Loader: everything but the bytes,
+ * which it reads from the version store on first use.
+ */
+export interface LiveEntry {
+  main: string;
+  modules: { name: string; type: BundleSpec["modules"][number]["type"] }[];
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+  vars: Record<string, string>;
+}
+
+/** The live set the router serves, keyed "<service>/<version>". */
+export function liveSet(specs: readonly BundleSpec[]): Record<string, LiveEntry> {
+  const out: Record<string, LiveEntry> = {};
+  for (const spec of specs) {
+    out[routeName(spec.service, spec.version)] = {
+      main: spec.main,
+      modules: spec.modules.map((m) => ({ name: m.name, type: m.type })),
+      compatibilityDate: spec.compatibilityDate,
+      compatibilityFlags: [...spec.compatibilityFlags],
+      vars: versionVars(spec),
+    };
+  }
+  return out;
+}
+
+/**
+ * Loader mode (needs `workerd --experimental`): the config holds only the router, which loads each
+ * live version's code from the read-only version store on its first request and keeps it warm.
+ * Adding or dropping a version changes the router's live set over the control socket; no process
+ * restarts, so deploy cost does not grow with what else is live. `live` is the set a new
+ * generation starts with (and a crashed one restarts with).
+ */
+export function buildLoaderConfig(specs: readonly BundleSpec[], routerSource: string, policy: WorkerdPolicy, versionsDir: string): WorkerdConfig {
+  checkPolicy(policy);
+  const bindings: Binding[] = [
+    { name: LOADER_BINDING, workerLoader: {} },
+    { name: VERSIONS_BINDING, service: VERSIONS_SERVICE },
+    { name: OUTBOUND_BINDING, service: OUTBOUND_SERVICE },
+    { name: LIVE_BINDING, json: JSON.stringify(liveSet(specs)) },
+  ];
+  return {
+    services: [routerService(routerSource, policy, bindings), { name: VERSIONS_SERVICE, disk: { path: versionsDir } }, ...networkServices(policy)],
+    sockets: [
+      { name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE },
+      // The disk service is read-only by default: bundle code never reaches it, the router only reads.
+      // Address given per generation (`--socket-addr control=unix:…`), so each has its own.
+      { name: CONTROL_SOCKET, http: {}, service: ROUTER_SERVICE, entrypoint: "control" },
+    ],
+    v8Flags: [...V8_FLAGS],
+  };
+}
+
+function versionVars(spec: BundleSpec): Record<string, string> {
+  return { ...DEFAULT_VARS, ...spec.vars };
 }

@@ -5,6 +5,8 @@
 export interface WorkerdConfig {
   services: Service[];
   sockets: Socket[];
+  /** V8 command-line flags for every isolate of the process (GC sizing; see build.ts). */
+  v8Flags?: string[];
 }
 
 export interface Socket {
@@ -14,6 +16,8 @@ export interface Socket {
   /** Plain HTTP; Gridiron never terminates TLS in workerd. */
   http: Record<string, never>;
   service: string;
+  /** A named export of the service's main module, instead of its default export. */
+  entrypoint?: string;
 }
 
 export type Service =
@@ -41,4 +45,6 @@ export type Module =
 export type Binding =
   | { name: string; text: string }
   | { name: string; json: string }
-  | { name: string; service: string };
+  | { name: string; service: string }
+  /** workerd's Worker Loader (needs `--experimental`): loads workers from code at run time. */
+  | { name: string; workerLoader: Record<string, never> };

@@ -18,18 +18,18 @@ import type { Binding, Module, Service, Socket, Worker, WorkerdConfig } from "./
 
 type ServiceKind = "worker" | "network" | "disk";
 type ModuleKind = "esModule" | "commonJsModule" | "text" | "data" | "wasm" | "json";
-type BindingKind = "text" | "json" | "service";
+type BindingKind = "text" | "json" | "service" | "workerLoader";
 type Variant<U, K extends PropertyKey> = Extract<U, Record<K, unknown>>;
 
 const SERVICE_KINDS: readonly ServiceKind[] = ["worker", "network", "disk"];
 const MODULE_KINDS: readonly ModuleKind[] = ["esModule", "commonJsModule", "text", "data", "wasm", "json"];
-const BINDING_KINDS: readonly BindingKind[] = ["text", "json", "service"];
+const BINDING_KINDS: readonly BindingKind[] = ["text", "json", "service", "workerLoader"];
 
 // ---------------------------------------------------------------------------------------------
 // Encode
 
 export function encodeWorkerdConfig(config: WorkerdConfig): Uint8Array {
-  checkKeys(config, ["services", "sockets"], [], "workerd config");
+  checkKeys(config, ["services", "sockets"], ["v8Flags"], "workerd config");
   checkArray(config.services, "workerd config: services");
   checkArray(config.sockets, "workerd config: sockets");
 
@@ -44,6 +44,8 @@ export function encodeWorkerdConfig(config: WorkerdConfig): Uint8Array {
 
   const sockets = root.initSockets(config.sockets.length);
   config.sockets.forEach((socket, i) => encodeSocket(socket, sockets.get(i)));
+
+  if (config.v8Flags !== undefined && config.v8Flags.length > 0) setTextList(config.v8Flags, (n) => root.initV8Flags(n), "workerd config: v8Flags");
 
   return new Uint8Array(message.toArrayBuffer());
 }
@@ -154,6 +156,12 @@ function encodeBinding(src: Binding, dst: C.Worker_Binding, serviceWhere: string
     case "service":
       dst.initService().setName(checkString((src as Variant<Binding, "service">).service, where));
       return;
+    case "workerLoader": {
+      const loader = (src as Variant<Binding, "workerLoader">).workerLoader;
+      if (typeof loader !== "object" || loader === null || Object.keys(loader).length !== 0) throw new Error(`${where}: workerLoader must be {}`);
+      dst.initWorkerLoader();
+      return;
+    }
     default:
       return unreachable(kind, where);
   }
@@ -162,7 +170,7 @@ function encodeBinding(src: Binding, dst: C.Worker_Binding, serviceWhere: string
 function encodeSocket(src: Socket, dst: C.Socket): void {
   const where = `socket ${JSON.stringify(src?.name)}`;
   checkString(src?.name, `${where}: name`);
-  checkKeys(src, ["name", "http", "service"], ["address"], where);
+  checkKeys(src, ["name", "http", "service"], ["address", "entrypoint"], where);
   dst.setName(src.name);
   if (src.address !== undefined) {
     checkString(src.address, `${where}: address`);
@@ -174,7 +182,9 @@ function encodeSocket(src: Socket, dst: C.Socket): void {
     throw new Error(`${where}: http must be {} (HTTP options are not supported)`);
   }
   dst.initHttp();
-  dst.initService().setName(checkString(src.service, `${where}: service`));
+  const service = dst.initService();
+  service.setName(checkString(src.service, `${where}: service`));
+  if (src.entrypoint !== undefined) service.setEntrypoint(checkString(src.entrypoint, `${where}: entrypoint`));
 }
 
 /**
@@ -204,7 +214,8 @@ function sizeBound(config: WorkerdConfig): number {
     }
     n += sum(field(service, "network"), ["allow", "deny"]) + sum(field(service, "disk"), ["path"]);
   }
-  for (const socket of list(config.sockets)) n += sum(socket, ["name", "address", "service"]) + 2 * STRUCT;
+  for (const socket of list(config.sockets)) n += sum(socket, ["name", "address", "service", "entrypoint"]) + 2 * STRUCT;
+  n += sum(config, ["v8Flags"]);
   return Math.ceil((n + (n >> 4)) / 8) * 8; // the arena wants whole words
 }
 
@@ -223,6 +234,7 @@ export function decodeWorkerdConfig(bytes: Uint8Array): WorkerdConfig {
   return {
     services: root.getServices().map(decodeService),
     sockets: root.getSockets().map(decodeSocket),
+    ...(root.getV8Flags().getLength() > 0 ? { v8Flags: root.getV8Flags().toArray() } : {}),
   };
 }
 
@@ -298,6 +310,8 @@ function decodeBinding(src: C.Worker_Binding, serviceWhere: string): Binding {
       return { name, json: src.getJson() };
     case C.Worker_Binding_Which.SERVICE:
       return { name, service: src.getService().getName() };
+    case C.Worker_Binding_Which.WORKER_LOADER:
+      return { name, workerLoader: {} };
     default:
       throw new Error(
         `${serviceWhere}, binding ${JSON.stringify(name)}: unsupported binding kind ${C.Worker_Binding_Which[which] ?? which}`,
@@ -313,7 +327,8 @@ function decodeSocket(src: C.Socket): Socket {
   }
   const address = src.getAddress();
   const service = src.getService().getName();
-  return address === "" ? { name, http: {}, service } : { name, address, http: {}, service };
+  const entrypoint = src.getService().getEntrypoint();
+  return { name, ...(address === "" ? {} : { address }), http: {}, service, ...(entrypoint === "" ? {} : { entrypoint }) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,9 +7,14 @@
 // listening, N is not touched, so a broken config never takes the serving generation down.
 // An exit we did not ask for is a crash: the last good config is restarted with backoff.
 //
+// Loader mode: given `controlDir`, each generation also listens on its own unix socket there
+// (`--socket-addr control=unix:<dir>/g<N>.sock`), and `update()` replaces the serving generation's
+// live set through it without starting a new one.
+//
 // `startScratchWorkerd()` runs one throwaway instance on 127.0.0.1:0 to validate a bundle before
 // it goes near the serving generation.
 import { spawn, type ChildProcess } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -51,6 +56,11 @@ export interface WorkerdProcessOptions {
   extraArgs?: string[];
   /** The workerd executable; default: the binary of the installed `workerd` npm package. */
   workerdPath?: string;
+  /**
+   * A private directory (short path: unix socket paths are limited to 107 bytes) for each
+   * generation's control socket; the config must have a socket named "control". Loader mode only.
+   */
+  controlDir?: string;
 }
 
 export interface ExitInfo {
@@ -67,6 +77,8 @@ export interface WorkerdProcessEvents {
   restart: [{ generation: number; pid: number; port: number; attempt: number }];
   /** `swap()` handed the socket from `from` to `to`; `ms` is from the call until `to` listened. */
   swap: [{ from: number; to: number; ms: number }];
+  /** `update()` changed the serving generation's live set in place (loader mode). */
+  update: [{ generation: number; ms: number }];
   /** Any generation exited; `requested` is true when we had signalled it (drain, stop, timeout). */
   exit: [{ generation: number; pid: number; code: number | null; signal: NodeJS.Signals | null; requested: boolean }];
 }
@@ -81,6 +93,7 @@ interface ResolvedOptions {
   backoff: { initial: number; max: number; resetAfterMs: number };
   extraArgs: string[];
   workerdPath: string;
+  controlDir: string | undefined;
 }
 
 export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
@@ -114,6 +127,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       },
       extraArgs: opts.extraArgs ?? [],
       workerdPath: opts.workerdPath ?? resolveWorkerdBinary(),
+      controlDir: opts.controlDir,
     };
     this.#log = opts.logger.child({ component: "workerd-process" });
   }
@@ -173,6 +187,29 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   }
 
   /**
+   * Loader mode: replaces the serving generation's live set (a JSON object, see build.ts's
+   * liveSet) over its control socket, and makes `configPath` (the same live set as a config) the
+   * one a crash restarts with. No new generation; resolves once the router answered.
+   */
+  update(configPath: string, live: unknown): Promise<{ ms: number }> {
+    return this.#serialize(async () => {
+      this.#assertNotStopped("update");
+      if (this.#lastGoodConfig === undefined) throw new GridironError("WORKERD_NOT_STARTED", "failed", "workerd update() before start()", { configPath });
+      const t0 = performance.now();
+      const gen = this.#current;
+      // Crashed, restart pending: the restart reads the new config, which carries the live set.
+      if (gen !== undefined) {
+        if (gen.controlSocket === undefined) throw new GridironError("WORKERD_NO_CONTROL", "failed", "workerd update() needs a controlDir (loader mode)", { configPath });
+        await putJson(gen.controlSocket, "/live", live, this.#opts.readyTimeoutMs);
+      }
+      this.#lastGoodConfig = configPath;
+      const ms = Math.round(performance.now() - t0);
+      this.emit("update", { generation: this.#generation, ms });
+      return { ms };
+    });
+  }
+
+  /**
    * SIGTERMs every generation (SIGKILL after `drainTimeoutMs`) and resolves when all have exited.
    * A start or swap in progress is aborted (it rejects). No restart happens afterwards. Idempotent.
    */
@@ -204,7 +241,8 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   async #launch(configPath: string): Promise<Generation & { port: number }> {
     this.#assertNotStopped("launch");
     const n = ++this.#spawned;
-    const gen = new Generation({ ...this.#opts, configPath, label: n });
+    const controlSocket = this.#opts.controlDir === undefined ? undefined : path.join(this.#opts.controlDir, `g${n}.sock`);
+    const gen = new Generation({ ...this.#opts, configPath, label: n, controlSocket });
     this.#live.add(gen);
     void gen.exited.then((exit) => this.#onExit(gen, exit));
     try {
@@ -275,6 +313,40 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     this.#promote(gen);
     this.#log.warn({ generation: gen.n, pid: gen.pid, attempt }, "workerd restarted after crash");
     this.emit("restart", { generation: gen.n, pid: gen.pid, port: gen.port, attempt });
+  }
+}
+
+/**
+ * PUT a JSON body to a generation's control socket. workerd reports `listen` per socket, so the
+ * control socket may come up a moment after the HTTP one: a missing socket is retried briefly.
+ */
+async function putJson(socketPath: string, urlPath: string, body: unknown, timeoutMs: number): Promise<void> {
+  const payload = Buffer.from(JSON.stringify(body));
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest({ socketPath, path: urlPath, method: "PUT", headers: { "content-type": "application/json", "content-length": payload.length }, timeout: timeoutMs }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+          res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on("error", reject);
+        req.end(payload);
+      });
+      if (status !== 200) throw new GridironError("WORKERD_CONTROL", "failed", `workerd control ${urlPath} answered ${status}: ${text.slice(0, 200)}`, { socketPath });
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline) {
+        if (err instanceof GridironError) throw err;
+        throw new GridironError("WORKERD_CONTROL", "failed", `workerd control socket ${socketPath}: ${(err as Error).message}`, { socketPath }, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(50, 5 * 2 ** attempt)));
+    }
   }
 }
 
@@ -361,6 +433,8 @@ interface GenerationOptions {
   workerdPath: string;
   configPath: string;
   label: number | "scratch";
+  /** Unix socket path for the config's "control" socket. */
+  controlSocket?: string;
 }
 
 /** One workerd child process: spawn, control-fd readiness, logs, stderr tail, signals, exit. */
@@ -368,6 +442,7 @@ class Generation {
   readonly n: number;
   readonly label: number | "scratch";
   readonly configPath: string;
+  readonly controlSocket: string | undefined;
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   port: number | undefined;
@@ -385,12 +460,14 @@ class Generation {
     this.label = o.label;
     this.n = typeof o.label === "number" ? o.label : 0;
     this.configPath = o.configPath;
+    this.controlSocket = o.controlSocket;
     const fdSocket = "fd" in o.socket;
     const args = [
       "serve",
       ...(o.binary ? ["--binary"] : []),
       o.configPath,
       ...("fd" in o.socket ? ["--socket-fd", `${o.socketName}=${SOCKET_FD}`] : ["--socket-addr", `${o.socketName}=${o.socket.address}`]),
+      ...(o.controlSocket === undefined ? [] : ["--socket-addr", `control=unix:${o.controlSocket}`]),
       `--control-fd=${CONTROL_FD}`,
       ...o.extraArgs,
     ];

@@ -1,5 +1,11 @@
-// The front worker of every workerd generation. Requests arrive as /<service>/<version>/...; each
-// live version is a service binding named "<service>/<version>", so routing is one map lookup.
+// The front worker of every workerd generation. Requests arrive as /<service>/<version>/...
+// - static mode: each live version is a service binding named "<service>/<version>", so routing
+//   is one map lookup.
+// - loader mode (GRIDIRON_LOADER present): the live set is GRIDIRON_LIVE at start, replaced by
+//   PUT /live on the `control` entrypoint (a private unix socket per generation); each version's
+//   code is read from the read-only version store (GRIDIRON_VERSIONS) on its first request and
+//   loaded with the Worker Loader, which keeps it warm under the key "<service>/<version>" (version
+//   ids are content hashes, so a key always names the same code).
 // The path is passed on unchanged: the Restate SDK finds /discover and /invoke/... at the end of
 // the path, whatever prefix precedes them.
 //
@@ -22,6 +28,12 @@ export default {
     const parts = path.split("/", 3);
     const denied = await checkIdentity(request, env, path, parts);
     if (denied) return new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } });
+    if (env.GRIDIRON_LOADER) {
+      const key = `${parts[1] ?? ""}/${parts[2] ?? ""}`;
+      const entry = parts.length === 3 && parts[2] !== "" ? liveSet(env).get(key) : undefined;
+      if (!entry) return new Response(`gridiron: no version served at /${key}\n`, { status: 404 });
+      return env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry)).getEntrypoint().fetch(request);
+    }
     const target = parts.length === 3 && parts[2] !== "" ? env[`${parts[1]}/${parts[2]}`] : undefined;
     if (!target || typeof target.fetch !== "function") {
       return new Response(`gridiron: no version served at /${parts[1] ?? ""}/${parts[2] ?? ""}\n`, { status: 404 });
@@ -29,6 +41,54 @@ export default {
     return target.fetch(request);
   },
 };
+
+// Loader mode's control entrypoint, reached only through the generation's own unix socket.
+export const control = {
+  async fetch(request, env) {
+    const path = new URL(request.url).pathname;
+    if (path !== "/live") return new Response("not found\n", { status: 404 });
+    if (request.method === "PUT") {
+      const body = await request.json();
+      if (typeof body !== "object" || body === null || Array.isArray(body)) return new Response("live set must be an object\n", { status: 400 });
+      live = new Map(Object.entries(body));
+    }
+    return Response.json([...liveSet(env).keys()]);
+  },
+};
+
+let live; // Map "<service>/<version>" -> LiveEntry (build.ts)
+function liveSet(env) {
+  live ??= new Map(Object.entries(env.GRIDIRON_LIVE ?? {}));
+  return live;
+}
+
+const LOADER_MODULE = {
+  esModule: async (r) => ({ js: await r.text() }),
+  commonJsModule: async (r) => ({ cjs: await r.text() }),
+  text: async (r) => ({ text: await r.text() }),
+  json: async (r) => ({ json: await r.json() }),
+  wasm: async (r) => ({ wasm: await r.arrayBuffer() }),
+  data: async (r) => ({ data: await r.arrayBuffer() }),
+};
+
+/** The Worker Loader's description of one version, read from <versions>/<service>/<version>/bundle/. */
+async function workerCode(env, key, entry) {
+  const base = `http://versions/${key.split("/").map(encodeURIComponent).join("/")}/bundle/`;
+  const modules = {};
+  await Promise.all(entry.modules.map(async (m) => {
+    const res = await env.GRIDIRON_VERSIONS.fetch(base + m.name.split("/").map(encodeURIComponent).join("/"));
+    if (!res.ok) throw new Error(`${key}: module ${m.name} is not readable in the version store (HTTP ${res.status})`);
+    modules[m.name] = await LOADER_MODULE[m.type](res);
+  }));
+  return {
+    compatibilityDate: entry.compatibilityDate,
+    compatibilityFlags: entry.compatibilityFlags,
+    mainModule: entry.main,
+    modules,
+    env: entry.vars,
+    globalOutbound: env.GRIDIRON_OUTBOUND,
+  };
+}
 
 // Imported keys, per isolate. Only finished results are shared between requests (workerd does not
 // let one request wait on a promise another request created); concurrent first requests each import.

@@ -115,7 +115,8 @@ export async function explain(log: MeshLog, deploys: DeployTiming[]): Promise<vo
     const of = (msg: string, pred: (e: LogEvent) => boolean = () => true) => reconciler.find((e) => e.pass === pass && e.msg === msg && pred(e));
     const started = of("reconcile pass started");
     const validated = of("version validated", (e) => e.service === "greeter");
-    const swapped = of("workerd config swapped");
+    // Loader mode changes the live set in place (updateMs); static mode starts a generation (handoverMs).
+    const swapped = of("workerd config swapped") ?? of("workerd live set updated");
     const registered = of("version registered: new calls reach it", (e) => e.service === "greeter");
     const answered = at + d.totalMs;
     d.version = stored.version as string;
@@ -135,7 +136,8 @@ export async function explain(log: MeshLog, deploys: DeployTiming[]): Promise<vo
     }
     const ready = Math.max(stored.time, validated?.time ?? 0);
     if (swapped) b.swap = swapped.time - ready;
-    if (typeof swapped?.handoverMs === "number") b.handover = swapped.handoverMs;
+    const serveMs = swapped?.handoverMs ?? swapped?.updateMs;
+    if (typeof serveMs === "number") b.handover = serveMs;
     if (swapped && registered) b.register = registered.time - swapped.time;
     if (registered) b.visible = answered - registered.time;
     d.breakdown = b;

@@ -38,6 +38,8 @@ export interface ReconcileCostOptions {
   oneChangePasses: number;
   /** Stop growing when the next step is predicted to take longer than this (ms). */
   growBudgetMs: number;
+  /** The mesh's workerd mode, for the labels. */
+  mode: string;
   log: (line: string) => void;
 }
 
@@ -108,7 +110,7 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
       const events = (await mesh.log.events(at)).filter((e) => e.pass === result.id);
       const stored = events.find((e) => e.msg === "version stored");
       const validated = events.find((e) => e.msg === "version validated");
-      const swapped = events.find((e) => e.msg === "workerd config swapped");
+      const swapped = events.find((e) => e.msg === "workerd config swapped" || e.msg === "workerd live set updated");
       const registered = events.find((e) => e.msg === "version registered: new calls reach it");
       if (!stored || !swapped) {
         // The watcher's pass got there first and ours found nothing to do: not a one-change figure.
@@ -118,7 +120,8 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
       oneChange.durationMs.push(result.durationMs);
       oneChange.wallMs.push(wallMs);
       if (typeof validated?.ms === "number") oneChange.validateMs.push(validated.ms);
-      if (typeof swapped.handoverMs === "number") oneChange.handoverMs.push(swapped.handoverMs);
+      const serveMs = swapped.handoverMs ?? swapped.updateMs;
+      if (typeof serveMs === "number") oneChange.handoverMs.push(serveMs);
       if (registered) oneChange.registerMs.push(registered.time - swapped.time);
     }
     const status = await mesh.status();
@@ -144,7 +147,7 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
       ...(workerdRssMb !== undefined ? { workerdRssMb } : {}),
       noopPieces,
     };
-    o.log(`  ${r.versions} live: no-op ${median(noop.durationMs)} ms (wall ${median(noop.wallMs).toFixed(0)}), one change ${median(oneChange.durationMs)} ms (workerd start-up ${median(oneChange.handoverMs)} ms), workerd RSS ${workerdRssMb?.toFixed(0)} MB`);
+    o.log(`  ${r.versions} live: no-op ${median(noop.durationMs)} ms (wall ${median(noop.wallMs).toFixed(0)}), one change ${median(oneChange.durationMs)} ms (workerd ${o.mode === "static" ? "start-up" : "live-set update"} ${median(oneChange.handoverMs)} ms), workerd RSS ${workerdRssMb?.toFixed(0)} MB`);
     out.push(r);
   }
   return { sizes: out, skipped };

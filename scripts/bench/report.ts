@@ -99,7 +99,7 @@ function trend(d: DeployTiming[]): string {
   const a = d.find((x) => x.breakdown?.handover !== undefined);
   const b = [...d].reverse().find((x) => x.breakdown?.handover !== undefined);
   if (!a || !b) return "";
-  return `workerd generation start-up: ${ms(a.breakdown!.handover)} ms with ${a.liveVersions} versions → ${ms(b.breakdown!.handover)} ms with ${b.liveVersions}`;
+  return `workerd serve step (live-set update in loader mode, generation start-up in static): ${ms(a.breakdown!.handover)} ms with ${a.liveVersions} versions → ${ms(b.breakdown!.handover)} ms with ${b.liveVersions}`;
 }
 
 function triggers(d: DeployTiming[]): string {

@@ -4,7 +4,7 @@ import { DEFAULT_COMPATIBILITY_DATE } from "../../reconciler/manifest.ts";
 import { generateKeyPairSync } from "node:crypto";
 import { publicKeyV1 } from "../../reconciler/identity.ts";
 import {
-  buildWorkerdConfig, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
+  buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
   type OutboundPolicy, type ServedVersion, type WorkerdPolicy,
 } from "../../reconciler/workerd/build.ts";
 import type { Module, Service, Worker } from "../../reconciler/workerd/config.ts";
@@ -239,5 +239,56 @@ describe("buildWorkerdConfig: what bundle code can reach", () => {
 
   it("refuses an unknown outbound policy", () => {
     expect(() => buildWorkerdConfig([v], ROUTER_SOURCE, { ...POLICY, outbound: "internet" as OutboundPolicy })).toThrow(/unknown outbound policy/);
+  });
+});
+
+describe("buildLoaderConfig (loader mode)", () => {
+  const specs = [served("greeter", "v-0123456789ab", { vars: { GREETING: "hi" } }).spec, served("counter", "1.0-aaaaaaaaaaaa", {
+    modules: [{ name: "main.mjs", type: "esModule" }, { name: "core.wasm", type: "wasm" }, { name: "data/table.json", type: "json" }],
+  }).spec];
+
+  it("holds the router, the read-only store and the networks, and no version code at all", () => {
+    const config = buildLoaderConfig(specs, ROUTER_SOURCE, POLICY, "/data/versions");
+    expect(config.services.map((s) => s.name)).toEqual([ROUTER_SERVICE, VERSIONS_SERVICE, OUTBOUND_SERVICE, NO_NETWORK_SERVICE]);
+    expect(config.services[1]).toEqual({ name: VERSIONS_SERVICE, disk: { path: "/data/versions" } });
+    const router = worker(config.services[0]);
+    expect(router.modules).toEqual([{ name: "router.js", esModule: ROUTER_SOURCE }]);
+    expect(router.globalOutbound).toBe(NO_NETWORK_SERVICE);
+    const names = router.bindings.map((b) => b.name);
+    expect(names).toEqual([LOADER_BINDING, VERSIONS_BINDING, OUTBOUND_BINDING, LIVE_BINDING, IDENTITY_BINDING]);
+    expect(router.bindings).toContainEqual({ name: LOADER_BINDING, workerLoader: {} });
+    expect(router.bindings).toContainEqual({ name: OUTBOUND_BINDING, service: OUTBOUND_SERVICE });
+    expect(config.sockets).toEqual([
+      { name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE },
+      { name: CONTROL_SOCKET, http: {}, service: ROUTER_SERVICE, entrypoint: "control" },
+    ]);
+    expect(config.v8Flags).toEqual([...V8_FLAGS]);
+    // It encodes, and decodes to the same thing.
+    expect(decodeWorkerdConfig(encodeWorkerdConfig(config))).toEqual(config);
+  });
+
+  it("the live set names each version with what the loader needs: main, module types, date, flags, vars with defaults", () => {
+    const config = buildLoaderConfig(specs, ROUTER_SOURCE, POLICY, "/data/versions");
+    const live = JSON.parse((worker(config.services[0]).bindings.find((b) => b.name === LIVE_BINDING) as { json: string }).json);
+    expect(live).toEqual(liveSet(specs));
+    expect(Object.keys(live)).toEqual(["greeter/v-0123456789ab", "counter/1.0-aaaaaaaaaaaa"]);
+    expect(live["greeter/v-0123456789ab"].vars).toEqual({ RESTATE_LOGGING: "WARN", GREETING: "hi" });
+    expect(live["counter/1.0-aaaaaaaaaaaa"]).toEqual({
+      main: "main.mjs",
+      modules: [{ name: "main.mjs", type: "esModule" }, { name: "core.wasm", type: "wasm" }, { name: "data/table.json", type: "json" }],
+      compatibilityDate: "2026-10-01",
+      compatibilityFlags: ["nodejs_compat"],
+      vars: { RESTATE_LOGGING: "WARN" },
+    });
+  });
+
+  it("an empty live set is valid (a mesh with nothing deployed yet)", () => {
+    const config = buildLoaderConfig([], ROUTER_SOURCE, POLICY, "/v");
+    expect(JSON.parse((worker(config.services[0]).bindings.find((b) => b.name === LIVE_BINDING) as { json: string }).json)).toEqual({});
+  });
+
+  it("checks the policy like static mode", () => {
+    expect(() => buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, outbound: "internet" as OutboundPolicy }, "/v")).toThrow(/unknown outbound policy/);
+    expect(() => buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, identityKeys: [] }, "/v")).toThrow(/no public key/);
   });
 });

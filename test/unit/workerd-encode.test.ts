@@ -90,6 +90,9 @@ describe("encodeWorkerdConfig / decodeWorkerdConfig", () => {
   it("round-trips every supported variant", () => {
     const config = fullConfig("/srv/files");
     config.sockets.push({ name: "admin", address: "127.0.0.1:9999", http: {}, service: "alpha" });
+    config.sockets.push({ name: "control", http: {}, service: "router", entrypoint: "control" });
+    (config.services[0] as { worker: { bindings: unknown[] } }).worker.bindings.push({ name: "LOADER", workerLoader: {} });
+    config.v8Flags = ["--max-semi-space-size=32"];
     const bytes = encodeWorkerdConfig(config);
     expect(bytes).toBeInstanceOf(Uint8Array);
     expect(decodeWorkerdConfig(bytes)).toEqual(config);
