@@ -100,8 +100,11 @@ export class VersionStore {
         `cannot store ${service}/${version} under ${this.root}: ${(err as Error).message}`, { service, version, code }, { cause: err });
     }
     this.#files.set(`${service}/${version}`, new Map(bundle.files));
-    this.#list = undefined;
-    return { stored: { spec: bundle.spec, bundleDir: join(finalDir, "bundle"), storedAt }, created: true };
+    const stored: StoredVersion = { spec: bundle.spec, bundleDir: join(finalDir, "bundle"), storedAt };
+    // Keep a listed cache current rather than dropping it: re-reading every spec.json after each
+    // deploy made a one-change pass grow with the number of stored versions.
+    this.#patchList((list) => [...list.filter((s) => !(s.spec.service === service && s.spec.version === version)), stored]);
+    return { stored, created: true };
   }
 
   async get(service: string, version: string): Promise<StoredVersion | null> {
@@ -124,6 +127,13 @@ export class VersionStore {
   async list(): Promise<StoredVersion[]> {
     this.#list ??= this.#readList();
     return [...(await this.#list)];
+  }
+
+  #patchList(change: (list: StoredVersion[]) => StoredVersion[]): void {
+    const current = this.#list;
+    if (current === undefined) return;
+    // A failed read leaves the next list() to read afresh.
+    this.#list = current.then(change, () => this.#readList());
   }
 
   async #readList(): Promise<StoredVersion[]> {
@@ -173,7 +183,7 @@ export class VersionStore {
       throw err;
     }
     this.#files.delete(`${service}/${version}`);
-    this.#list = undefined;
+    this.#patchList((list) => list.filter((s) => !(s.spec.service === service && s.spec.version === version)));
     fault("during-gc");
     await rm(doomed, { recursive: true, force: true });
   }

@@ -100,6 +100,22 @@ describe("VersionStore.put", () => {
     expect(await readFile(join(dirname(stored.bundleDir), "spec.json"), "utf8")).toBe(specBefore);
   });
 
+  it("a listed store stays right across put and remove without re-reading (same as a fresh list)", async () => {
+    const v1 = await bundleFrom("greeter");
+    const v2 = await bundleFrom("greeter", { ...FILES, "index.js": `${INDEX}// v2\n` });
+    const store = new VersionStore(data);
+    expect(await store.list()).toEqual([]);
+    await store.put(v1);
+    await store.put(v2);
+    await store.put(v1); // already there: no duplicate
+    const key = (l: { spec: { service: string; version: string } }[]) => l.map((s) => `${s.spec.service}/${s.spec.version}`).sort();
+    expect(key(await store.list())).toEqual(key([v1, v2]));
+    expect(key(await store.list())).toEqual(key(await new VersionStore(data).list()));
+    await store.remove("greeter", v1.spec.version);
+    expect(key(await store.list())).toEqual(key([v2]));
+    expect(key(await store.list())).toEqual(key(await new VersionStore(data).list()));
+  });
+
   it("two versions of a service live side by side", async () => {
     const v1 = await bundleFrom("greeter");
     const v2 = await bundleFrom("greeter", { ...FILES, "index.js": `${INDEX}// v2\n` });
