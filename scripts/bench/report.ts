@@ -234,7 +234,7 @@ export function renderReport(r: BenchResults): string {
     out.push("");
     out.push(`4. Reconcile cost — ${c.bundle}; POST /reconcile (durationMs from the API, wall from the client), medians`);
     out.push(table(
-      ["versions live", "no-op ms", "no-op wall", "1-change ms", "validate", "wd start-up", "register", "workerd RSS MB", "add ms/version", "source cold", "source warm", "GET /deployments", "drain query", "store list cold"],
+      ["versions live", "no-op ms", "no-op wall", "1-change ms", "validate", "wd serve", "register", "workerd RSS MB", "add ms/version", "source cold", "source warm", "GET /deployments", "drain query", "store list cold"],
       c.sizes.map((s) => [
         String(s.versions), ms(median(s.noop.durationMs)), ms(median(s.noop.wallMs)), ms(median(s.oneChange.durationMs)),
         ms(median(s.oneChange.validateMs)), ms(median(s.oneChange.handoverMs)), ms(median(s.oneChange.registerMs)), ms(s.workerdRssMb),
@@ -243,7 +243,7 @@ export function renderReport(r: BenchResults): string {
     ));
     out.push("   (source cold/warm: readDesired without / with its bundle cache; GET /deployments, drain query, store list: the other");
     out.push("    pieces of a pass's gather, timed from the bench process;");
-    out.push("    wd start-up: a new workerd generation with every live version, until it listens)");
+    out.push("    wd serve: loader mode, the live-set update of the running workerd; static mode, a new generation with every live version, until it listens)");
     if (c.skipped.length) out.push(`   not reached within the time budget: ${c.skipped.join(", ")} versions`);
   }
 
