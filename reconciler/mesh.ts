@@ -62,8 +62,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
 
     const loader = o.workerdMode === "loader";
-    // Loader mode: each generation's control socket, in a private directory with a short path.
-    const controlDir = loader ? await mkdtemp(join(tmpdir(), "gridiron-ctl-")) : undefined;
+    const controlDir = loader ? await makeControlDir(o.dataDir) : undefined;
     if (controlDir !== undefined) cleanups.push(() => rm(controlDir, { recursive: true, force: true }));
     const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd }, controlDir, extraArgs: loader ? ["--experimental"] : [] });
     cleanups.push(() => workerd.stop());
@@ -118,4 +117,17 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     await close();
     throw err;
   }
+}
+
+/**
+ * Loader mode: a private directory for each workerd generation's control socket. Under the data
+ * dir (emptied first: sockets of a daemon that was killed), unless that path is too long for a
+ * unix socket (107 bytes with "/g<N>.sock"); then a fresh one in the system temp dir.
+ */
+async function makeControlDir(dataDir: string): Promise<string> {
+  const dir = join(resolve(dataDir), "workerd", "control");
+  if (Buffer.byteLength(dir) + "/g000000.sock".length > 107) return mkdtemp(join(tmpdir(), "gridiron-ctl-"));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
 }

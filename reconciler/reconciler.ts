@@ -582,9 +582,17 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // Only specs: the router reads module bytes from the store itself.
       const specs: BundleSpec[] = [];
       for (const ref of serve) {
-        const spec = candidates.get(keyOf(ref))?.spec ?? (await this.#d.store.get(ref.service, ref.version))?.spec;
-        if (!spec) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
-        specs.push(spec);
+        const candidate = candidates.get(keyOf(ref));
+        if (candidate) {
+          specs.push(candidate.spec);
+          continue;
+        }
+        const stored = await this.#d.store.get(ref.service, ref.version);
+        if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
+        // The router reads these bytes as they are: check them against the digest first (once per
+        // process), as static mode does when it compiles them into the config.
+        await this.#d.store.files(stored);
+        specs.push(stored.spec);
       }
       if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
       const config = buildLoaderConfig(specs, await this.#router(), this.#d.workerdPolicy, this.#d.versionsDir);
