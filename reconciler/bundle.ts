@@ -2,7 +2,8 @@
 // The bytes read here are the bytes stored and served: nothing re-reads the source directory
 // later, so a bundle being rewritten while we read it cannot end up half-old, half-new.
 import { createHash } from "node:crypto";
-import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
+import { lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 import { bundleError } from "./errors.ts";
 import {
@@ -102,15 +103,20 @@ interface Listed {
   fingerprint: string;
 }
 
-/** Lists and checks every file (names, symlinks, limits) without reading contents. */
-async function walk(bundle: string, root: string, limits: BundleLimits): Promise<Listed> {
-  const rootReal = await realpath(root);
+/**
+ * Lists and checks every file (names, symlinks, limits) without reading contents. Synchronous on
+ * purpose: this runs for every bundle on every pass, and each async fs call costs a trip through
+ * libuv's thread pool (~15 µs against ~3 µs). At 500 trivial bundles a no-op pass read the folder
+ * in ~30 ms async and ~9 ms like this; one bundle blocks the event loop for a few µs per file.
+ */
+function walk(bundle: string, root: string, limits: BundleLimits): Listed {
+  const rootReal = realpathSync(root);
   const files = new Map<string, string>();
   const prints: string[] = [];
   let total = 0;
 
-  async function visit(dir: string): Promise<void> {
-    const entries = await readdir(dir, { withFileTypes: true });
+  function visit(dir: string): void {
+    const entries = readdirSync(dir, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const entry of entries) {
       // Dotfiles are editor droppings and temp files (.DS_Store, .index.js.swp): not part of a bundle.
@@ -119,24 +125,24 @@ async function walk(bundle: string, root: string, limits: BundleLimits): Promise
       const rel = relative(root, abs).split(sep).join("/");
       const pathProblem = checkBundlePath(rel);
       if (pathProblem) throw bundleError(bundle, pathProblem, { file: rel });
-      let info = await lstat(abs, { bigint: true });
+      let info = lstatSync(abs, { bigint: true });
       if (info.isSymbolicLink()) {
         let target: string;
         try {
-          target = await realpath(abs);
+          target = realpathSync(abs);
         } catch {
           throw bundleError(bundle, `symlink ${rel} points to nothing`, { file: rel });
         }
         if (target !== rootReal && !target.startsWith(rootReal + sep)) {
           throw bundleError(bundle, `symlink ${rel} leaves the bundle (points to ${target})`, { file: rel });
         }
-        info = await stat(abs, { bigint: true });
+        info = statSync(abs, { bigint: true });
         if (info.isDirectory()) {
           throw bundleError(bundle, `symlink ${rel} points to a directory; only file symlinks are allowed`, { file: rel });
         }
       }
       if (info.isDirectory()) {
-        await visit(abs);
+        visit(abs);
         continue;
       }
       if (!info.isFile()) throw bundleError(bundle, `${rel} is not a regular file`, { file: rel });
@@ -156,7 +162,7 @@ async function walk(bundle: string, root: string, limits: BundleLimits): Promise
     }
   }
 
-  await visit(root);
+  visit(root);
   return { files, fingerprint: prints.join("|") };
 }
 
@@ -185,13 +191,13 @@ export async function readBundle(dir: string, limits: BundleLimits = DEFAULT_LIM
   const dirName = basename(dir);
   let info;
   try {
-    info = await stat(dir);
+    info = statSync(dir);
   } catch (err) {
     throw bundleError(dirName, `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
   if (!info.isDirectory()) throw bundleError(dirName, `${dir} is not a directory`);
 
-  const listed = await walk(dirName, dir, limits);
+  const listed = walk(dirName, dir, limits);
   if (listed.files.size === 0) throw bundleError(dirName, "bundle is empty");
   const key = `${dir}\0${JSON.stringify(limits)}`;
   const hit = cache?.get(key);

@@ -6,7 +6,15 @@
 // anything drains the reconciler polls every 2 s, which would land inside the next measurement. The pieces of a no-op
 // pass are also timed from outside (reading the source, Restate's deployment list, the store) to
 // show where its time goes.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { buildLoaderConfig } from "../../reconciler/workerd/build.ts";
+import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
+import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
 import { DEFAULT_LIMITS, type BundleCache } from "../../reconciler/bundle.ts";
 import { readDesired } from "../../reconciler/desired.ts";
 import { DRAIN_QUERY } from "../../reconciler/drain.ts";
@@ -27,6 +35,11 @@ export interface SizeResult {
   oneChange: { durationMs: number[]; wallMs: number[]; validateMs: number[]; handoverMs: number[]; registerMs: number[] };
   /** workerd RSS (MB) after the last one-change pass. */
   workerdRssMb?: number;
+  /**
+   * Loader mode: a fresh generation with this live set (what a recycle or a crash restart starts):
+   * spawn → listening, then the first and a second GET /discover of one version (cold load, warm).
+   */
+  freshGeneration?: { startMs: number; coldMs: number; warmMs: number };
   /** Pieces of a no-op pass timed from the bench process (median of 3), ms. */
   /** Cold = nothing cached (first pass after start); warm = with a cache primed by one read, as later passes. */
   noopPieces: { readSourceCold: number; readSourceWarm: number; listDeployments: number; drainQuery: number; listStoreCold: number };
@@ -126,6 +139,7 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
     }
     const status = await mesh.status();
     const workerdRssMb = status.workerd.pid ? await rssMb(status.workerd.pid) : undefined;
+    const freshGeneration = o.mode === "loader" ? await measureFreshGeneration(mesh) : undefined;
 
     const cache: BundleCache = new Map();
     await readDesired(mesh.bundlesDir, DEFAULT_LIMITS, cache);
@@ -145,10 +159,47 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
       noop,
       oneChange,
       ...(workerdRssMb !== undefined ? { workerdRssMb } : {}),
+      ...(freshGeneration !== undefined ? { freshGeneration } : {}),
       noopPieces,
     };
-    o.log(`  ${r.versions} live: no-op ${median(noop.durationMs)} ms (wall ${median(noop.wallMs).toFixed(0)}), one change ${median(oneChange.durationMs)} ms (workerd ${o.mode === "static" ? "start-up" : "live-set update"} ${median(oneChange.handoverMs)} ms), workerd RSS ${workerdRssMb?.toFixed(0)} MB`);
+    o.log(`  ${r.versions} live: no-op ${median(noop.durationMs)} ms (wall ${median(noop.wallMs).toFixed(0)}), one change ${median(oneChange.durationMs)} ms (workerd ${o.mode === "static" ? "start-up" : "live-set update"} ${median(oneChange.handoverMs)} ms), workerd RSS ${workerdRssMb?.toFixed(0)} MB${freshGeneration ? `; a fresh loader generation with this live set starts in ${Math.round(freshGeneration.startMs)} ms, first call to a version ${Math.round(freshGeneration.coldMs)} ms (cold load), then ${freshGeneration.warmMs.toFixed(1)} ms` : ""}`);
     out.push(r);
   }
   return { sizes: out, skipped };
+}
+
+const ROUTER = fileURLToPath(new URL("../../reconciler/workerd/router.js", import.meta.url));
+
+/**
+ * Loader mode: starts a scratch workerd with the loader config of every stored version (as a
+ * recycle would), times it until it listens, then one version's first /discover (its code read
+ * from the store and loaded) and a second one. Request identity off: nobody signs these.
+ */
+async function measureFreshGeneration(mesh: BenchMesh): Promise<{ startMs: number; coldMs: number; warmMs: number }> {
+  const specs = (await new VersionStore(mesh.dataDir).list()).map((s) => s.spec);
+  const dir = await mkdtemp(path.join(tmpdir(), "gridiron-bench-fresh-"));
+  try {
+    const config = buildLoaderConfig(specs, await readFile(ROUTER, "utf8"), { identityKeys: null, outbound: "none" }, path.resolve(mesh.dataDir, "versions"));
+    const file = path.join(dir, "config.bin");
+    await writeFile(file, encodeWorkerdConfig(config));
+    const t0 = performance.now();
+    const w = await startScratchWorkerd(file, { logger: pino({ level: "silent" }), extraArgs: ["--experimental", "--socket-addr", `control=unix:${path.join(dir, "c.sock")}`] });
+    const startMs = performance.now() - t0;
+    try {
+      const last = specs.at(-1)!;
+      const url = `http://127.0.0.1:${w.port}/${last.service}/${last.version}/discover`;
+      const get = async () => {
+        const t = performance.now();
+        const r = await mesh.http.request(url, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" } });
+        if (r.status !== 200) throw new Error(`fresh loader generation: ${url} answered ${r.status}: ${r.text.slice(0, 200)}`);
+        return performance.now() - t;
+      };
+      const coldMs = await get();
+      return { startMs, coldMs, warmMs: await get() };
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
