@@ -30,7 +30,8 @@ export function printPlan(p: PlanReport): void {
 export function printStatus(s: Status): void {
   console.log(`source   ${s.source.kind} ${s.source.location}${s.source.revision && s.source.revision !== `folder:${s.source.location}` ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
   console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
-  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}`);
+  const loaded = s.workerd.retiredLoaded ? `, ${s.workerd.retiredLoaded} dropped version(s) still loaded` : "";
+  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode${loaded})`);
   if (s.lastReconcile) {
     const r = s.lastReconcile;
     console.log(`last     reconcile #${r.id} ${r.outcome} in ${r.durationMs} ms at ${r.startedAt} (${r.trigger})`);

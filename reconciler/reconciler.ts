@@ -155,6 +155,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#log = deps.logger.child({ component: "reconciler" });
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
     this.#pins = new Pins(deps.dataDir);
+    // A generation restarted after a crash has loaded nothing yet: no dropped version is in it.
+    deps.workerd.on("restart", () => {
+      this.#loadedByGeneration = new Set(this.#served.map(keyOf));
+    });
   }
 
   async #router(): Promise<string> {
@@ -499,6 +503,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return out;
   }
 
+  #retiredLoaded(): number {
+    const live = new Set(this.#served.map(keyOf));
+    return [...this.#loadedByGeneration].filter((k) => !live.has(k)).length;
+  }
+
   async #serve(serve: VersionRef[], g: Gathered, log: Logger): Promise<void> {
     const current = new Set(this.#served.map(keyOf));
     if (serve.length === current.size && serve.every((v) => current.has(keyOf(v)))) return;
@@ -661,7 +670,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       pins: new Map(this.#pins.entries()),
       conditionMemory: this.#conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.g.revision, error: this.#sourceError },
-      workerd: { url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation },
+      workerd: {
+        url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation, mode: this.#d.workerdMode ?? "static",
+        ...(this.#d.workerdMode === "loader" ? { retiredLoaded: this.#retiredLoaded() } : {}),
+      },
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
       graceMs: this.#life.graceMs,

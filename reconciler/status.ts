@@ -73,7 +73,14 @@ export interface ReconcileResult {
 
 export interface Status {
   source: { kind: string; location: string; revision?: string; error?: string };
-  workerd: { url: string; pid?: number; generation: number };
+  workerd: {
+    url: string;
+    pid?: number;
+    generation: number;
+    mode: "loader" | "static";
+    /** Loader mode: dropped versions still loaded in the serving process (a recycle clears them). */
+    retiredLoaded?: number;
+  };
   restate: { ingressUrl: string; adminUrl: string; pid?: number };
   services: ServiceStatus[];
   lastReconcile?: ReconcileResult;

@@ -77,6 +77,10 @@ async function discover(h: Harness, version: string): Promise<number> {
 }
 
 const workerd = async (h: Harness) => (await h.mesh.status()).workerd;
+const processOf = async (h: Harness) => {
+  const w = await workerd(h);
+  return { pid: w.pid, generation: w.generation };
+};
 
 describe("loader mode (default)", () => {
   let h: Harness | undefined;
@@ -85,19 +89,21 @@ describe("loader mode (default)", () => {
   it("deploys and removals change the live set in place; a removed version stops answering; dropped versions recycle the process", async () => {
     h = await startMesh("loader", { GRIDIRON_WORKERD_RECYCLE_AFTER: "2" });
     const v1 = (await greeter(h)).serving!;
-    const first = await workerd(h);
+    const first = await processOf(h);
     expect(first.pid).toBeGreaterThan(0);
+    expect(await workerd(h)).toMatchObject({ mode: "loader", retiredLoaded: 0 });
 
     // Deploy: the new version answers from the same process, the old one until it is removed.
     await deployGreeterVariant(built, h.bundlesDir, "Hi");
     const v2 = await greetsWith(h, "Hi");
     expect(v2).not.toBe(v1);
-    expect(await workerd(h)).toEqual(first);
+    expect(await processOf(h)).toEqual(first);
     await waitStored(h, v1);
     expect(await discover(h, v1)).toBe(404);
     expect(await discover(h, v2)).toBe(200);
-    // One dropped version is below the recycle threshold: still the same process.
-    expect(await workerd(h)).toEqual(first);
+    // One dropped version is below the recycle threshold: still the same process, and it says so.
+    expect(await processOf(h)).toEqual(first);
+    expect((await workerd(h)).retiredLoaded).toBe(1);
 
     // The second dropped version reaches it: a fresh generation, and the current version serves.
     await deployGreeterVariant(built, h.bundlesDir, "Hey");
@@ -106,6 +112,7 @@ describe("loader mode (default)", () => {
     const recycled = await workerd(h);
     expect(recycled.generation).toBeGreaterThan(first.generation);
     expect(recycled.pid).not.toBe(first.pid);
+    expect(recycled.retiredLoaded).toBe(0);
     expect(await discover(h, v3)).toBe(200);
     expect(await discover(h, v2)).toBe(404);
   });
@@ -131,6 +138,8 @@ describe("static mode", () => {
   it("every deploy starts a new workerd generation holding the live versions; Restate is told to close connections", async () => {
     h = await startMesh("static", { GRIDIRON_WORKERD_MODE: "static" });
     const first = await workerd(h);
+    expect(first.mode).toBe("static");
+    expect(first.retiredLoaded).toBeUndefined();
     const swaps = async () => Number(/^gridiron_workerd_swaps_total (\d+)/m.exec((await h!.mesh.http.request(`${h!.mesh.apiUrl}/metrics`)).text)?.[1] ?? NaN);
     const swapsBefore = await swaps();
     await deployGreeterVariant(built, h.bundlesDir, "Hi");
