@@ -21,15 +21,13 @@ import { buildStatus } from "./status-view.ts";
 import type { ReconcileResult, Status } from "./status.ts";
 import type { StoredVersion, VersionStore } from "./store/versions.ts";
 import { validateVersion } from "./validate.ts";
-import { buildLoaderConfig, buildWorkerdConfig, liveSet, type ServedVersion, type WorkerdMode, type WorkerdPolicy } from "./workerd/build.ts";
+import { Serving } from "./serving.ts";
+import type { ServedVersion, WorkerdMode, WorkerdPolicy } from "./workerd/build.ts";
 import type { ConfigFiles } from "./workerd/config-files.ts";
-import { encodeWorkerdConfig } from "./workerd/encode.ts";
 import type { WorkerdProcess } from "./workerd/process.ts";
 
 const ROUTER_PATH = new URL("./workerd/router.js", import.meta.url);
 const HISTORY = 10;
-/** Loader mode: dropped versions a generation may hold before it is replaced (about 5-9 MB each). */
-export const DEFAULT_RECYCLE_AFTER = 16;
 
 /**
  * Restate keeps HTTP/1.1 connections to a deployment alive and reuses them. When a workerd
@@ -128,9 +126,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #queued: Promise<ReconcileResult> | undefined;
   #queuedToken: object | undefined;
   #routerSource: string | undefined;
-  #served: VersionRef[] = [];
-  /** Loader mode: every version the serving generation has had in its live set. */
-  #loadedByGeneration = new Set<string>();
+  readonly #serving: Serving;
   #timers = new Map<string, DrainTimer>();
   #followUp: NodeJS.Timeout | undefined;
   #closed = false;
@@ -155,9 +151,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#log = deps.logger.child({ component: "reconciler" });
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
     this.#pins = new Pins(deps.dataDir);
-    // A generation restarted after a crash has loaded nothing yet: no dropped version is in it.
-    deps.workerd.on("restart", () => {
-      this.#loadedByGeneration = new Set(this.#served.map(keyOf));
+    this.#serving = new Serving({
+      workerd: deps.workerd, configFiles: deps.configFiles, store: deps.store, policy: deps.workerdPolicy,
+      mode: deps.workerdMode, versionsDir: deps.versionsDir, recycleAfter: deps.recycleAfter, routerSource: () => this.#router(),
     });
   }
 
@@ -178,11 +174,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const serve = new Map<string, VersionRef>();
     for (const d of deployments) if (stored.has(keyOf(d))) serve.set(keyOf(d), { service: d.service, version: d.version });
     const refs = [...serve.values()];
-    const { path } = await this.#writeConfig(refs, new Map());
-    const { port } = await this.#d.workerd.start(path);
-    await this.#d.configFiles.commit(path);
-    this.#served = refs;
-    this.#loadedByGeneration = new Set(refs.map(keyOf));
+    const port = await this.#serving.start(refs);
     this.#log.info({ versions: refs.length, port }, "workerd serving registered versions");
   }
 
@@ -268,7 +260,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       desired,
       {
         stored: g.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })),
-        served: this.#served,
+        served: this.#serving.served,
         registered: g.deployments,
       },
       { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers },
@@ -375,7 +367,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // Serve new versions before registering them, and keep removed ones until deregistered.
       const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
       const before = new Map([...p.serve, ...removals].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
-      await this.#serve([...before.values()], g, log);
+      await this.#serving.apply([...before.values()], candidatesOf(g), log);
       for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 
       for (const a of p.actions) {
@@ -403,7 +395,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         log.info({ service: a.service, version: a.version, deploymentId: a.deploymentId }, "drained version deregistered");
         result.actions.push(a);
       }
-      await this.#serve(p.serve, g, log);
+      await this.#serving.apply(p.serve, candidatesOf(g), log);
       for (const a of p.actions) {
         if (a.type !== "gc") continue;
         await this.#d.store.remove(a.service, a.version);
@@ -503,49 +495,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return out;
   }
 
-  #retiredLoaded(): number {
-    const live = new Set(this.#served.map(keyOf));
-    return [...this.#loadedByGeneration].filter((k) => !live.has(k)).length;
-  }
-
-  async #serve(serve: VersionRef[], g: Gathered, log: Logger): Promise<void> {
-    const current = new Set(this.#served.map(keyOf));
-    if (serve.length === current.size && serve.every((v) => current.has(keyOf(v)))) return;
-    const t0 = performance.now();
-    const files = new Map([...g.desired.values()].map((c) => [keyOf(c.spec), c]));
-    const loader = this.#d.workerdMode === "loader";
-    const keys = serve.map(keyOf);
-    // Loader mode changes the live set in place, unless dropped versions have piled up in the
-    // process (they are never unloaded) or nothing runs yet.
-    const retired = [...this.#loadedByGeneration].filter((k) => !keys.includes(k)).length;
-    const inPlace = loader && this.#d.workerd.pid !== undefined && retired < (this.#d.recycleAfter ?? DEFAULT_RECYCLE_AFTER);
-    const { path, live } = await this.#writeConfig(serve, files);
-    fault("after-config-write");
-    try {
-      if (inPlace) {
-        // The fault points name the step that changes what serves, whichever way it is done.
-        fault("before-swap");
-        const { ms } = await this.#d.workerd.update(path, live);
-        fault("after-swap");
-        await this.#d.configFiles.commit(path);
-        this.#served = serve;
-        for (const k of keys) this.#loadedByGeneration.add(k);
-        log.info({ versions: serve.length, serving: keys, updateMs: ms, ms: Math.round(performance.now() - t0) }, "workerd live set updated");
-        return;
-      }
-      fault("before-swap");
-      const { ms } = this.#d.workerd.pid === undefined ? { ms: (await this.#d.workerd.start(path), 0) } : await this.#d.workerd.swap(path);
-      fault("after-swap");
-      await this.#d.configFiles.commit(path);
-      this.#served = serve;
-      this.#loadedByGeneration = new Set(keys);
-      log.info({ versions: serve.length, serving: keys, handoverMs: ms, ms: Math.round(performance.now() - t0), ...(loader ? { recycled: retired } : {}) }, "workerd config swapped");
-    } catch (err) {
-      await this.#d.configFiles.discard(path);
-      throw err;
-    }
-  }
-
   async #register(a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {
     // A promote registers a version that Restate still knows under its old URI: Restate does not
     // make a re-registered URI latest again, so it gets a fresh tag (see actual.ts).
@@ -584,41 +533,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     // The transition time changes only when the condition does.
     const since = prev && prev.message === e.message ? prev.since : new Date().toISOString();
     this.#serviceErrors.set(service, { code: e.code, message: e.message, since });
-  }
-
-  async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<{ path: string; live: unknown }> {
-    if (this.#d.workerdMode === "loader") {
-      // Only specs: the router reads module bytes from the store itself.
-      const specs: BundleSpec[] = [];
-      for (const ref of serve) {
-        const candidate = candidates.get(keyOf(ref));
-        if (candidate) {
-          specs.push(candidate.spec);
-          continue;
-        }
-        const stored = await this.#d.store.get(ref.service, ref.version);
-        if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
-        // The router reads these bytes as they are: check them against the digest first (once per
-        // process), as static mode does when it compiles them into the config.
-        await this.#d.store.files(stored);
-        specs.push(stored.spec);
-      }
-      if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
-      const config = buildLoaderConfig(specs, await this.#router(), this.#d.workerdPolicy, this.#d.versionsDir);
-      return { path: await this.#d.configFiles.write(encodeWorkerdConfig(config)), live: liveSet(specs) };
-    }
-    const versions: ServedVersion[] = [];
-    for (const ref of serve) {
-      const candidate = candidates.get(keyOf(ref));
-      if (candidate) {
-        versions.push(candidate);
-        continue;
-      }
-      const stored = await this.#d.store.get(ref.service, ref.version);
-      if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
-      versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
-    }
-    return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, await this.#router(), this.#d.workerdPolicy))), live: undefined };
   }
 
   /** Pins `version` (default: the newest stored version other than the one serving) and reconciles. */
@@ -664,15 +578,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   status(): Status {
     return buildStatus({
       last: this.#last,
-      served: this.#served,
+      served: this.#serving.served,
       failedVersions: this.#failedVersions,
       serviceErrors: this.#serviceErrors,
       pins: new Map(this.#pins.entries()),
       conditionMemory: this.#conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.g.revision, error: this.#sourceError },
       workerd: {
-        url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation, mode: this.#d.workerdMode ?? "static",
-        ...(this.#d.workerdMode === "loader" ? { retiredLoaded: this.#retiredLoaded() } : {}),
+        url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation, mode: this.#serving.mode,
+        ...(this.#serving.mode === "loader" ? { retiredLoaded: this.#serving.retiredLoaded() } : {}),
       },
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
@@ -709,3 +623,8 @@ function removedHandlers(g: Gathered, service: string, next: ReadonlyMap<string,
 }
 
 export type { Action };
+
+/** The versions a pass holds bytes for, by "<service>/<version>". */
+function candidatesOf(g: Gathered): Map<string, ServedVersion> {
+  return new Map([...g.desired.values()].map((c) => [keyOf(c.spec), c]));
+}
