@@ -84,7 +84,10 @@ export class Serving {
     const loader = this.mode === "loader";
     const keys = serve.map(keyOf);
     const retired = [...this.#loaded].filter((k) => !keys.includes(k)).length;
-    const inPlace = loader && this.#d.workerd.pid !== undefined && retired < (this.#d.recycleAfter ?? DEFAULT_RECYCLE_AFTER);
+    // Started at all (a crashed generation awaiting its restart counts: update() then only
+    // changes the config the restart will read, and swap() launches the replacement itself).
+    const started = this.#d.workerd.configPath !== undefined;
+    const inPlace = loader && started && retired < (this.#d.recycleAfter ?? DEFAULT_RECYCLE_AFTER);
     const { path, live } = await this.#writeConfig(serve, candidates);
     fault("after-config-write");
     try {
@@ -99,7 +102,7 @@ export class Serving {
         log.info({ versions: serve.length, serving: keys, updateMs: ms, ms: Math.round(performance.now() - t0) }, "workerd live set updated");
         return;
       }
-      const { ms } = this.#d.workerd.pid === undefined ? { ms: (await this.#d.workerd.start(path), 0) } : await this.#d.workerd.swap(path);
+      const { ms } = started ? await this.#d.workerd.swap(path) : { ms: (await this.#d.workerd.start(path), 0) };
       fault("after-swap");
       await this.#d.configFiles.commit(path);
       this.#served = serve;
