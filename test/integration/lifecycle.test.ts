@@ -223,4 +223,26 @@ describe("version lifecycle", () => {
     );
     expect(retried).toEqual([]);
   });
+
+  it("a service removed from the source stays registered while an invocation needs it, then is deregistered", async () => {
+    const serving = (await service("greeter"))!.serving!;
+    const id = await startSleeper(3000);
+    const registered = async () => {
+      const deployments = JSON.parse((await mesh!.http.request(`http://127.0.0.1:${ports.admin}/deployments`)).text) as { deployments: { uri: string }[] };
+      return deployments.deployments.some((d) => d.uri.includes(`/${serving}/`));
+    };
+    const passes = async () => (await mesh!.status()).lastReconcile?.id ?? 0;
+    const before = await passes();
+    // counter stays, so the folder is not empty: removing greeter is a real request.
+    await rm(path.join(bundlesDir, "greeter"), { recursive: true });
+    // Two passes after the removal (the change and a drain follow-up, each long past the 300 ms
+    // grace) have seen the sleeping invocation and kept the deployment.
+    await waitFor("two passes after the removal", async () => ((await passes()) >= before + 2 ? true : undefined));
+    expect(await registered()).toBe(true);
+    expect(await attach(id)).toMatch(/, Sleepy! .*after 3000 ms/);
+    await waitFor("the removed greeter to be deregistered", async () => ((await registered()) ? undefined : true));
+    // Back as it was for whatever runs next.
+    await deployGreeter("Hello");
+    await greetsWith("Hello");
+  });
 });
