@@ -215,11 +215,22 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   /** What Restate and the store hold now: the part of `actual` a pass's own effects change. */
   /**
+   * After a pass that registered or removed something: what Restate and the store hold now. The
+   * invocations each deployment waits for are carried over from the pass's own query (by
+   * deployment id) instead of scanning Restate's invocations a second time.
+   */
+  async #refresh(g: Gathered): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
+    const now = await this.#observe(g.sourceVersions, { invocations: false });
+    const known = new Map(g.deployments.map((d) => [d.deploymentId, d.blocking]));
+    return { ...now, deployments: now.deployments.map((d) => ({ ...d, blocking: known.get(d.deploymentId) ?? [] })) };
+  }
+
+  /**
    * Restate's deployments and services, and the store. `desired` (service → version the source
    * asks for) lets a pass skip the invocation query when nothing can be draining; without it the
    * query always runs.
    */
-  async #observe(desired?: ReadonlyMap<string, string>): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
+  async #observe(desired?: ReadonlyMap<string, string>, opts: { invocations?: boolean } = {}): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
     const admin = this.#d.admin;
     const [rawDeployments, catalog, stored] = await Promise.all([admin.listDeployments(), admin.services(), this.#d.store.list()]);
     const latest = new Map(catalog.map((s) => [s.name, s.deploymentId]));
@@ -231,7 +242,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     // Restate keeps completed invocations for a day and the query scans them all (about 0.7 µs a
     // row here: 90 s for a day of 1,500 calls/s), so a pass where every deployment of ours is
     // latest and desired does not ask.
-    const needed = desired === undefined || ours.some((d) => !latestFor.has(d.deploymentId) || desired.get(d.service) !== d.version);
+    const needed = opts.invocations !== false && (desired === undefined || ours.some((d) => !latestFor.has(d.deploymentId) || desired.get(d.service) !== d.version));
     const blocking = needed ? blockingInvocations(parseInvocationRows(await admin.query(DRAIN_QUERY)), latest) : new Map<string, string[]>();
     const deployments = ours.map((d) => ({
       ...d,
@@ -417,8 +428,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         if (!g.errors.has(service) && !g.desired.has(service)) this.#serviceErrors.delete(service);
       }
       // Status reflects what this pass registered or removed; the source was read at its start
-      // (fetching it again, for git a second fetch, would only race with the next pass).
-      const fresh = result.deployed.length + removals.length > 0 ? { ...g, ...(await this.#observe(g.sourceVersions).catch(() => ({}))) } : g;
+      // (fetching it again, for git a second fetch, would only race with the next pass). Drain
+      // figures in status come from this pass's plan, so the invocation query is not run again.
+      const fresh = result.deployed.length + removals.length > 0 ? { ...g, ...(await this.#refresh(g).catch(() => ({}))) } : g;
       this.#last = { g: fresh, plan: p };
     } catch (err) {
       const e = asGridironError(err);
