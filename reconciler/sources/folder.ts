@@ -45,15 +45,21 @@ export class FolderSource implements Source {
     let rootWatch: NodeFSWatcher | undefined;
     let stopped = false;
     let first = "";
+    /** Inode of the folder the watchers are attached to. */
+    let watchedIno: number | undefined;
     const changed = (reason: string) => {
       if (!timer) first = reason;
       clearTimeout(timer);
       timer = setTimeout(() => {
         timer = undefined;
         onChange(first);
+        // Deleted (and maybe already recreated: a new inode) under the watchers, which then watch
+        // nothing; neither chokidar's unlinkDir nor an fs.watch error is sure to come first.
+        void stat(this.dir).then((info) => (info.ino !== watchedIno ? lost() : undefined), () => lost());
       }, this.#debounceMs);
     };
     const start = async (): Promise<void> => {
+      watchedIno = (await stat(this.dir)).ino;
       // chokidar can miss a bundle directory renamed into place (the usual atomic swap, e.g.
       // `mv staging bundles/greeter`); the kernel's own event for the folder itself does not.
       rootWatch = fsWatch(this.dir, (event, name) => {
@@ -93,7 +99,13 @@ export class FolderSource implements Source {
             clearInterval(poll);
             poll = undefined;
             losing = false;
-            await start();
+            try {
+              await start();
+            } catch {
+              // Gone again between the check and the watch: keep polling.
+              void lost();
+              return;
+            }
             changed(`bundles folder ${this.dir} is back`);
           },
           () => undefined,
