@@ -43,7 +43,10 @@ export function buildStatus(input: StatusInput): Status {
     const rows = new Map<string, VersionStatus>();
     for (const d of deps) {
       const drain = drains.get(d.deploymentId);
-      const state: VersionStatus["state"] = !served.has(keyOf(d)) ? "unservable" : d.version === serving ? "serving" : drain?.stuck ? "stuck" : "draining";
+      // A service removed from the source keeps its deployment latest in Restate until it is
+      // deregistered, but it is on its way out: draining, not serving.
+      const leaving = desired === undefined && drain !== undefined;
+      const state: VersionStatus["state"] = !served.has(keyOf(d)) ? "unservable" : d.version === serving && !leaving ? "serving" : drain?.stuck ? "stuck" : "draining";
       if (rows.get(d.version)?.state === "serving") continue;
       const row: VersionStatus = {
         version: d.version,

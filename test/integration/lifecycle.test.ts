@@ -241,6 +241,12 @@ describe("version lifecycle", () => {
     // grace) have seen the sleeping invocation and kept the deployment.
     await waitFor("two passes after the removal", async () => ((await passes()) >= before + 2 ? true : undefined));
     expect(await registered()).toBe(true);
+    // Status says it is on its way out, held by the sleeper (new calls still reach it meanwhile).
+    const row = await waitFor("the removed greeter to show as draining", async () => {
+      const r = (await service("greeter"))?.versions.find((v) => v.version === serving);
+      return r?.state === "draining" && r.blocking === 1 ? r : undefined;
+    });
+    expect(row.invocations).toEqual([id]);
     expect(await attach(id)).toMatch(/, Sleepy! .*after 3000 ms/);
     await waitFor("the removed greeter to be deregistered", async () => ((await registered()) ? undefined : true));
     // Back as it was for whatever runs next.
