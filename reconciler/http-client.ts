@@ -13,9 +13,10 @@ export interface HttpResponse {
 export class HttpClient {
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 32 });
 
-  request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<HttpResponse> {
+  /** `socketPath`: send to that unix socket instead of the URL's host and port (its path still counts). */
+  request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; socketPath?: string } = {}): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: this.#agent, timeout: opts.timeoutMs ?? 30_000 }, (res) => {
+      const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: this.#agent, timeout: opts.timeoutMs ?? 30_000, socketPath: opts.socketPath }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));

@@ -14,7 +14,6 @@
 // `startScratchWorkerd()` runs one throwaway instance on 127.0.0.1:0 to validate a bundle before
 // it goes near the serving generation.
 import { spawn, type ChildProcess } from "node:child_process";
-import { request as httpRequest } from "node:http";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -23,6 +22,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { GridironError } from "../errors.ts";
+import { HttpClient } from "../http-client.ts";
 
 /** Where every generation finds the inherited listening socket (`--socket-fd <name>=3`). */
 const SOCKET_FD = 3;
@@ -105,6 +105,8 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   #generation = 0;
   #spawned = 0;
   #lastGoodConfig: string | undefined;
+  /** Loader mode: requests to the generations' control sockets. */
+  readonly #control = new HttpClient();
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
   #stopping: Promise<void> | undefined;
@@ -200,7 +202,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       // Crashed, restart pending: the restart reads the new config, which carries the live set.
       if (gen !== undefined) {
         if (gen.controlSocket === undefined) throw new GridironError("WORKERD_NO_CONTROL", "failed", "workerd update() needs a controlDir (loader mode)", { configPath });
-        await putJson(gen.controlSocket, "/live", live, this.#opts.readyTimeoutMs);
+        await putJson(this.#control, gen.controlSocket, "/live", live, this.#opts.readyTimeoutMs);
       }
       this.#lastGoodConfig = configPath;
       const ms = Math.round(performance.now() - t0);
@@ -222,6 +224,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       await Promise.all([...this.#live].map((gen) => gen.terminate(this.#opts.drainTimeoutMs)));
       await this.#queue;
       this.#current = undefined;
+      this.#control.close();
       this.#log.info("workerd stopped");
     })();
     return this.#stopping;
@@ -320,33 +323,22 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
  * PUT a JSON body to a generation's control socket. workerd reports `listen` per socket, so the
  * control socket may come up a moment after the HTTP one: a missing socket is retried briefly.
  */
-async function putJson(socketPath: string, urlPath: string, body: unknown, timeoutMs: number): Promise<void> {
-  const payload = Buffer.from(JSON.stringify(body));
+async function putJson(client: HttpClient, socketPath: string, urlPath: string, body: unknown, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
+    let res;
     try {
-      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = httpRequest({ socketPath, path: urlPath, method: "PUT", headers: { "content-type": "application/json", "content-length": payload.length }, timeout: timeoutMs }, (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-          res.on("error", reject);
-        });
-        req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-        req.on("error", reject);
-        req.end(payload);
-      });
-      if (status !== 200) throw new GridironError("WORKERD_CONTROL", "failed", `workerd control ${urlPath} answered ${status}: ${text.slice(0, 200)}`, { socketPath });
-      return;
+      res = await client.request(`http://workerd${urlPath}`, { method: "PUT", socketPath, headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline) {
-        if (err instanceof GridironError) throw err;
         throw new GridironError("WORKERD_CONTROL", "failed", `workerd control socket ${socketPath}: ${(err as Error).message}`, { socketPath }, { cause: err });
       }
       await new Promise((r) => setTimeout(r, Math.min(50, 5 * 2 ** attempt)));
+      continue;
     }
+    if (res.status !== 200) throw new GridironError("WORKERD_CONTROL", "failed", `workerd control ${urlPath} answered ${res.status}: ${res.text.slice(0, 200)}`, { socketPath });
+    return;
   }
 }
 
