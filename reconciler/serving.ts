@@ -7,7 +7,6 @@
 // Either way the config is written first (temp file + rename) and committed only once workerd took
 // it, so a crash restart always finds a complete config that matches what served last.
 import type { Logger } from "pino";
-import type { BundleSpec } from "./bundle.ts";
 import { GridironError } from "./errors.ts";
 import { fault } from "./faults.ts";
 import { keyOf, type VersionRef } from "./plan.ts";
@@ -59,8 +58,15 @@ export class Serving {
 
   /** Loader mode: dropped versions still loaded in the serving process. */
   retiredLoaded(): number {
-    const live = new Set(this.#served.map(keyOf));
-    return [...this.#loaded].filter((k) => !live.has(k)).length;
+    return this.#retiredAgainst(this.#served.map(keyOf));
+  }
+
+  /** Versions loaded in the serving process that are not among `keys`. */
+  #retiredAgainst(keys: readonly string[]): number {
+    const live = new Set(keys);
+    let n = 0;
+    for (const k of this.#loaded) if (!live.has(k)) n++;
+    return n;
   }
 
   /** Starts the first generation serving `refs`; returns the port it listens on. */
@@ -83,7 +89,7 @@ export class Serving {
     const t0 = performance.now();
     const loader = this.mode === "loader";
     const keys = serve.map(keyOf);
-    const retired = [...this.#loaded].filter((k) => !keys.includes(k)).length;
+    const retired = this.#retiredAgainst(keys);
     // Started at all (a crashed generation awaiting its restart counts: update() then only
     // changes the config the restart will read, and swap() launches the replacement itself).
     const started = this.#d.workerd.configPath !== undefined;
@@ -116,25 +122,8 @@ export class Serving {
 
   async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<{ path: string; live: unknown }> {
     const router = await this.#d.routerSource();
-    if (this.mode === "loader") {
-      if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
-      // Only specs: the router reads module bytes from the store itself.
-      const specs: BundleSpec[] = [];
-      for (const ref of serve) {
-        const candidate = candidates.get(keyOf(ref));
-        if (candidate) {
-          specs.push(candidate.spec);
-          continue;
-        }
-        // The router reads these bytes as they are: check them against the digest first (once per
-        // process), as static mode does when it compiles them into the config.
-        const stored = await this.#stored(ref);
-        await this.#d.store.files(stored);
-        specs.push(stored.spec);
-      }
-      const config = buildLoaderConfig(specs, router, this.#d.policy, this.#d.versionsDir);
-      return { path: await this.#d.configFiles.write(encodeWorkerdConfig(config)), live: liveSet(specs) };
-    }
+    // Bytes of stored versions are checked against their digest (once per process) either way:
+    // static mode compiles them into the config, loader mode's router reads them as they are.
     const versions: ServedVersion[] = [];
     for (const ref of serve) {
       const candidate = candidates.get(keyOf(ref));
@@ -142,15 +131,17 @@ export class Serving {
         versions.push(candidate);
         continue;
       }
-      const stored = await this.#stored(ref);
+      const stored = await this.#d.store.get(ref.service, ref.version);
+      if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
       versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
     }
+    if (this.mode === "loader") {
+      if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
+      // Only specs go into the config: the router reads module bytes from the store itself.
+      const specs = versions.map((v) => v.spec);
+      const config = buildLoaderConfig(specs, router, this.#d.policy, this.#d.versionsDir);
+      return { path: await this.#d.configFiles.write(encodeWorkerdConfig(config)), live: liveSet(specs) };
+    }
     return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, router, this.#d.policy))), live: undefined };
-  }
-
-  async #stored(ref: VersionRef) {
-    const stored = await this.#d.store.get(ref.service, ref.version);
-    if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
-    return stored;
   }
 }
