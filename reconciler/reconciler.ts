@@ -22,11 +22,10 @@ import type { ReconcileResult, Status } from "./status.ts";
 import type { StoredVersion, VersionStore } from "./store/versions.ts";
 import { validateVersion } from "./validate.ts";
 import { Serving } from "./serving.ts";
-import type { ServedVersion, WorkerdMode, WorkerdPolicy } from "./workerd/build.ts";
+import { ROUTER_FILE, type ServedVersion, type WorkerdMode, type WorkerdPolicy } from "./workerd/build.ts";
 import type { ConfigFiles } from "./workerd/config-files.ts";
 import type { WorkerdProcess } from "./workerd/process.ts";
 
-const ROUTER_PATH = new URL("./workerd/router.js", import.meta.url);
 const HISTORY = 10;
 
 /**
@@ -158,7 +157,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   async #router(): Promise<string> {
-    this.#routerSource ??= await readFile(ROUTER_PATH, "utf8");
+    this.#routerSource ??= await readFile(ROUTER_FILE, "utf8");
     return this.#routerSource;
   }
 
@@ -213,24 +212,23 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     };
   }
 
-  /** What Restate and the store hold now: the part of `actual` a pass's own effects change. */
   /**
    * After a pass that registered or removed something: what Restate and the store hold now. The
    * invocations each deployment waits for are carried over from the pass's own query (by
    * deployment id) instead of scanning Restate's invocations a second time.
    */
   async #refresh(g: Gathered): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
-    const now = await this.#observe(g.sourceVersions, { invocations: false });
+    const now = await this.#observe(null);
     const known = new Map(g.deployments.map((d) => [d.deploymentId, d.blocking]));
     return { ...now, deployments: now.deployments.map((d) => ({ ...d, blocking: known.get(d.deploymentId) ?? [] })) };
   }
 
   /**
-   * Restate's deployments and services, and the store. `desired` (service → version the source
-   * asks for) lets a pass skip the invocation query when nothing can be draining; without it the
-   * query always runs.
+   * What Restate and the store hold now: the part of `actual` a pass's own effects change.
+   * `desired` (service → version the source asks for) decides whether Restate's invocations are
+   * queried for what still needs each deployment; null skips that query (every `blocking` empty).
    */
-  async #observe(desired?: ReadonlyMap<string, string>, opts: { invocations?: boolean } = {}): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
+  async #observe(desired: ReadonlyMap<string, string> | null): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
     const admin = this.#d.admin;
     const [rawDeployments, catalog, stored] = await Promise.all([admin.listDeployments(), admin.services(), this.#d.store.list()]);
     const latest = new Map(catalog.map((s) => [s.name, s.deploymentId]));
@@ -242,7 +240,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     // Restate keeps completed invocations for a day and the query scans them all (about 0.7 µs a
     // row here: 90 s for a day of 1,500 calls/s), so a pass where every deployment of ours is
     // latest and desired does not ask.
-    const needed = opts.invocations !== false && (desired === undefined || ours.some((d) => !latestFor.has(d.deploymentId) || desired.get(d.service) !== d.version));
+    const needed = desired !== null && ours.some((d) => !latestFor.has(d.deploymentId) || desired.get(d.service) !== d.version);
     const blocking = needed ? blockingInvocations(parseInvocationRows(await admin.query(DRAIN_QUERY)), latest) : new Map<string, string[]>();
     const deployments = ours.map((d) => ({
       ...d,
