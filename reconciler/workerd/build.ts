@@ -5,6 +5,7 @@
 // vars and nothing else (no disk service, no binding to another version or to the router), and its
 // global fetch()/connect() go to a network service shaped by the outbound policy. The router gets
 // the request identity public keys and no network at all.
+import { fileURLToPath } from "node:url";
 import type { BundleSpec } from "../bundle.ts";
 import { isPublicKeyV1 } from "../identity.ts";
 import { DEFAULT_COMPATIBILITY_DATE } from "../manifest.ts";
@@ -16,6 +17,8 @@ export interface ServedVersion {
 }
 
 export const ROUTER_SERVICE = "gridiron-router";
+/** The router's source, run as the front worker of every config (read by whoever builds one). */
+export const ROUTER_FILE = fileURLToPath(new URL("./router.js", import.meta.url));
 export const HTTP_SOCKET = "http";
 /** Network service behind every version's global fetch(); shaped by the outbound policy. */
 export const OUTBOUND_SERVICE = "gridiron-outbound";

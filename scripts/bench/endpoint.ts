@@ -7,17 +7,15 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/bundle.ts";
-import { buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
 import { runLoad, type LoadResult } from "./load.ts";
 
-const ROUTER = fileURLToPath(new URL("../../reconciler/workerd/router.js", import.meta.url));
 const ACCEPT = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
 
 export interface EndpointRun {
@@ -57,7 +55,7 @@ async function loadOne(name: string, url: string, serverPid: number, o: Endpoint
 
 export async function measureEndpointsAlone(o: EndpointOptions, cleanup: Cleanup): Promise<EndpointRun[]> {
   const bundle = await readBundle(o.bundleDir, DEFAULT_LIMITS);
-  const router = await readFile(ROUTER, "utf8");
+  const router = await readFile(ROUTER_FILE, "utf8");
   const dir = await mkdtemp(path.join(tmpdir(), "gridiron-bench-endpoint-"));
   cleanup.add("endpoint temp dir", () => rm(dir, { recursive: true, force: true }));
   const logger = pino({ level: "silent" });

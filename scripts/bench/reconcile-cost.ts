@@ -10,9 +10,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import pino from "pino";
-import { buildLoaderConfig } from "../../reconciler/workerd/build.ts";
+import { buildLoaderConfig, ROUTER_FILE } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
 import { DEFAULT_LIMITS, type BundleCache } from "../../reconciler/bundle.ts";
@@ -168,7 +167,6 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
   return { sizes: out, skipped };
 }
 
-const ROUTER = fileURLToPath(new URL("../../reconciler/workerd/router.js", import.meta.url));
 
 /**
  * Loader mode: starts a scratch workerd with the loader config of every stored version (as a
@@ -176,10 +174,11 @@ const ROUTER = fileURLToPath(new URL("../../reconciler/workerd/router.js", impor
  * from the store and loaded) and a second one. Request identity off: nobody signs these.
  */
 async function measureFreshGeneration(mesh: BenchMesh): Promise<{ startMs: number; coldMs: number; warmMs: number }> {
-  const specs = (await new VersionStore(mesh.dataDir).list()).map((s) => s.spec);
+  const store = new VersionStore(mesh.dataDir);
+  const specs = (await store.list()).map((s) => s.spec);
   const dir = await mkdtemp(path.join(tmpdir(), "gridiron-bench-fresh-"));
   try {
-    const config = buildLoaderConfig(specs, await readFile(ROUTER, "utf8"), { identityKeys: null, outbound: "none" }, path.resolve(mesh.dataDir, "versions"));
+    const config = buildLoaderConfig(specs, await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none" }, path.resolve(store.root));
     const file = path.join(dir, "config.bin");
     await writeFile(file, encodeWorkerdConfig(config));
     const t0 = performance.now();

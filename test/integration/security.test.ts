@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
 import type { BundleSpec } from "../../reconciler/bundle.ts";
 import { publicKeyV1 } from "../../reconciler/identity.ts";
-import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
+import { buildWorkerdConfig, ROUTER_FILE, type ServedVersion, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/process.ts";
 import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http.ts";
@@ -25,7 +25,7 @@ import { foreignKey, meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 const FIXTURES = path.join(REPO, "test/fixtures/services");
-const ROUTER_SOURCE = await readFile(path.join(REPO, "reconciler/workerd/router.js"), "utf8");
+const ROUTER_SOURCE = await readFile(ROUTER_FILE, "utf8");
 const DISCOVER_ACCEPT = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
 const silent = pino({ level: "silent" });
 
