@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
-import { REPO, allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { REPO, allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 
 let root: string;
 let dataDir: string;
@@ -132,9 +133,7 @@ beforeAll(async () => {
 afterAll(async () => {
   stop = true;
   await loop;
-  await mesh?.stop();
-  expect(await processesUnder(dataDir)).toEqual([]);
-  await rm(root, { recursive: true, force: true });
+  await tearDownMesh(mesh, root, dataDir);
 });
 
 describe("bad input corpus", () => {

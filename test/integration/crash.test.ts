@@ -1,7 +1,7 @@
 // Crash safety with real servers: the reconciler is SIGKILLed at every named fault point of the
 // apply path (and at seeded random points), restarted on the same data dir, and must converge;
 // workerd and restate-server are SIGKILLed under load and no acknowledged call is lost.
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +11,8 @@ import { decodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { buildService } from "../../scripts/build-service.ts";
 import { deployGreeterVariant } from "../helpers/bundles.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
-import { allocatePorts, processesUnder, settledProcessesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { allocatePorts, settledProcessesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 
 let root: string;
 let dataDir: string;
@@ -86,13 +87,7 @@ beforeAll(async () => {
   mesh = undefined;
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  if (root) {
-    expect(await processesUnder(dataDir)).toEqual([]);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownMesh(mesh, root, dataDir));
 
 describe("crash safety", () => {
   const crashes = [...FAULT_POINTS.map((p) => ({ name: p, faults: p })), ...[7, 42, 1234].map((seed) => ({ name: `random seed ${seed}`, faults: `random:${seed}:0.25` }))];

@@ -2,13 +2,14 @@
 // invocations; nothing is killed. `gridiron move` is the operator's explicit way out: it pauses
 // them and resumes them on the latest deployment, after which the old version drains normally.
 import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
 import { deployGreeterVariant } from "../helpers/bundles.ts";
-import { GRIDIRON_BIN, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { GRIDIRON_BIN, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 
 let root: string;
 let dataDir: string;
@@ -35,11 +36,7 @@ beforeAll(async () => {
   await waitFor("greeter to serve", async () => (await greeter())?.serving);
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  expect(await processesUnder(dataDir)).toEqual([]);
-  await rm(root, { recursive: true, force: true });
-});
+afterAll(() => tearDownMesh(mesh, root, dataDir));
 
 it("reports a version past its drain deadline as stuck, and `gridiron move` lets it drain", async () => {
   const v1 = (await greeter())!.serving!;

@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
 import { signHubBody } from "../../reconciler/sources/git.ts";
-import { GRIDIRON_BIN, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { GRIDIRON_BIN, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 
 const SECRET = "webhook-secret-for-tests";
 const gitEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^GIT_/i.test(k))), LC_ALL: "C" };
@@ -88,13 +89,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  if (root) {
-    expect(await processesUnder(dataDir)).toEqual([]);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownMesh(mesh, root, dataDir));
 
 describe("a mesh following a git branch", () => {
   it("serves the bundles of the pushed commit and records the commit", async () => {

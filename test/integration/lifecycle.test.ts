@@ -9,7 +9,8 @@ import { buildService } from "../../scripts/build-service.ts";
 import { deployGreeterVariant } from "../helpers/bundles.ts";
 import type { ServiceStatus } from "../../reconciler/status.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
-import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 import { spawnSync } from "node:child_process";
 
 let root: string;
@@ -79,13 +80,7 @@ beforeAll(async () => {
   await greetsWith("Hello");
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  if (root) {
-    expect(await processesUnder(dataDir)).toEqual([]);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownMesh(mesh, root, dataDir));
 
 describe("version lifecycle", () => {
   it("an invocation sleeping on v1 finishes there while v2 takes new calls; then v1 drains and is removed", async () => {

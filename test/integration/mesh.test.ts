@@ -9,6 +9,7 @@ import { buildService } from "../../scripts/build-service.ts";
 import { makeWranglerShapedBundle, writeBrokenBundle } from "../helpers/bundles.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 
 let root: string;
 let dataDir: string;
@@ -38,13 +39,7 @@ beforeAll(async () => {
   await start();
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  if (root) {
-    expect(await processesUnder(dataDir)).toEqual([]);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownMesh(mesh, root, dataDir));
 
 describe("a mesh from a bundles folder", () => {
   it("serves greeter and counter through Restate ingress", async () => {

@@ -7,7 +7,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../scripts/build-service.ts";
 import type { Status } from "../../reconciler/status.ts";
-import { allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
 
 interface Family {
   name: string;
@@ -73,13 +74,7 @@ beforeAll(async () => {
   }, 60_000);
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  if (root) {
-    expect(await processesUnder(dataDir)).toEqual([]);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+afterAll(() => tearDownMesh(mesh, root, dataDir));
 
 describe("GET /metrics", () => {
   it("exposes every Gridiron metric family with its type, in Prometheus text format", async () => {
