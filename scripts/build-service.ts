@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
@@ -37,11 +37,51 @@ export interface BundleManifest {
   compatibilityFlags: string[];
 }
 
+/**
+ * Which adapter turns workerd's fetch events into Restate SDK calls. "gridiron" (default):
+ * scripts/build/restate-fetch.js, which answers request-response calls in one buffer (see there);
+ * "sdk": the SDK's own streaming adapter, unchanged.
+ */
+export type FetchAdapter = "gridiron" | "sdk";
+export const FETCH_ADAPTERS: readonly FetchAdapter[] = ["gridiron", "sdk"];
+
 export interface BuildOptions {
   /** esbuild `define` map, e.g. `{ "process.env.X": '"1"' }` (values are JS source text). */
   define?: Record<string, string>;
   /** Directory holding `<name>/index.ts`; defaults to `<repo>/services`. */
   servicesDir?: string;
+  /** Default "gridiron". */
+  fetchAdapter?: FetchAdapter;
+}
+
+/** Gridiron's replacement for the SDK module below. */
+export const FETCH_ADAPTER_FILE = path.join(REPO_ROOT, "scripts", "build", "restate-fetch.js");
+const SDK_PACKAGE = "@restatedev/restate-sdk-cloudflare-workers";
+const SDK_FETCH_MODULE = /[\\/]@restatedev[\\/]restate-sdk-cloudflare-workers[\\/]dist[\\/]endpoint[\\/]handlers[\\/]fetch\.js$/;
+/** SDK releases whose internals (handler.handle/process, utils.js, errors.js) the adapter was written against. */
+const ADAPTER_SDK_RANGE = /^1\.17\./;
+
+/**
+ * Swaps the SDK's fetch adapter for Gridiron's when the bundle uses an SDK release it was written
+ * for. With any other release the SDK's own adapter stays and `warnings` says so: the bundle still
+ * works, only without the faster path.
+ */
+function fetchAdapterPlugin(warnings: string[]): esbuild.Plugin {
+  return {
+    name: "gridiron-restate-fetch",
+    setup(build) {
+      build.onLoad({ filter: SDK_FETCH_MODULE }, async (args) => {
+        const pkgFile = path.join(path.dirname(args.path), "..", "..", "..", "package.json");
+        const version = (JSON.parse(await readFile(pkgFile, "utf8")) as { version?: string }).version ?? "unknown";
+        const original = await readFile(args.path, "utf8");
+        if (!ADAPTER_SDK_RANGE.test(version) || !original.includes("function fetcher(handler)")) {
+          warnings.push(`${SDK_PACKAGE} ${version}: Gridiron's fetch adapter is written for 1.17.x, so this bundle uses the SDK's own adapter (slower in workerd; see README, Performance)`);
+          return undefined;
+        }
+        return { contents: await readFile(FETCH_ADAPTER_FILE, "utf8"), resolveDir: path.dirname(args.path), loader: "js" };
+      });
+    },
+  };
 }
 
 export interface BuildResult {
@@ -49,6 +89,10 @@ export interface BuildResult {
   dir: string;
   /** File names in the bundle (sorted), e.g. `gridiron.json`, `index.js`, `sdk_…-HASH.wasm`. */
   files: string[];
+  /** The fetch adapter in the bundle; "none" if the bundle does not use the SDK's fetch endpoint. */
+  fetchAdapter: FetchAdapter | "none";
+  /** Why the build fell back to the SDK's adapter, if it did. */
+  warnings: string[];
 }
 
 /** Service names are directory names that are safe everywhere (paths, URLs, workerd names). */
@@ -66,8 +110,11 @@ export async function buildService(name: string, outDir: string, opts: BuildOpti
   const tmpDir = path.join(outDir, `.${name}.tmp-${suffix}`);
   const finalDir = path.join(outDir, name);
 
+  const adapter = opts.fetchAdapter ?? "gridiron";
+  if (!FETCH_ADAPTERS.includes(adapter)) throw new Error(`unknown fetch adapter ${JSON.stringify(adapter)} (expected ${FETCH_ADAPTERS.join(" or ")})`);
+  const warnings: string[] = [];
   try {
-    await esbuild.build({
+    const result = await esbuild.build({
       entryPoints: { index: entry },
       outdir: tmpDir,
       bundle: true,
@@ -85,7 +132,10 @@ export async function buildService(name: string, outDir: string, opts: BuildOpti
       absWorkingDir: REPO_ROOT,
       logLevel: "silent",
       write: true,
+      metafile: true,
+      plugins: adapter === "gridiron" ? [fetchAdapterPlugin(warnings)] : [],
     });
+    const sdkFetchBundled = Object.keys(result.metafile.inputs).some((f) => SDK_FETCH_MODULE.test(`/${f}`));
     const manifest: BundleManifest = {
       name,
       main: "index.js",
@@ -111,7 +161,7 @@ export async function buildService(name: string, outDir: string, opts: BuildOpti
       throw err;
     }
     if (movedOld) await rm(oldDir, { recursive: true, force: true });
-    return { dir: finalDir, files };
+    return { dir: finalDir, files, fetchAdapter: !sdkFetchBundled ? "none" : adapter === "gridiron" && warnings.length === 0 ? "gridiron" : "sdk", warnings };
   } catch (err) {
     await rm(tmpDir, { recursive: true, force: true });
     throw err;
@@ -132,13 +182,17 @@ interface CliArgs {
   all: boolean;
   out: string;
   ifMissing: boolean;
+  fetchAdapter: FetchAdapter;
 }
 
-const USAGE = `usage: build-service <name...> [--out <bundlesDir>]
-       build-service --all [--out <bundlesDir>] [--if-missing]`;
+const USAGE = `usage: build-service <name...> [--out <bundlesDir>] [--fetch-adapter gridiron|sdk]
+       build-service --all [--out <bundlesDir>] [--if-missing] [--fetch-adapter gridiron|sdk]
+
+  --fetch-adapter  gridiron (default): answer Restate's request-response calls in one buffer,
+                   about a third less workerd CPU per call; sdk: the Restate SDK's own adapter`;
 
 function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { names: [], all: false, out: DEFAULT_BUNDLES_DIR, ifMissing: false };
+  const args: CliArgs = { names: [], all: false, out: DEFAULT_BUNDLES_DIR, ifMissing: false, fetchAdapter: "gridiron" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--all") args.all = true;
@@ -147,6 +201,10 @@ function parseArgs(argv: string[]): CliArgs {
       const v = a === "--out" ? argv[++i] : a.slice("--out=".length);
       if (!v) throw new Error("--out needs a directory");
       args.out = path.resolve(v);
+    } else if (a === "--fetch-adapter" || a.startsWith("--fetch-adapter=")) {
+      const v = a === "--fetch-adapter" ? argv[++i] : a.slice("--fetch-adapter=".length);
+      if (!FETCH_ADAPTERS.includes(v as FetchAdapter)) throw new Error(`--fetch-adapter expects ${FETCH_ADAPTERS.join(" or ")}\n${USAGE}`);
+      args.fetchAdapter = v as FetchAdapter;
     } else if (a === "-h" || a === "--help") throw new Error(USAGE);
     else if (a.startsWith("-")) throw new Error(`unknown option ${a}\n${USAGE}`);
     else args.names.push(a);
@@ -181,11 +239,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     const t0 = performance.now();
     try {
-      const { dir, files } = await buildService(name, args.out);
+      const { dir, files, fetchAdapter, warnings } = await buildService(name, args.out, { fetchAdapter: args.fetchAdapter });
+      for (const w of warnings) console.warn(`${name}: warning: ${w}`);
       let size = 0;
       for (const f of files) size += (await stat(path.join(dir, f))).size;
       const ms = Math.round(performance.now() - t0);
-      console.log(`${name}: ${path.relative(process.cwd(), dir) || "."} [${files.join(", ")}] ${formatBytes(size)} ${ms} ms`);
+      const adapter = fetchAdapter === "none" ? "" : `, ${fetchAdapter} fetch adapter`;
+      console.log(`${name}: ${path.relative(process.cwd(), dir) || "."} [${files.join(", ")}] ${formatBytes(size)}${adapter}, ${ms} ms`);
     } catch (err) {
       failed++;
       console.error(`${name}: build failed: ${(err as Error).message}`);

@@ -1,0 +1,136 @@
+// Gridiron's build of the Restate SDK's fetch adapter (the SDK's dist/endpoint/handlers/fetch.js,
+// which bin/build-service.js swaps for this file; the imports below resolve inside the SDK).
+//
+// Gridiron registers every version over HTTP/1.1, so Restate speaks request-response: it sends the
+// whole journal as one request body and reads the answer to its end. The SDK's own adapter still
+// treats both as streams (a body iterator, a TransformStream, a chunked response), and in workerd
+// each of those is a wrapped C++ object: about a third of a short invocation's CPU went there.
+// Here a request-response call reads the body in one piece and, if the handler is done within
+// STREAM_AFTER_MS, answers with one buffer (Content-Length, one write). A handler still running by
+// then gets the SDK's streaming behaviour from that point on: what it wrote so far is sent at once
+// and every later write streams, so Restate keeps seeing progress from long handlers (its
+// inactivity timeout) exactly as with the SDK's adapter. Bidirectional endpoints keep the SDK's
+// adapter unchanged.
+import { ensureError } from "../../types/errors.js";
+import { captureHead, emptyInputReader, tryCreateContextualLogger } from "./utils.js";
+
+/** How long an answer may be held back to be sent in one piece. */
+const STREAM_AFTER_MS = 200;
+const DONE = Object.freeze({ done: true, value: undefined });
+
+function fetcher(handler) {
+  if (handler.protocolMode !== "REQUEST_RESPONSE") return streamingFetcher(handler);
+  return {
+    fetch: (event, ...extraArgs) => {
+      const url = event.url;
+      const headers = {};
+      for (const [name, value] of event.headers) headers[name] = value;
+      const response = handler.handle({ url, headers, extraArgs });
+      const input = event.body ? event.arrayBuffer() : undefined;
+      let taken = input === undefined;
+      const inputReader = {
+        async next() {
+          if (taken) return DONE;
+          taken = true;
+          return { done: false, value: new Uint8Array(await input) };
+        },
+      };
+      const { writeHead, head } = captureHead();
+      const output = new HeldOutput();
+      const abortController = new AbortController();
+      const abort = () => abortController.abort();
+      if (event.signal.aborted) abort();
+      else event.signal.addEventListener("abort", abort, { once: true });
+      const done = response
+        .process({ inputReader, outputWriter: output, writeHead, abortSignal: abortController.signal })
+        .catch((e) => logUnexpected(handler, url, headers, e))
+        .finally(() => {
+          event.signal.removeEventListener("abort", abort);
+          abort();
+        });
+      return output.respond(head, done);
+    },
+  };
+}
+
+/** The output writer the SDK writes to: held in memory until done or STREAM_AFTER_MS, then streamed. */
+class HeldOutput {
+  chunks = [];
+  writer = undefined;
+  closed = false;
+
+  write(chunk) {
+    if (this.writer) return this.writer.write(chunk);
+    this.chunks.push(chunk);
+    return Promise.resolve();
+  }
+
+  close() {
+    this.closed = true;
+    return this.writer ? this.writer.close() : Promise.resolve();
+  }
+
+  async respond(head, done) {
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(() => resolve("late"), STREAM_AFTER_MS)));
+    const first = await Promise.race([done, late]);
+    const h = await head;
+    if (first !== "late") {
+      clearTimeout(timer);
+      return new Response(concat(this.chunks), { status: h.statusCode, headers: h.headers });
+    }
+    const stream = new TransformStream();
+    this.writer = stream.writable.getWriter();
+    for (const chunk of this.chunks) void this.writer.write(chunk);
+    this.chunks = [];
+    if (this.closed) void this.writer.close();
+    return new Response(stream.readable, { status: h.statusCode, headers: h.headers });
+  }
+}
+
+function concat(chunks) {
+  if (chunks.length === 1) return chunks[0];
+  let size = 0;
+  for (const c of chunks) size += c.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function logUnexpected(handler, url, headers, e) {
+  const error = ensureError(e);
+  (tryCreateContextualLogger(handler.endpoint.loggerTransport, url, headers) ?? handler.endpoint.rlog).error("Unexpected error: " + (error.stack ?? error.message));
+}
+
+/** The SDK's own adapter, as it ships, for bidirectional endpoints. */
+function streamingFetcher(handler) {
+  return {
+    fetch: (event, ...extraArgs) => {
+      const url = event.url;
+      const headers = Object.fromEntries(event.headers.entries());
+      const response = handler.handle({ url, headers, extraArgs });
+      const inputReader = event.body ? event.body[Symbol.asyncIterator]() : emptyInputReader();
+      const transformStream = new TransformStream();
+      const outputWriter = transformStream.writable.getWriter();
+      const { writeHead, head } = captureHead();
+      const abortController = new AbortController();
+      const abort = () => abortController.abort();
+      if (event.signal.aborted) abort();
+      else event.signal.addEventListener("abort", abort, { once: true });
+      response
+        .process({ inputReader, outputWriter, writeHead, abortSignal: abortController.signal })
+        .catch((e) => logUnexpected(handler, url, headers, e))
+        .finally(() => {
+          event.signal.removeEventListener("abort", abort);
+          abort();
+        });
+      return head.then((h) => new Response(transformStream.readable, { status: h.statusCode, headers: h.headers }));
+    },
+  };
+}
+
+export { fetcher };
