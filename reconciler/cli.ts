@@ -155,6 +155,14 @@ function help(name?: string): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `gridiron status | head`: a reader that stops early is no error for a command that only prints.
+  // (`up` keeps the default: its output is the mesh's log, and it must shut down in order.)
+  if (name !== "up" && !name?.startsWith("_")) {
+    process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    });
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(help(rest[0]));
     return name ? 0 : 2;
