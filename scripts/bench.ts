@@ -16,7 +16,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { buildService, REPO_ROOT } from "./build-service.ts";
+import { buildService, FETCH_ADAPTERS, REPO_ROOT, type FetchAdapter } from "./build-service.ts";
 import { Cleanup } from "./bench/cleanup.ts";
 import { meshRoles } from "./bench/cpu.ts";
 import { GreeterDeployer } from "./bench/deploy.ts";
@@ -50,6 +50,7 @@ const PROFILES = {
 };
 
 const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--deploys N] [--mode loader|static]
+                     [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
 
@@ -74,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" },
+        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -109,6 +110,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const modeEnv = { GRIDIRON_WORKERD_MODE: mode };
+  const fetchAdapter = values["fetch-adapter"] ?? "gridiron";
+  if (!(FETCH_ADAPTERS as readonly string[]).includes(fetchAdapter)) {
+    console.error(`--fetch-adapter expects ${FETCH_ADAPTERS.join(" or ")}\n${USAGE}`);
+    return 2;
+  }
+  const buildOpts = { fetchAdapter: fetchAdapter as FetchAdapter };
   const sdkLog = values["sdk-log"]?.toUpperCase();
   if (sdkLog !== undefined && !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].includes(sdkLog)) {
     console.error(`--sdk-log expects TRACE, DEBUG, INFO, WARN or ERROR\n${USAGE}`);
@@ -144,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
     git: gitInfo(),
     targets: [],
-    notes: [`workerd mode: ${mode}`],
+    notes: [`workerd mode: ${mode}`, `demo bundles built with the ${fetchAdapter} fetch adapter`],
     errors: [],
     sectionSeconds: {},
   };
@@ -184,8 +191,8 @@ async function main(argv: string[]): Promise<number> {
       let template = "";
       await section("demo mesh start", async () => {
         const { bundlesDir } = meshDirs(root, "demo");
-        const built = [await buildService("greeter", bundlesDir), await buildService("counter", bundlesDir)];
-        template = (await buildService("greeter", path.join(root, "template"))).dir;
+        const built = [await buildService("greeter", bundlesDir, buildOpts), await buildService("counter", bundlesDir, buildOpts)];
+        template = (await buildService("greeter", path.join(root, "template"), buildOpts)).dir;
         // The SDK reads RESTATE_LOGGING from process.env, which workerd fills from text bindings.
         if (sdkLog) for (const b of [...built.map((x) => x.dir), template]) await setBundleVar(b, "RESTATE_LOGGING", sdkLog);
         const m = await startBenchMesh(root, "demo", cleanup, { ...modeEnv, ...(values["no-identity"] ? { GRIDIRON_REQUEST_IDENTITY: "false" } : {}) });
