@@ -35,8 +35,8 @@ function fetcher(handler) {
           return { done: false, value: new Uint8Array(await input) };
         },
       };
-      const { writeHead, head } = captureHead();
       const output = new HeldOutput();
+      const writeHead = (statusCode, headers) => output.head({ statusCode, headers: { ...headers } });
       const abortController = new AbortController();
       const abort = () => abortController.abort();
       if (event.signal.aborted) abort();
@@ -48,7 +48,7 @@ function fetcher(handler) {
           event.signal.removeEventListener("abort", abort);
           abort();
         });
-      return output.respond(head, done);
+      return output.respond(done);
     },
   };
 }
@@ -58,6 +58,13 @@ class HeldOutput {
   chunks = [];
   writer = undefined;
   closed = false;
+  status = undefined; // { statusCode, headers } once the SDK wrote the head
+  onHead = undefined;
+
+  head(status) {
+    this.status = status;
+    this.onHead?.();
+  }
 
   write(chunk) {
     if (this.writer) return this.writer.write(chunk);
@@ -70,15 +77,17 @@ class HeldOutput {
     return this.writer ? this.writer.close() : Promise.resolve();
   }
 
-  async respond(head, done) {
+  async respond(done) {
     let timer;
     const late = new Promise((resolve) => (timer = setTimeout(() => resolve("late"), STREAM_AFTER_MS)));
     const first = await Promise.race([done, late]);
-    const h = await head;
-    if (first !== "late") {
-      clearTimeout(timer);
-      return new Response(concat(this.chunks), { status: h.statusCode, headers: h.headers });
-    }
+    if (first !== "late") clearTimeout(timer);
+    // The SDK writes the head before anything else; if it failed before that, say so instead of
+    // leaving Restate waiting for an answer that never comes.
+    if (first === "late" && this.status === undefined) await Promise.race([new Promise((resolve) => (this.onHead = resolve)), done]);
+    const h = this.status;
+    if (h === undefined) return new Response("gridiron: the Restate SDK ended the call without an answer (see the worker's log)\n", { status: 500 });
+    if (first !== "late") return new Response(concat(this.chunks), { status: h.statusCode, headers: h.headers });
     const stream = new TransformStream();
     this.writer = stream.writable.getWriter();
     for (const chunk of this.chunks) void this.writer.write(chunk);
