@@ -232,7 +232,7 @@ async function main(argv: string[]): Promise<number> {
           // The endpoints alone take unsigned requests: a second, unregistered peer without identity keys.
           const plain = await startNodePeer(undefined, peerLog, cleanup, sdkLog ? { RESTATE_LOGGING: sdkLog } : {});
           results.endpoints = await measureEndpointsAlone({
-            bundleDir: template, nodeUrl: `http://127.0.0.1:${plain.port}/discover`, nodePid: plain.pid,
+            bundleDir: template, nodeUrl: `http://127.0.0.1:${plain.port}`, nodePid: plain.pid,
             connections: p.connections, durationS: Math.min(p.durationS, 5), warmupS: p.warmupS, quietMaxMs: p.quietMaxMs, log,
           }, cleanup);
           await plain.stop();

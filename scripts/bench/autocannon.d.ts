@@ -6,7 +6,7 @@ declare module "autocannon" {
   interface AutocannonRequest {
     method?: string;
     path?: string;
-    body?: string;
+    body?: string | Buffer;
     headers?: Record<string, string>;
     setupRequest?: (req: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest;
   }
@@ -18,7 +18,7 @@ declare module "autocannon" {
     /** Seconds before a request counts as timed out (an error). */
     timeout?: number;
     method?: string;
-    body?: string;
+    body?: string | Buffer;
     headers?: Record<string, string>;
     requests?: AutocannonRequest[];
     overallRate?: number;

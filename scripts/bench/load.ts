@@ -13,8 +13,8 @@ export interface LoadSpec {
   method?: string;
   /** Extra request headers. */
   headers?: Record<string, string>;
-  /** JSON request body, or none. */
-  body?: string;
+  /** Request body, or none: a string is sent as JSON unless `headers` give another content-type. */
+  body?: string | Buffer;
   connections: number;
   /** Seconds; for open-ended runs (startLoad) an upper bound. */
   durationS: number;

@@ -187,10 +187,12 @@ export function renderReport(r: BenchResults): string {
     }
   }
   if (r.endpoints?.length) {
-    out.push("   Endpoint alone, no Restate: GET /discover on a scratch workerd serving greeter (request identity off) and on the Node peer:");
+    out.push("   Endpoint alone, no Restate: GET /discover and a greet invocation (a first attempt's request body) on a scratch workerd");
+    out.push("   serving greeter (request identity off) and on the Node peer:");
     out.push(table(
-      ["", "req/s", "p50 ms", "p99 ms", "failed", "server cores", "server µs CPU/req", "foreign"],
-      r.endpoints.map((e) => [e.name, ms(e.load.rps), ms(e.load.p50), ms(e.load.p99), String(failed(e.load)), e.serverCores.toFixed(2), e.load.rps > 0 ? ms((e.serverCores * 1e6) / e.load.rps) : "-", e.cpu.foreign.toFixed(2)]),
+      ["request", "server", "req/s", "p50 ms", "p99 ms", "failed", "server cores", "server µs CPU/req", "foreign"],
+      r.endpoints.map((e) => [e.request ?? "discover", e.name, ms(e.load.rps), ms(e.load.p50), ms(e.load.p99), String(failed(e.load)), e.serverCores.toFixed(2), e.load.rps > 0 ? ms((e.serverCores * 1e6) / e.load.rps) : "-", e.cpu.foreign.toFixed(2)]),
+      [1],
     ));
   }
 
