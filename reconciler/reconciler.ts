@@ -109,6 +109,12 @@ export interface Gathered {
   /** Restate's services as they are now (handlers, latest deployment). */
   catalog: RestateService[];
   stored: StoredVersion[];
+  /**
+   * Set while the query for what still needs each deployment runs (its result is not in
+   * `deployments[].blocking` yet): it scans every invocation Restate retains, so a pass deploys
+   * meanwhile and waits for it only before draining or removing anything (see knowBlocking).
+   */
+  blocking?: Promise<Map<string, string[]>>;
 }
 
 export interface ReconcilerEvents {
@@ -196,7 +202,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return queued;
   }
 
-  async #gather(): Promise<Gathered> {
+  async #gather(opts: { blocking: boolean } = { blocking: true }): Promise<Gathered> {
     const artifact = await this.#d.source.fetch();
     const desired = await readDesired(artifact.dir, this.#d.limits ?? DEFAULT_LIMITS, this.#bundles);
     const candidates = new Map<string, Candidate>(desired.bundles.map((b) => [b.spec.service, { spec: b.spec, files: b.files, fromPin: false }]));
@@ -208,8 +214,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       errors: desired.errors,
       empty: desired.empty,
       allowEmpty: desired.allowEmpty,
-      ...(await this.#observe(sourceVersions)),
+      ...(await this.#observe(opts.blocking ? sourceVersions : null)),
     };
+  }
+
+  /** Waits for the invocation query `g` started, if any, and puts its answer into `g.deployments`. */
+  async #knowBlocking(g: Gathered): Promise<void> {
+    if (!g.blocking) return;
+    const blocking = await g.blocking;
+    g.deployments = g.deployments.map((d) => ({ ...d, blocking: blocking.get(d.deploymentId) ?? [] }));
+    delete g.blocking;
   }
 
   /**
@@ -227,8 +241,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    * What Restate and the store hold now: the part of `actual` a pass's own effects change.
    * `desired` (service → version the source asks for) decides whether Restate's invocations are
    * queried for what still needs each deployment; null skips that query (every `blocking` empty).
+   * The query is started, not awaited: its answer comes as `blocking` (see #knowBlocking).
    */
-  async #observe(desired: ReadonlyMap<string, string> | null): Promise<Pick<Gathered, "deployments" | "catalog" | "stored">> {
+  async #observe(desired: ReadonlyMap<string, string> | null): Promise<Pick<Gathered, "deployments" | "catalog" | "stored" | "blocking">> {
     const admin = this.#d.admin;
     const [rawDeployments, catalog, stored] = await Promise.all([admin.listDeployments(), admin.services(), this.#d.store.list()]);
     const latest = new Map(catalog.map((s) => [s.name, s.deploymentId]));
@@ -241,13 +256,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     // row here: 90 s for a day of 1,500 calls/s), so a pass where every deployment of ours is
     // latest and desired does not ask.
     const needed = desired !== null && ours.some((d) => !latestFor.has(d.deploymentId) || desired.get(d.service) !== d.version);
-    const blocking = needed ? blockingInvocations(parseInvocationRows(await admin.query(DRAIN_QUERY)), latest) : new Map<string, string[]>();
-    const deployments = ours.map((d) => ({
-      ...d,
-      latestFor: latestFor.get(d.deploymentId) ?? [],
-      blocking: blocking.get(d.deploymentId) ?? [],
-    }));
-    return { deployments, catalog, stored };
+    const deployments = ours.map((d) => ({ ...d, latestFor: latestFor.get(d.deploymentId) ?? [], blocking: [] }));
+    if (!needed) return { deployments, catalog, stored };
+    const blocking = admin.query(DRAIN_QUERY).then((rows) => blockingInvocations(parseInvocationRows(rows), latest));
+    // Awaited later in the pass (or never, if the pass fails first): not an unhandled rejection.
+    blocking.catch(() => undefined);
+    return { deployments, catalog, stored, blocking };
   }
 
   /** Replaces the source's version with a pinned rollback version, until the source moves on. */
@@ -295,6 +309,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async plan(): Promise<PlanReport> {
     return this.#queue.add(async () => {
       const g = await this.#gather();
+      await this.#knowBlocking(g);
       await this.#applyPins(g, this.#log);
       const held = this.#held(g);
       let p = this.#plan(g, held, Date.now());
@@ -381,20 +396,33 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       if (unstored) p = this.#plan(g, held, Date.now());
 
       // Serve new versions before registering them, and keep removed ones until deregistered.
-      const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
-      const before = new Map([...p.serve, ...removals].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
+      // (Until the invocation query answers, every registered version counts as maybe needed:
+      // this plan's serve set and removals together hold all of them.)
+      const maybeRemoved = p.actions.filter((a) => a.type === "remove");
+      const before = new Map([...p.serve, ...maybeRemoved].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
       await this.#serving.apply([...before.values()], candidatesOf(g), log);
       for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 
       for (const a of p.actions) {
-        if (a.type === "register" || a.type === "promote") {
-          fault("before-register");
-          await this.#register(a, g.desired.get(a.service)!.spec, g.revision, log);
-          fault("after-register");
-          result.actions.push(a);
-          result.deployed.push({ service: a.service, version: a.version });
-          this.#failedVersions.clear();
-        } else if (a.type === "drain") {
+        if (a.type !== "register" && a.type !== "promote") continue;
+        fault("before-register");
+        await this.#register(a, g.desired.get(a.service)!.spec, g.revision, log);
+        fault("after-register");
+        result.actions.push(a);
+        result.deployed.push({ service: a.service, version: a.version });
+        this.#failedVersions.clear();
+      }
+      // Draining and removing need what still needs each deployment. That query scans every
+      // invocation Restate retains (a day's worth), so it ran while this pass deployed: how soon a
+      // new version answers does not depend on how many calls Restate remembers. The plan is made
+      // again with its answer; deploy decisions do not depend on it, and the ones above are done.
+      if (g.blocking) {
+        await this.#knowBlocking(g);
+        p = this.#plan(g, held, Date.now());
+      }
+      const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
+      for (const a of p.actions) {
+        if (a.type === "drain") {
           draining = true;
           if (a.stuck) {
             result.errors.push({ code: "VERSION_STUCK", kind: "stalled", message: `${a.service}/${a.version} is past its drain deadline; still needed by ${a.blocking} invocation(s): ${a.invocations.join(", ")}` });
@@ -561,7 +589,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (!stored.some((s) => s.spec.version === target)) {
       throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `version ${target} of "${service}" is not in the store (stored: ${stored.map((s) => s.spec.version).join(", ") || "none"}); retention may have removed it`);
     }
-    const g = await this.#gather();
+    const g = await this.#gather({ blocking: false });
     await this.#pins.set(service, { version: target, sourceVersion: g.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
     this.#failedVersions.clear();
     this.#log.info({ service, version: target }, "rollback pinned");
