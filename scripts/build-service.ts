@@ -57,6 +57,7 @@ export interface BuildOptions {
 /** Gridiron's replacement for the SDK module below. */
 export const FETCH_ADAPTER_FILE = path.join(REPO_ROOT, "scripts", "build", "restate-fetch.js");
 const SDK_PACKAGE = "@restatedev/restate-sdk-cloudflare-workers";
+const SDK_FETCH_NAMESPACE = "gridiron-sdk-fetch";
 const SDK_FETCH_MODULE = /[\\/]@restatedev[\\/]restate-sdk-cloudflare-workers[\\/]dist[\\/]endpoint[\\/]handlers[\\/]fetch\.js$/;
 /** SDK releases whose internals (handler.handle/process, utils.js, errors.js) the adapter was written against. */
 const ADAPTER_SDK_RANGE = /^1\.17\./;
@@ -70,7 +71,7 @@ function fetchAdapterPlugin(warnings: string[]): esbuild.Plugin {
   return {
     name: "gridiron-restate-fetch",
     setup(build) {
-      build.onLoad({ filter: SDK_FETCH_MODULE }, async (args) => {
+      build.onLoad({ filter: SDK_FETCH_MODULE, namespace: "file" }, async (args) => {
         const pkgFile = path.join(path.dirname(args.path), "..", "..", "..", "package.json");
         const version = (JSON.parse(await readFile(pkgFile, "utf8")) as { version?: string }).version ?? "unknown";
         const original = await readFile(args.path, "utf8");
@@ -80,6 +81,14 @@ function fetchAdapterPlugin(warnings: string[]): esbuild.Plugin {
         }
         return { contents: await readFile(FETCH_ADAPTER_FILE, "utf8"), resolveDir: path.dirname(args.path), loader: "js" };
       });
+      // The adapter hands bidirectional endpoints to the SDK's own adapter, imported under this
+      // name: the original module, loaded a second time in a namespace of its own.
+      build.onResolve({ filter: /^gridiron:sdk-fetch$/ }, (args) => ({ path: args.importer, namespace: SDK_FETCH_NAMESPACE }));
+      build.onLoad({ filter: /.*/, namespace: SDK_FETCH_NAMESPACE }, async (args) => ({
+        contents: await readFile(args.path, "utf8"),
+        resolveDir: path.dirname(args.path),
+        loader: "js",
+      }));
     },
   };
 }

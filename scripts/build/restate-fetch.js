@@ -9,17 +9,19 @@
 // STREAM_AFTER_MS, answers with one buffer (Content-Length, one write). A handler still running by
 // then gets the SDK's streaming behaviour from that point on: what it wrote so far is sent at once
 // and every later write streams, so Restate keeps seeing progress from long handlers (its
-// inactivity timeout) exactly as with the SDK's adapter. Bidirectional endpoints keep the SDK's
-// adapter unchanged.
+// inactivity timeout) exactly as with the SDK's adapter. Bidirectional endpoints get the SDK's
+// adapter itself.
 import { ensureError } from "../../types/errors.js";
-import { captureHead, emptyInputReader, tryCreateContextualLogger } from "./utils.js";
+import { tryCreateContextualLogger } from "./utils.js";
+// The SDK's own adapter, unchanged (build-service resolves this name to the original module).
+import { fetcher as sdkFetcher } from "gridiron:sdk-fetch";
 
 /** How long an answer may be held back to be sent in one piece. */
 const STREAM_AFTER_MS = 200;
 const DONE = Object.freeze({ done: true, value: undefined });
 
 function fetcher(handler) {
-  if (handler.protocolMode !== "REQUEST_RESPONSE") return streamingFetcher(handler);
+  if (handler.protocolMode !== "REQUEST_RESPONSE") return sdkFetcher(handler);
   return {
     fetch: (event, ...extraArgs) => {
       const url = event.url;
@@ -113,33 +115,6 @@ function concat(chunks) {
 function logUnexpected(handler, url, headers, e) {
   const error = ensureError(e);
   (tryCreateContextualLogger(handler.endpoint.loggerTransport, url, headers) ?? handler.endpoint.rlog).error("Unexpected error: " + (error.stack ?? error.message));
-}
-
-/** The SDK's own adapter, as it ships, for bidirectional endpoints. */
-function streamingFetcher(handler) {
-  return {
-    fetch: (event, ...extraArgs) => {
-      const url = event.url;
-      const headers = Object.fromEntries(event.headers.entries());
-      const response = handler.handle({ url, headers, extraArgs });
-      const inputReader = event.body ? event.body[Symbol.asyncIterator]() : emptyInputReader();
-      const transformStream = new TransformStream();
-      const outputWriter = transformStream.writable.getWriter();
-      const { writeHead, head } = captureHead();
-      const abortController = new AbortController();
-      const abort = () => abortController.abort();
-      if (event.signal.aborted) abort();
-      else event.signal.addEventListener("abort", abort, { once: true });
-      response
-        .process({ inputReader, outputWriter, writeHead, abortSignal: abortController.signal })
-        .catch((e) => logUnexpected(handler, url, headers, e))
-        .finally(() => {
-          event.signal.removeEventListener("abort", abort);
-          abort();
-        });
-      return head.then((h) => new Response(transformStream.readable, { status: h.statusCode, headers: h.headers }));
-    },
-  };
 }
 
 export { fetcher };

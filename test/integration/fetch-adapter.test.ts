@@ -31,14 +31,14 @@ interface Served {
   base: string;
 }
 
-/** Builds the fixture with `adapter` and serves it on a scratch workerd, socket straight to the worker. */
-async function serve(tmp: string, adapter: FetchAdapter): Promise<Served> {
+/** Builds a fixture with `adapter` and serves it on a scratch workerd, socket straight to the worker. */
+async function serve(tmp: string, adapter: FetchAdapter, fixture = "slowpoke"): Promise<Served> {
   const out = path.join(tmp, `bundles-${adapter}`);
-  const built = await buildService("slowpoke", out, { servicesDir: FIXTURE_SERVICES, fetchAdapter: adapter });
+  const built = await buildService(fixture, out, { servicesDir: FIXTURE_SERVICES, fetchAdapter: adapter });
   const bundle = await readBundle(built.dir, DEFAULT_LIMITS);
   const config = buildWorkerdConfig([{ spec: bundle.spec, files: bundle.files }], await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none" });
   config.sockets[0]!.service = workerServiceName(bundle.spec.service, bundle.spec.version);
-  const file = path.join(tmp, `${adapter}.bin`);
+  const file = path.join(tmp, `${fixture}-${adapter}.bin`);
   await writeFile(file, encodeWorkerdConfig(config));
   const workerd = await startScratchWorkerd(file, { logger: pino({ level: "silent" }) });
   return { adapter: built.fetchAdapter, workerd, base: `http://127.0.0.1:${workerd.port}/${bundle.spec.service}/${bundle.spec.version}` };
@@ -59,16 +59,17 @@ describe("the fetch adapter in bundles built by build-service", () => {
   let tmp: string;
   let gridiron: Served;
   let sdk: Served;
+  let bidi: Served;
   let restate: RestateServer | undefined;
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), "gridiron-fetch-adapter-"));
-    [gridiron, sdk] = await Promise.all([serve(tmp, "gridiron"), serve(tmp, "sdk")]);
+    [gridiron, sdk, bidi] = await Promise.all([serve(tmp, "gridiron"), serve(tmp, "sdk"), serve(tmp, "gridiron", "slowpoke-bidi")]);
     restate = await startRestate({ baseDir: path.join(tmp, "restate") });
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([gridiron?.workerd.stop(), sdk?.workerd.stop(), restate?.stop()]);
+    await Promise.all([gridiron?.workerd.stop(), sdk?.workerd.stop(), bidi?.workerd.stop(), restate?.stop()]);
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 30_000);
 
@@ -106,6 +107,18 @@ describe("the fetch adapter in bundles built by build-service", () => {
     expect(r.headers.get("content-length")).toBeNull();
     expect(messageTypes(r.body)).toEqual([OUTPUT, END]);
     expect(text(r.body)).toContain('"slept 600 ms"');
+  });
+
+  it("hands a bidirectional endpoint to the SDK's own adapter", async () => {
+    expect(bidi.adapter).toBe("gridiron");
+    const discover = await fetch(`${bidi.base}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" } });
+    expect(((await discover.json()) as { protocolMode?: string }).protocolMode).toBe("BIDI_STREAM");
+    const r = await invoke(bidi, "quick", "Ana");
+    expect(r.status).toBe(200);
+    // Streamed by the SDK's adapter: no Content-Length, even for an answer that is ready at once.
+    expect(r.headers.get("content-length")).toBeNull();
+    expect(messageTypes(r.body)).toEqual([OUTPUT, END]);
+    expect(text(r.body)).toContain('"quick Ana"');
   });
 
   it("passes a terminal error through unchanged", async () => {
