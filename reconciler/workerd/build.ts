@@ -7,7 +7,7 @@
 // the request identity public keys and no network at all.
 import { fileURLToPath } from "node:url";
 import type { BundleSpec } from "../bundle.ts";
-import { isPublicKeyV1 } from "../identity.ts";
+import { base58Decode, isPublicKeyV1, PUBLIC_KEY_PREFIX } from "../identity.ts";
 import { DEFAULT_COMPATIBILITY_DATE } from "../manifest.ts";
 import type { Binding, Module, Service, WorkerdConfig } from "./config.ts";
 
@@ -24,7 +24,7 @@ export const HTTP_SOCKET = "http";
 export const OUTBOUND_SERVICE = "gridiron-outbound";
 /** Network service that allows nothing: the router's global fetch(). */
 export const NO_NETWORK_SERVICE = "gridiron-no-network";
-/** JSON binding of the router: `{"keys": ["publickeyv1_…"]}`, or `{"keys": null}` (not verified). */
+/** JSON binding of the router: see identityBinding. */
 export const IDENTITY_BINDING = "GRIDIRON_REQUEST_IDENTITY";
 
 /**
@@ -117,10 +117,20 @@ function routerService(routerSource: string, policy: WorkerdPolicy, bindings: Bi
       modules: [{ name: "router.js", esModule: routerSource }],
       compatibilityDate: DEFAULT_COMPATIBILITY_DATE,
       compatibilityFlags: [],
-      bindings: [...bindings, { name: IDENTITY_BINDING, json: JSON.stringify({ keys: policy.identityKeys }) }],
+      bindings: [...bindings, { name: IDENTITY_BINDING, json: identityBinding(policy.identityKeys) }],
       globalOutbound: NO_NETWORK_SERVICE,
     },
   };
+}
+
+/**
+ * The router's GRIDIRON_REQUEST_IDENTITY: `{"keys": {"publickeyv1_…": "<raw key, base64url>"}}`,
+ * or `{"keys": null}` when verification is off. The id names the key in a token's `kid`; the raw
+ * bytes, decoded here, are what the router imports, so it needs no base58 of its own.
+ */
+export function identityBinding(keys: readonly string[] | null): string {
+  if (keys === null) return JSON.stringify({ keys: null });
+  return JSON.stringify({ keys: Object.fromEntries(keys.map((k) => [k, Buffer.from(base58Decode(k.slice(PUBLIC_KEY_PREFIX.length))).toString("base64url")])) });
 }
 
 function networkServices(policy: WorkerdPolicy): Service[] {

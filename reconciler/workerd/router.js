@@ -12,14 +12,13 @@
 // Request identity: before anything reaches a bundle, the request must carry a JWT that Restate
 // signed with the mesh's key (`x-restate-signature-scheme: v1`, `x-restate-jwt-v1`), checked here
 // with WebCrypto Ed25519 against the public keys in the GRIDIRON_REQUEST_IDENTITY binding
-// (`{"keys": ["publickeyv1_<base58>", ...]}`, or `{"keys": null}` when verification is off).
+// (`{"keys": {"publickeyv1_<base58>": "<raw key, base64url>", ...}}`, or `{"keys": null}` when
+// verification is off; build.ts decodes Restate's key format, so the id is only matched as text).
 // Checked: alg EdDSA, the signature, `aud` equal to the path under the deployment URI (so a token
 // for /discover cannot invoke a handler, nor one for Greeter/greet call Greeter/greetLater), `nbf`
 // and `exp` with a few seconds of clock skew. Anything else gets 401 and never reaches user code.
 // Only /_gridiron/health is open.
 const SKEW_S = 5;
-const BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-const KEY_PREFIX = "publickeyv1_";
 
 export default {
   async fetch(request, env) {
@@ -99,9 +98,8 @@ async function configuredKeys(env) {
   if (!config || typeof config !== "object" || !("keys" in config)) throw new Error("GRIDIRON_REQUEST_IDENTITY binding missing");
   const source = JSON.stringify(config.keys);
   if (keyCache?.source === source) return keyCache.keys;
-  const keys = config.keys === null ? null : new Map(await Promise.all(config.keys.map(async (kid) => {
-    const raw = base58Decode(kid.slice(KEY_PREFIX.length));
-    return [kid, await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"])];
+  const keys = config.keys === null ? null : new Map(await Promise.all(Object.entries(config.keys).map(async ([kid, raw]) => {
+    return [kid, await crypto.subtle.importKey("raw", base64UrlDecode(raw), { name: "Ed25519" }, false, ["verify"])];
   })));
   keyCache = { source, keys };
   return keys;
@@ -193,23 +191,4 @@ function expectedAudience(path, parts) {
 function base64UrlDecode(text) {
   const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
   return Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0));
-}
-
-function base58Decode(text) {
-  let n = 0n;
-  for (const c of text) {
-    const digit = BASE58.indexOf(c);
-    if (digit < 0) throw new Error("public key is not base58");
-    n = n * 58n + BigInt(digit);
-  }
-  const bytes = [];
-  while (n > 0n) {
-    bytes.unshift(Number(n % 256n));
-    n /= 256n;
-  }
-  for (const c of text) {
-    if (c !== "1") break;
-    bytes.unshift(0);
-  }
-  return Uint8Array.from(bytes);
 }

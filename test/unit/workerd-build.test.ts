@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { BundleModule, BundleSpec } from "../../reconciler/bundle.ts";
 import { DEFAULT_COMPATIBILITY_DATE } from "../../reconciler/manifest.ts";
 import { generateKeyPairSync } from "node:crypto";
-import { publicKeyV1 } from "../../reconciler/identity.ts";
+import { base58Decode, publicKeyV1 } from "../../reconciler/identity.ts";
 import {
-  buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
+  buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, identityBinding, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
   type OutboundPolicy, type ServedVersion, type WorkerdPolicy,
 } from "../../reconciler/workerd/build.ts";
 import type { Module, Service, Worker } from "../../reconciler/workerd/config.ts";
@@ -62,7 +62,7 @@ describe("buildWorkerdConfig", () => {
     expect(router.compatibilityDate).toBe(DEFAULT_COMPATIBILITY_DATE);
     expect(router.bindings).toEqual([
       ...versions.map((v) => ({ name: `${v.spec.service}/${v.spec.version}`, service: `v/${v.spec.service}/${v.spec.version}` })),
-      { name: IDENTITY_BINDING, json: JSON.stringify({ keys: [KEY] }) },
+      { name: IDENTITY_BINDING, json: identityBinding([KEY]) },
     ]);
     // Every binding points at a service that exists in the config.
     const names = new Set(config.services.map((s) => s.name));
@@ -225,7 +225,10 @@ describe("buildWorkerdConfig: what bundle code can reach", () => {
     expect(worker(off.services[0]).bindings.at(-1)).toEqual({ name: IDENTITY_BINDING, json: '{"keys":null}' });
     const two = publicKeyV1(generateKeyPairSync("ed25519").publicKey);
     const rotated = buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys: [KEY, two], outbound: "public" });
-    expect(JSON.parse((worker(rotated.services[0]).bindings.at(-1) as { json: string }).json)).toEqual({ keys: [KEY, two] });
+    const raw = (k: string) => Buffer.from(base58Decode(k.slice("publickeyv1_".length))).toString("base64url");
+    expect(JSON.parse((worker(rotated.services[0]).bindings.at(-1) as { json: string }).json)).toEqual({ keys: { [KEY]: raw(KEY), [two]: raw(two) } });
+    // The raw form is the key's 32 bytes, as the public key itself exports them.
+    expect(Buffer.from(raw(two), "base64url")).toHaveLength(32);
   });
 
   it.each([
