@@ -259,7 +259,7 @@ async function main(argv: string[]): Promise<number> {
         const mesh = await startBenchMesh(root, "reconcile", cleanup, modeEnv);
         logFiles.push(mesh.logFile);
         log(`  fresh mesh with an empty bundles folder; logs in ${mesh.logFile}`);
-        const r = await measureReconcileCost(mesh, { ...profile.reconcile, mode, log });
+        const r = await measureReconcileCost(mesh, { ...profile.reconcile, mode, log, cleanup });
         results.reconcileCost = { bundle: "trivial bundles (one ~1 kB ES module answering /discover, one Restate service each)", ...r };
         if (r.skipped.length) results.notes.push(`reconcile cost: ${r.skipped.join(", ")} versions not reached within the ${profile.reconcile.growBudgetMs / 1000} s growth budget`);
         await mesh.stop();

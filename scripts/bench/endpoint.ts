@@ -5,17 +5,13 @@
 // per-request cost of each HTTP server + SDK + fetch adapter and of the router hop, apart from
 // what Restate adds. The scratch config is built by the reconciler's own buildWorkerdConfig, with
 // request identity off (nobody signs these requests) and no outbound network.
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import pino from "pino";
+import { readFile } from "node:fs/promises";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/bundle.ts";
 import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
-import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
 import { runLoad, type LoadResult, type LoadSpec } from "./load.ts";
+import { withScratchWorkerd } from "./scratch-workerd.ts";
 import { INVOCATION_CONTENT_TYPE, invocationRequestBody } from "../../test/helpers/restate-protocol.ts";
 
 const ACCEPT = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
@@ -69,28 +65,18 @@ async function loadOne(request: EndpointRequest, name: string, url: string, serv
 export async function measureEndpointsAlone(o: EndpointOptions, cleanup: Cleanup): Promise<EndpointRun[]> {
   const bundle = await readBundle(o.bundleDir, DEFAULT_LIMITS);
   const router = await readFile(ROUTER_FILE, "utf8");
-  const dir = await mkdtemp(path.join(tmpdir(), "gridiron-bench-endpoint-"));
-  cleanup.add("endpoint temp dir", () => rm(dir, { recursive: true, force: true }));
-  const logger = pino({ level: "silent" });
   const runs: EndpointRun[] = [];
   const version = { spec: bundle.spec, files: bundle.files };
   for (const mode of ["router", "direct"] as const) {
     const config = buildWorkerdConfig([version], router, { identityKeys: null, outbound: "none" });
     // "direct": the socket serves the version's worker itself, no router hop.
     if (mode === "direct") config.sockets[0]!.service = workerServiceName(bundle.spec.service, bundle.spec.version);
-    const file = path.join(dir, `${mode}.bin`);
-    await writeFile(file, encodeWorkerdConfig(config));
-    const w = await startScratchWorkerd(file, { logger });
-    cleanup.trackPid(w.pid);
-    try {
+    await withScratchWorkerd(config, { loader: false, cleanup }, async (w) => {
       const base = `http://127.0.0.1:${w.port}/${bundle.spec.service}/${bundle.spec.version}`;
       const name = mode === "router" ? "workerd via router" : "workerd, no router";
       runs.push(await loadOne("discover", name, `${base}/discover`, w.pid, o));
       runs.push(await loadOne("invoke greet", name, `${base}/invoke/Greeter/greet`, w.pid, o));
-    } finally {
-      await w.stop();
-      cleanup.untrackPid(w.pid);
-    }
+    });
   }
   runs.push(await loadOne("discover", "node peer", `${o.nodeUrl}/discover`, o.nodePid, o));
   runs.push(await loadOne("invoke greet", "node peer", `${o.nodeUrl}/invoke/NodeGreeter/greet`, o.nodePid, o));

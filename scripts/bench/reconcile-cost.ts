@@ -6,14 +6,10 @@
 // anything drains the reconciler polls every 2 s, which would land inside the next measurement. The pieces of a no-op
 // pass are also timed from outside (reading the source, Restate's deployment list, the store) to
 // show where its time goes.
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import pino from "pino";
 import { buildLoaderConfig, ROUTER_FILE } from "../../reconciler/workerd/build.ts";
-import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
 import { DEFAULT_LIMITS, type BundleCache } from "../../reconciler/bundle.ts";
 import { readDesired } from "../../reconciler/desired.ts";
 import { DRAIN_QUERY } from "../../reconciler/drain.ts";
@@ -21,6 +17,8 @@ import { VersionStore } from "../../reconciler/store/versions.ts";
 import type { ReconcileResult } from "../../reconciler/status.ts";
 import { rssMb, settle, waitFor, type BenchMesh } from "./mesh.ts";
 import { median } from "./stats.ts";
+import type { Cleanup } from "./cleanup.ts";
+import { withScratchWorkerd } from "./scratch-workerd.ts";
 import { writeTrivialBundle } from "./trivial-bundle.ts";
 
 export interface SizeResult {
@@ -53,6 +51,8 @@ export interface ReconcileCostOptions {
   /** The mesh's workerd mode, for the labels. */
   mode: string;
   log: (line: string) => void;
+  /** Stops the scratch workerd of the fresh-generation measurement if the bench is interrupted. */
+  cleanup: Cleanup;
 }
 
 async function reconcile(mesh: BenchMesh): Promise<{ result: ReconcileResult; wallMs: number }> {
@@ -138,7 +138,7 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
     }
     const status = await mesh.status();
     const workerdRssMb = status.workerd.pid ? await rssMb(status.workerd.pid) : undefined;
-    const freshGeneration = o.mode === "loader" ? await measureFreshGeneration(mesh) : undefined;
+    const freshGeneration = o.mode === "loader" ? await measureFreshGeneration(mesh, o.cleanup) : undefined;
 
     const cache: BundleCache = new Map();
     await readDesired(mesh.bundlesDir, DEFAULT_LIMITS, cache);
@@ -173,32 +173,20 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
  * recycle would), times it until it listens, then one version's first /discover (its code read
  * from the store and loaded) and a second one. Request identity off: nobody signs these.
  */
-async function measureFreshGeneration(mesh: BenchMesh): Promise<{ startMs: number; coldMs: number; warmMs: number }> {
+async function measureFreshGeneration(mesh: BenchMesh, cleanup: Cleanup): Promise<{ startMs: number; coldMs: number; warmMs: number }> {
   const store = new VersionStore(mesh.dataDir);
   const specs = (await store.list()).map((s) => s.spec);
-  const dir = await mkdtemp(path.join(tmpdir(), "gridiron-bench-fresh-"));
-  try {
-    const config = buildLoaderConfig(specs, await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none" }, path.resolve(store.root));
-    const file = path.join(dir, "config.bin");
-    await writeFile(file, encodeWorkerdConfig(config));
-    const t0 = performance.now();
-    const w = await startScratchWorkerd(file, { logger: pino({ level: "silent" }), extraArgs: ["--experimental", "--socket-addr", `control=unix:${path.join(dir, "c.sock")}`] });
-    const startMs = performance.now() - t0;
-    try {
-      const last = specs.at(-1)!;
-      const url = `http://127.0.0.1:${w.port}/${last.service}/${last.version}/discover`;
-      const get = async () => {
-        const t = performance.now();
-        const r = await mesh.http.request(url, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" } });
-        if (r.status !== 200) throw new Error(`fresh loader generation: ${url} answered ${r.status}: ${r.text.slice(0, 200)}`);
-        return performance.now() - t;
-      };
-      const coldMs = await get();
-      return { startMs, coldMs, warmMs: await get() };
-    } finally {
-      await w.stop();
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const config = buildLoaderConfig(specs, await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none" }, path.resolve(store.root));
+  return withScratchWorkerd(config, { loader: true, cleanup }, async (w, startMs) => {
+    const last = specs.at(-1)!;
+    const url = `http://127.0.0.1:${w.port}/${last.service}/${last.version}/discover`;
+    const get = async () => {
+      const t = performance.now();
+      const r = await mesh.http.request(url, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" } });
+      if (r.status !== 200) throw new Error(`fresh loader generation: ${url} answered ${r.status}: ${r.text.slice(0, 200)}`);
+      return performance.now() - t;
+    };
+    const coldMs = await get();
+    return { startMs, coldMs, warmMs: await get() };
+  });
 }
