@@ -98,9 +98,9 @@ async function configuredKeys(env) {
   if (!config || typeof config !== "object" || !("keys" in config)) throw new Error("GRIDIRON_REQUEST_IDENTITY binding missing");
   const source = JSON.stringify(config.keys);
   if (keyCache?.source === source) return keyCache.keys;
-  const keys = config.keys === null ? null : new Map(await Promise.all(Object.entries(config.keys).map(async ([kid, raw]) => {
-    return [kid, await crypto.subtle.importKey("raw", base64UrlDecode(raw), { name: "Ed25519" }, false, ["verify"])];
-  })));
+  const keys = config.keys === null ? null : new Map(await Promise.all(Object.entries(config.keys).map(async ([kid, raw]) =>
+    [kid, await crypto.subtle.importKey("raw", base64UrlDecode(raw), { name: "Ed25519" }, false, ["verify"])],
+  )));
   keyCache = { source, keys };
   return keys;
 }

@@ -13,7 +13,7 @@ export interface LoadSpec {
   method?: string;
   /** Extra request headers. */
   headers?: Record<string, string>;
-  /** Request body, or none: a string is sent as JSON unless `headers` give another content-type. */
+  /** Request body, or none; sent as application/json unless `headers` give another content-type. */
   body?: string | Buffer;
   connections: number;
   /** Seconds; for open-ended runs (startLoad) an upper bound. */

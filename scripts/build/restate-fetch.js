@@ -41,13 +41,15 @@ function fetcher(handler) {
       const writeHead = (statusCode, headers) => output.head({ statusCode, headers: { ...headers } });
       const abortController = new AbortController();
       const abort = () => abortController.abort();
-      if (event.signal.aborted) abort();
-      else event.signal.addEventListener("abort", abort, { once: true });
+      // A getter into workerd's C++ on each read: read once.
+      const signal = event.signal;
+      if (signal.aborted) abort();
+      else signal.addEventListener("abort", abort, { once: true });
       const done = response
         .process({ inputReader, outputWriter: output, writeHead, abortSignal: abortController.signal })
         .catch((e) => logUnexpected(handler, url, headers, e))
         .finally(() => {
-          event.signal.removeEventListener("abort", abort);
+          signal.removeEventListener("abort", abort);
           abort();
         });
       return output.respond(done);
