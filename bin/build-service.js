@@ -3,5 +3,5 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../scripts/build-service.ts");
+const { main } = await import("../reconciler/build/service.ts");
 process.exitCode = await main(process.argv.slice(2));

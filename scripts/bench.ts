@@ -16,7 +16,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { buildService, FETCH_ADAPTERS, REPO_ROOT, type FetchAdapter } from "./build-service.ts";
+import { buildService, FETCH_ADAPTERS, REPO_ROOT, type FetchAdapter } from "../reconciler/build/service.ts";
 import { Cleanup } from "./bench/cleanup.ts";
 import { meshRoles } from "./bench/cpu.ts";
 import { GreeterDeployer } from "./bench/deploy.ts";

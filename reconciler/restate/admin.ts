@@ -1,7 +1,7 @@
 // Client for restate-server's admin API (:9070). Restate is the record of what is registered, so
 // this is how the reconciler learns "actual". HTTP failures keep Restate's response body.
-import { GridironError } from "../errors.ts";
-import { HttpClient } from "../http-client.ts";
+import { GridironError } from "../core/errors.ts";
+import { HttpClient } from "../core/http-client.ts";
 
 export interface Deployment {
   id: string;

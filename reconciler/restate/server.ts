@@ -6,7 +6,7 @@ import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 import type { Logger } from "pino";
-import { GridironError } from "../errors.ts";
+import { GridironError } from "../core/errors.ts";
 import { RestateAdmin } from "./admin.ts";
 
 export interface RestateServerOptions {

@@ -5,10 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { digestFiles, type Bundle, type BundleSpec } from "../bundle.ts";
-import { GridironError } from "../errors.ts";
-import { fault } from "../faults.ts";
-import { checkBundlePath, checkServiceName, isVersionId } from "../names.ts";
+import { digestFiles, type Bundle, type BundleSpec } from "../source/bundle.ts";
+import { GridironError } from "../core/errors.ts";
+import { fault } from "../core/faults.ts";
+import { checkBundlePath, checkServiceName, isVersionId } from "../source/names.ts";
 
 export interface StoredVersion {
   spec: BundleSpec;

@@ -6,9 +6,9 @@
 // global fetch()/connect() go to a network service shaped by the outbound policy. The router gets
 // the request identity public keys and no network at all.
 import { fileURLToPath } from "node:url";
-import type { BundleSpec } from "../bundle.ts";
-import { base58Decode, isPublicKeyV1, PUBLIC_KEY_PREFIX } from "../identity.ts";
-import { DEFAULT_COMPATIBILITY_DATE } from "../manifest.ts";
+import type { BundleSpec } from "../source/bundle.ts";
+import { base58Decode, isPublicKeyV1, PUBLIC_KEY_PREFIX } from "../restate/identity.ts";
+import { DEFAULT_COMPATIBILITY_DATE } from "../source/manifest.ts";
 import type { Binding, Module, Service, WorkerdConfig } from "./config.ts";
 
 export interface ServedVersion {

@@ -21,8 +21,8 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import { GridironError } from "../errors.ts";
-import { HttpClient } from "../http-client.ts";
+import { GridironError } from "../core/errors.ts";
+import { HttpClient } from "../core/http-client.ts";
 
 /** Where every generation finds the inherited listening socket (`--socket-fd <name>=3`). */
 const SOCKET_FD = 3;

@@ -6,7 +6,7 @@
 // what Restate adds. The scratch config is built by the reconciler's own buildWorkerdConfig, with
 // request identity off (nobody signs these requests) and no outbound network.
 import { readFile } from "node:fs/promises";
-import { DEFAULT_LIMITS, readBundle } from "../../reconciler/bundle.ts";
+import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
 import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";

@@ -7,8 +7,8 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import path from "node:path";
-import { HttpClient } from "../../reconciler/http-client.ts";
-import type { Status } from "../../reconciler/status.ts";
+import { HttpClient } from "../../reconciler/core/http-client.ts";
+import type { Status } from "../../reconciler/reconcile/status.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, tailFile, waitFor } from "../../test/helpers/mesh.ts";
 import type { Cleanup } from "./cleanup.ts";
 

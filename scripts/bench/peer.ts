@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { HttpClient } from "../../reconciler/http-client.ts";
+import { HttpClient } from "../../reconciler/core/http-client.ts";
 import { tailFile } from "../../test/helpers/mesh.ts";
 import { freePort } from "../../test/helpers/ports.ts";
 import type { Cleanup } from "./cleanup.ts";

@@ -3,7 +3,7 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { IDENTITY_DIR, JWT_HEADER, PRIVATE_KEY_FILE, SCHEME_HEADER, signIdentityJwt } from "../../reconciler/identity.ts";
+import { IDENTITY_DIR, JWT_HEADER, PRIVATE_KEY_FILE, SCHEME_HEADER, signIdentityJwt } from "../../reconciler/restate/identity.ts";
 
 /** The mesh's request identity private key (`<dataDir>/identity/private.pem`). */
 export function meshKey(dataDir: string): KeyObject {

@@ -5,8 +5,8 @@ import { createWriteStream } from "node:fs";
 import { readFile, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { HttpClient } from "../../reconciler/http-client.ts";
-import type { Status } from "../../reconciler/status.ts";
+import { HttpClient } from "../../reconciler/core/http-client.ts";
+import type { Status } from "../../reconciler/reconcile/status.ts";
 import { freePorts } from "./ports.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -5,7 +5,7 @@ import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile }
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
+import { buildService } from "../../reconciler/build/service.ts";
 import { REPO, allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 

@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
+import { buildService } from "../../reconciler/build/service.ts";
 import { makeWranglerShapedBundle, writeBrokenBundle } from "../helpers/bundles.ts";
 import { callIngress, registerDeployment, startRestate, tail, type RestateServer } from "../helpers/restate.ts";
 

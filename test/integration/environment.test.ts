@@ -5,7 +5,7 @@ import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
+import { buildService } from "../../reconciler/build/service.ts";
 import { deployGreeterVariant } from "../helpers/bundles.ts";
 import { allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 

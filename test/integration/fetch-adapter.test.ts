@@ -11,11 +11,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS, readBundle } from "../../reconciler/bundle.ts";
+import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
 import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/process.ts";
-import { buildService, type FetchAdapter } from "../../scripts/build-service.ts";
+import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import { INVOCATION_CONTENT_TYPE, invocationRequestBody, messageTypes } from "../helpers/restate-protocol.ts";
 import { callIngress, registerDeployment, startRestate, type RestateServer } from "../helpers/restate.ts";
 

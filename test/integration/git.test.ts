@@ -6,8 +6,8 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
-import { signHubBody } from "../../reconciler/sources/git.ts";
+import { buildService } from "../../reconciler/build/service.ts";
+import { signHubBody } from "../../reconciler/source/git.ts";
 import { GRIDIRON_BIN, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 

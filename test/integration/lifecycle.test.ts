@@ -5,9 +5,9 @@ import { mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
+import { buildService } from "../../reconciler/build/service.ts";
 import { deployGreeterVariant } from "../helpers/bundles.ts";
-import type { ServiceStatus } from "../../reconciler/status.ts";
+import type { ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";

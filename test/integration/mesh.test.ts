@@ -5,7 +5,7 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
+import { buildService } from "../../reconciler/build/service.ts";
 import { makeWranglerShapedBundle, writeBrokenBundle } from "../helpers/bundles.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";

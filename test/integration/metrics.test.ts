@@ -5,8 +5,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildService } from "../../scripts/build-service.ts";
-import type { Status } from "../../reconciler/status.ts";
+import { buildService } from "../../reconciler/build/service.ts";
+import type { Status } from "../../reconciler/reconcile/status.ts";
 import { allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 

@@ -9,8 +9,8 @@ import { cp, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpClient } from "../../reconciler/http-client.ts";
-import { buildService } from "../../scripts/build-service.ts";
+import { HttpClient } from "../../reconciler/core/http-client.ts";
+import { buildService } from "../../reconciler/build/service.ts";
 import { REPO, allocatePorts, meshEnv, processesUnder, tailFile, waitFor, type MeshPorts } from "../helpers/mesh.ts";
 import { freePort } from "../helpers/ports.ts";
 

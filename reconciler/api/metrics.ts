@@ -1,0 +1,165 @@
+// Prometheus metrics (GET /metrics). Counters and histograms follow the reconciler's "pass" events
+// and workerd's generation events; the per-service gauges are taken from status() at scrape time,
+// so they always say what `gridiron status` says. The registry is our own (not prom-client's global
+// one): two meshes in one process (tests) must not share counters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Reconciler } from "../reconcile/loop.ts";
+import type { ReconcileResult, VersionState } from "../reconcile/status.ts";
+import type { WorkerdProcess } from "../workerd/process.ts";
+
+const VERSION_STATES: readonly VersionState[] = ["serving", "draining", "stuck", "stored", "failed", "unservable"];
+const OUTCOMES: readonly ReconcileResult["outcome"][] = ["ok", "noop", "partial", "error"];
+
+/** What the metrics listen to: the reconciler (events + status) and the workerd owner (events). */
+export interface MetricsSources {
+  reconciler: Pick<Reconciler, "on" | "off" | "status">;
+  workerd: Pick<WorkerdProcess, "on" | "off">;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly contentType: string;
+  /** Refreshes the gauges taken from status(), then renders the text exposition format. */
+  scrape(): Promise<string>;
+  /** Stops listening. Safe to call twice. */
+  close(): void;
+}
+
+export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const now = src.now ?? Date.now;
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const reconciles = new Counter({
+    name: "gridiron_reconciles_total",
+    help: "Reconcile passes by outcome: ok (changed something), noop, partial (changed something, then failed), error",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  for (const outcome of OUTCOMES) reconciles.inc({ outcome }, 0);
+  const duration = new Histogram({
+    name: "gridiron_reconcile_duration_seconds",
+    help: "Duration of reconcile passes",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers,
+  });
+  const errors = new Counter({
+    name: "gridiron_reconcile_errors_total",
+    help: "Errors reported by reconcile passes, by error code (e.g. VERSION_INVALID, SOURCE_GIT_FETCH)",
+    labelNames: ["code"] as const,
+    registers,
+  });
+  const sourceErrors = new Counter({
+    name: "gridiron_source_fetch_errors_total",
+    help: "Reconcile passes that could not read the desired state from the source (error codes SOURCE_*)",
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: "gridiron_last_successful_reconcile_timestamp_seconds",
+    help: "Unix time of the end of the last pass with outcome ok or noop (absent before the first one)",
+    registers,
+  });
+  lastSuccess.remove({});
+  const sinceSuccess = new Gauge({
+    name: "gridiron_seconds_since_last_successful_reconcile",
+    help: "Seconds since the last pass with outcome ok or noop ended; before the first one, seconds since start",
+    registers,
+  });
+  const versions = new Gauge({
+    name: "gridiron_versions",
+    help: "Versions per Gridiron service and state (serving, draining, stuck, stored, failed, unservable), as in gridiron status",
+    labelNames: ["service", "state"] as const,
+    registers,
+  });
+  const draining = new Gauge({
+    name: "gridiron_draining_invocations",
+    help: "Invocations that still need a replaced version (draining or stuck), per service and version",
+    labelNames: ["service", "version"] as const,
+    registers,
+  });
+  const conditions = new Gauge({
+    name: "gridiron_service_condition",
+    help: "1 when the condition (Ready, Progressing, Draining, Failed) of a service is true, else 0",
+    labelNames: ["service", "condition"] as const,
+    registers,
+  });
+  const swaps = new Counter({ name: "gridiron_workerd_swaps_total", help: "workerd generation swaps (a new config took over the listening socket)", registers });
+  const swapSeconds = new Histogram({
+    name: "gridiron_workerd_swap_duration_seconds",
+    help: "From the start of a swap until the new workerd generation listened",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  const updates = new Counter({ name: "gridiron_workerd_updates_total", help: "Live-set changes made in the serving workerd without a new generation (loader mode)", registers });
+  const restarts = new Counter({ name: "gridiron_workerd_restarts_total", help: "workerd generations restarted after a crash", registers });
+  const crashes = new Counter({ name: "gridiron_workerd_crashes_total", help: "workerd generations that exited without being asked to", registers });
+  const generation = new Gauge({ name: "gridiron_workerd_generation", help: "Number of the serving workerd generation", registers });
+  const workerdUp = new Gauge({ name: "gridiron_workerd_up", help: "1 while a workerd generation is serving, else 0", registers });
+
+  const startedAt = now();
+  let lastSuccessAt: number | undefined;
+
+  const onPass = (r: ReconcileResult) => {
+    reconciles.inc({ outcome: r.outcome });
+    duration.observe(r.durationMs / 1000);
+    for (const e of r.errors) errors.inc({ code: e.code });
+    if (r.errors.some((e) => e.code.startsWith("SOURCE"))) sourceErrors.inc();
+    if (r.outcome === "ok" || r.outcome === "noop") {
+      lastSuccessAt = Date.parse(r.startedAt) + r.durationMs;
+      if (!Number.isFinite(lastSuccessAt)) lastSuccessAt = now();
+      lastSuccess.set(lastSuccessAt / 1000);
+    }
+  };
+  const onSwap = (e: { ms: number }) => {
+    swaps.inc();
+    swapSeconds.observe(e.ms / 1000);
+  };
+  const onUpdate = () => updates.inc();
+  const onRestart = () => restarts.inc();
+  const onCrash = () => crashes.inc();
+  src.reconciler.on("pass", onPass);
+  src.workerd.on("swap", onSwap);
+  src.workerd.on("update", onUpdate);
+  src.workerd.on("restart", onRestart);
+  src.workerd.on("crash", onCrash);
+
+  /** Sets the gauges that mirror status(): label sets of services that are gone disappear. */
+  const refresh = () => {
+    const s = src.reconciler.status();
+    versions.reset();
+    draining.reset();
+    conditions.reset();
+    for (const svc of s.services) {
+      for (const state of VERSION_STATES) versions.set({ service: svc.service, state }, svc.versions.filter((v) => v.state === state).length);
+      for (const v of svc.versions) {
+        if (v.state === "draining" || v.state === "stuck") draining.set({ service: svc.service, version: v.version }, v.blocking ?? 0);
+      }
+      for (const c of svc.conditions) conditions.set({ service: svc.service, condition: c.type }, c.status ? 1 : 0);
+    }
+    generation.set(s.workerd.generation);
+    workerdUp.set(s.workerd.pid === undefined ? 0 : 1);
+    sinceSuccess.set(Math.max(0, (now() - (lastSuccessAt ?? startedAt)) / 1000));
+  };
+
+  let closed = false;
+  return {
+    registry,
+    contentType: registry.contentType,
+    async scrape() {
+      refresh();
+      return registry.metrics();
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      src.reconciler.off("pass", onPass);
+      src.workerd.off("swap", onSwap);
+      src.workerd.off("update", onUpdate);
+      src.workerd.off("restart", onRestart);
+      src.workerd.off("crash", onCrash);
+    },
+  };
+}

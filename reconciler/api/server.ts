@@ -1,0 +1,147 @@
+// The reconciler's HTTP API (:8081): GET /healthz, GET /status, GET /plan, POST /reconcile,
+// POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured), GET /metrics
+// (Prometheus) and GET / (the status page).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { bearerMatches } from "./auth.ts";
+import { GridironError, asGridironError } from "../core/errors.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Reconciler } from "../reconcile/loop.ts";
+import { verifyHubSignature } from "../source/git.ts";
+import { STATUS_PAGE } from "./status-page.ts";
+
+export interface ApiServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + "\n";
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new GridironError("API_BODY_TOO_LARGE", "stalled", "request body over 64 KiB");
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  try {
+    const value = text ? (JSON.parse(text) as unknown) : {};
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    throw new GridironError("API_BAD_JSON", "stalled", "request body is not JSON");
+  }
+}
+
+/** The raw body, for signature checks; over `limit` bytes is refused (webhook payloads are small). */
+async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; metrics?: Pick<Metrics, "scrape" | "contentType">; apiToken?: string }): Promise<ApiServer> {
+  const log = opts.logger.child({ component: "api" });
+  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
+    "GET /healthz": async (_req, res) => send(res, 200, { ok: true }),
+    "GET /": async (_req, res) => {
+      res.writeHead(200, STATUS_PAGE.headers);
+      res.end(STATUS_PAGE.html);
+    },
+    "GET /metrics": async (_req, res) => {
+      if (!opts.metrics) return send(res, 404, { error: "metrics are not enabled" });
+      const text = await opts.metrics.scrape();
+      res.writeHead(200, { "content-type": opts.metrics.contentType, "cache-control": "no-store" });
+      res.end(text);
+    },
+    "GET /status": async (_req, res) => send(res, 200, reconciler.status()),
+    "GET /plan": async (_req, res) => send(res, 200, await reconciler.plan()),
+    "POST /reconcile": async (_req, res) => {
+      const result = await reconciler.reconcile("api");
+      send(res, result.outcome === "error" ? 500 : 200, result);
+    },
+    // A push webhook (GitHub, Gitea, Forgejo; any sender that signs like GitHub). With a secret
+    // configured, a missing or wrong X-Hub-Signature-256 gets 401 and triggers nothing. The pass
+    // runs after the answer (senders time out after ~10 s); ?wait=1 answers with its result.
+    "POST /hooks/git": async (req, res) => {
+      const body = await readRaw(req, 5 * 1024 * 1024);
+      if (!body) return send(res, 413, { error: "webhook payload over 5 MiB" });
+      if (opts.webhookSecret && !verifyHubSignature(opts.webhookSecret, body, req.headers["x-hub-signature-256"])) {
+        log.warn({ remote: req.socket.remoteAddress, event: req.headers["x-github-event"] }, "webhook refused: missing or wrong X-Hub-Signature-256");
+        return send(res, 401, { error: "missing or wrong X-Hub-Signature-256 (HMAC-SHA256 of the body with GRIDIRON_WEBHOOK_SECRET)" });
+      }
+      log.info({ event: req.headers["x-github-event"], delivery: req.headers["x-github-delivery"] }, "webhook: reconciling");
+      const pass = reconciler.reconcile("webhook");
+      if (new URL(req.url ?? "/", "http://x").searchParams.has("wait")) {
+        const result = await pass;
+        return send(res, result.outcome === "error" ? 500 : 200, result);
+      }
+      void pass.catch(() => undefined);
+      send(res, 202, { accepted: true, trigger: "webhook", status: "/status" });
+    },
+    "POST /rollback": async (req, res) => {
+      const body = await readJson(req);
+      if (typeof body.service !== "string") return send(res, 400, { error: 'body must be {"service": "<name>", "version"?: "<version>", "breaking"?: true}' });
+      const result = await reconciler.rollback(body.service, typeof body.version === "string" ? body.version : undefined, { breaking: body.breaking === true });
+      send(res, result.errors.length ? 409 : 200, result);
+    },
+    "POST /move": async (req, res) => {
+      const body = await readJson(req);
+      if (typeof body.service !== "string" || typeof body.version !== "string") return send(res, 400, { error: 'body must be {"service": "<name>", "version": "<version>"}' });
+      send(res, 200, await reconciler.moveInvocations(body.service, body.version));
+    },
+  };
+  // With a token, every route wants `Authorization: Bearer <token>` except GET /healthz (probes)
+  // and POST /hooks/git when the webhook has an HMAC secret (senders cannot add a bearer token).
+  const open = (method: string | undefined, path: string) =>
+    (method === "GET" && path === "/healthz") || (method === "POST" && path === "/hooks/git" && !!opts.webhookSecret);
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (opts.apiToken && !open(req.method, path) && !bearerMatches(req.headers.authorization, opts.apiToken)) {
+      log.warn({ remote: req.socket.remoteAddress, method: req.method, path, hadToken: req.headers.authorization !== undefined }, "API request refused: missing or wrong bearer token");
+      res.setHeader("www-authenticate", 'Bearer realm="gridiron"');
+      return send(res, 401, { error: "missing or wrong Authorization: Bearer token (the CLI reads GRIDIRON_API_TOKEN or <data>/api-token)" });
+    }
+    const route = routes[`${req.method} ${path}`];
+    if (!route) {
+      const allowed = Object.keys(routes).filter((r) => r.endsWith(` ${path}`));
+      send(res, allowed.length ? 405 : 404, { error: allowed.length ? `use ${allowed.join(" or ")}` : `no route ${req.method} ${path}; try GET /status` });
+      return;
+    }
+    route(req, res).catch((err) => {
+      const e = asGridironError(err);
+      log.error({ err: e.toJSON(), path }, "API request failed");
+      // A request a human can fix (unknown version, bad body) is the caller's error, not ours.
+      if (!res.headersSent) send(res, e.kind === "stalled" ? 400 : 500, { error: e.toJSON() });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${opts.host}:${port}`;
+  log.info({ url }, "API listening");
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

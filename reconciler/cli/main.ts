@@ -1,0 +1,320 @@
+// The `gridiron` command. Thin: maps arguments to options and calls into the library. The only
+// module that touches process.exit codes and signals.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { findApiToken } from "../api/auth.ts";
+import { call, logs } from "./commands.ts";
+import { MeshDownError, UsageError } from "./errors.ts";
+import { print, printPlan, printResult, printStatus } from "./output.ts";
+import { createDaemonLogger } from "../node/log.ts";
+import { startMesh } from "../node/mesh.ts";
+import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "../node/options.ts";
+import type { PlanReport } from "../reconcile/loop.ts";
+import type { ReconcileResult, Status } from "../reconcile/status.ts";
+import { bindListeningSocket } from "../workerd/listen-socket.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/gridiron.js", import.meta.url));
+
+interface Command {
+  summary: string;
+  usage: string;
+  flags: string[];
+  /** Accepts positional arguments (service, version). */
+  positionals?: boolean;
+  run(o: Readonly<Options>, values: Record<string, string | boolean | undefined>, args: string[]): Promise<number>;
+}
+
+
+const EXIT_CODES = "Exit codes: 0 ok, 1 failed (an HTTP error, a service with an error, a failed pass), 2 wrong usage, 3 the mesh is not running (nothing answers).";
+/** The daemon's JSON log, beside what it prints (so `gridiron logs` works after the fact). */
+
+const MESH_FLAGS = OPTION_SPECS.filter((s) => !s.envOnly).map((s) => s.flag);
+const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking", "follow", "send"]);
+const CLIENT_FLAGS = ["host", "api-port", "data-dir", "json"];
+
+const COMMANDS: Record<string, Command> = {
+  up: {
+    summary: "start restate-server, workerd and the reconciler in the foreground (Ctrl-C stops all)",
+    usage: "gridiron up [--build-demo] [--git <url> [--branch main] [--path bundles]] [options]",
+    flags: [...MESH_FLAGS, "build-demo"],
+    run: up,
+  },
+  reconcile: {
+    summary: "run one reconcile pass on the running mesh and print what it did",
+    usage: "gridiron reconcile [--json]",
+    flags: CLIENT_FLAGS,
+    async run(o, v) {
+      const { status, body } = await callApi<ReconcileResult>(o, "POST", "/reconcile");
+      if (v.json) print(body);
+      else printResult(body);
+      return status === 200 && body.errors.length === 0 ? 0 : 1;
+    },
+  },
+  plan: {
+    summary: "print what a reconcile pass would do now, changing nothing",
+    usage: "gridiron plan [--json]",
+    flags: CLIENT_FLAGS,
+    async run(o, v) {
+      const { body } = await callApi<PlanReport>(o, "GET", "/plan");
+      if (v.json) print(body);
+      else printPlan(body);
+      return 0;
+    },
+  },
+  status: {
+    summary: "show services, their versions and the last reconcile",
+    usage: "gridiron status [--json]",
+    flags: CLIENT_FLAGS,
+    async run(o, v) {
+      const { body } = await callApi<Status>(o, "GET", "/status");
+      if (v.json) print(body);
+      else printStatus(body);
+      return body.services.some((s) => s.error) ? 1 : 0;
+    },
+  },
+  rollback: {
+    summary: "serve an older stored version of a service again, now (until the source changes it)",
+    usage: "gridiron rollback <service> [<version>] [--breaking] [--json]",
+    flags: [...CLIENT_FLAGS, "breaking"],
+    positionals: true,
+    async run(o, v, args) {
+      const [service, version] = args;
+      if (!service) throw new UsageError("name the service to roll back, e.g. gridiron rollback greeter");
+      const { status, body } = await callApi<ReconcileResult & { error?: { message: string } }>(o, "POST", "/rollback", { service, version, breaking: v.breaking === true });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron rollback: ${body.error.message}`);
+      else printResult(body);
+      return status === 200 ? 0 : 1;
+    },
+  },
+  move: {
+    summary: "pause the invocations still pinned to a version and resume them on the latest one",
+    usage: "gridiron move <service> <version> [--json]",
+    flags: CLIENT_FLAGS,
+    positionals: true,
+    async run(o, v, args) {
+      const [service, version] = args;
+      if (!service || !version) throw new UsageError("usage: gridiron move <service> <version>");
+      const { status, body } = await callApi<{ moved: string[]; failed: { id: string; error: string }[]; error?: { message: string } }>(o, "POST", "/move", { service, version });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron move: ${body.error.message}`);
+      else {
+        console.log(`moved ${body.moved.length} invocation(s) of ${service}/${version} to the latest deployment`);
+        for (const f of body.failed) console.log(`  could not move ${f.id}: ${f.error}`);
+      }
+      return status === 200 && body.failed?.length === 0 ? 0 : 1;
+    },
+  },
+  logs: {
+    summary: "print the mesh's log lines (from <data-dir>/logs/gridiron.log), or only those about one service",
+    usage: "gridiron logs [<service>] [--follow] [--lines <n>] [--json] [--data-dir <dir>]",
+    flags: ["data-dir", "follow", "lines", "json"],
+    positionals: true,
+    run: logs,
+  },
+  call: {
+    summary: "call a handler through Restate's ingress and print the answer",
+    usage: "gridiron call <Service>/<handler> [<key>] [<json>] [--send] [--idempotency-key <k>] [--json]\n       gridiron call <Object>/<key>/<handler> [<json>] ...\n\n  gridiron call Greeter/greet                      no body\n  gridiron call Greeter/greet '\"Ana\"'              a JSON body (a string needs its quotes)\n  gridiron call Counter/add demo 5                 virtual object Counter, key demo, body 5",
+    flags: ["host", "ingress-port", "admin-port", "json", "send", "idempotency-key"],
+    positionals: true,
+    run: call,
+  },
+  // Internal: the long-lived process `up` starts with workerd's listening socket as fd 3.
+  __daemon: { summary: "", usage: "", flags: MESH_FLAGS, run: daemon },
+};
+
+const FLAG_DOCS: Record<string, string> = {
+  json: "print machine-readable JSON",
+  "build-demo": "build the demo services into the bundles folder first if missing",
+  breaking: "let Restate accept the rollback even if it removes handlers the newer version added",
+  help: "show help",
+  follow: "keep printing new lines as they are written (Ctrl-C stops)",
+  lines: "print only the last <n> matching lines (with --follow: before following)",
+  send: "do not wait for the result: Restate answers with the invocation id at once",
+  "idempotency-key": "Restate's Idempotency-Key header: a repeated call with the same key gets the first call's result",
+};
+
+function help(name?: string): string {
+  if (name && COMMANDS[name]) {
+    const c = COMMANDS[name]!;
+    const lines = [`${c.usage}\n\n${c.summary}\n\nOptions:`];
+    for (const flag of [...c.flags, "help"]) {
+      const spec = OPTION_SPECS.find((s) => s.flag === flag);
+      const doc = spec ? `${spec.doc} (env ${spec.env}, default ${spec.default({}) || "none"})` : FLAG_DOCS[flag] ?? "";
+      lines.push(`  --${flag.padEnd(16)} ${doc}`);
+    }
+    const secrets = c.flags.includes("git") ? OPTION_SPECS.filter((s) => s.envOnly) : [];
+    if (secrets.length) lines.push("\nSecrets (environment only, never flags):", ...secrets.map((s) => `  ${s.env.padEnd(24)} ${s.doc}`));
+    lines.push("", EXIT_CODES);
+    return lines.join("\n");
+  }
+  const list = Object.entries(COMMANDS).filter(([n]) => !n.startsWith("_")).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  return `gridiron: durable Restate services in workerd, reconciled from a bundles folder or a git branch\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.\n${EXIT_CODES}`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  // `gridiron status | head`: a reader that stops early is no error for a command that only prints.
+  // (`up` keeps the default: its output is the mesh's log, and it must shut down in order.)
+  if (name !== "up" && !name?.startsWith("_")) {
+    process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    });
+  }
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help(rest[0]));
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`gridiron: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  const options: ParseArgsConfig["options"] = { help: { type: "boolean", short: "h" } };
+  for (const flag of command.flags) options[flag] = { type: BOOLEAN_FLAGS.has(flag) ? "boolean" : "string" };
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: rest, options, allowPositionals: command.positionals === true });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    positionals = parsed.positionals;
+  } catch (err) {
+    console.error(`gridiron ${name}: ${(err as Error).message}\n\n${help(name)}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(help(name));
+    return 0;
+  }
+  let o: Readonly<Options>;
+  try {
+    o = resolveOptions(values);
+  } catch (err) {
+    console.error(`gridiron ${name}: ${(err as Error).message}`);
+    return 2;
+  }
+  try {
+    return await command.run(o, values, positionals);
+  } catch (err) {
+    const code = err instanceof UsageError ? 2 : err instanceof MeshDownError ? 3 : 1;
+    if (values.json) console.error(JSON.stringify({ error: { message: (err as Error).message, exitCode: code } }));
+    else console.error(`gridiron ${name}: ${(err as Error).message}${code === 2 ? `\n\n${help(name)}` : ""}`);
+    return code;
+  }
+}
+
+/**
+ * Binds workerd's public socket here, hands it to the daemon as fd 3 and closes our copy: a Node
+ * server that kept it open would accept (and stall) connections meant for workerd.
+ */
+async function up(o: Readonly<Options>, v: Record<string, string | boolean | undefined>): Promise<number> {
+  if (v["build-demo"]) {
+    const { main: build } = await import("../build/service.ts");
+    const code = await build(["--all", "--if-missing", "--out", o.bundlesDir]);
+    if (code !== 0) return code;
+  }
+  let socket;
+  try {
+    socket = await bindListeningSocket(o.host, o.workerdPort);
+  } catch (err) {
+    console.error(`gridiron up: cannot listen on ${o.host}:${o.workerdPort} for workerd (${(err as Error).message}). Is another mesh running? Stop it or pick --workerd-port.`);
+    return 1;
+  }
+  // The real port (the flag may say 0) goes last, so it wins over an earlier --workerd-port.
+  const args = [BIN, "__daemon", ...process.argv.slice(3).filter((a) => a !== "--build-demo"), "--workerd-port", String(socket.port)];
+  // The daemon leads its own process group, and restate-server and workerd join it. Ctrl-C reaches
+  // only this launcher, which asks the daemon to stop them in order; if the daemon dies hard, the
+  // group is killed so no server outlives it.
+  const child = spawn(process.execPath, args, { stdio: ["inherit", "inherit", "inherit", socket.fd], detached: true });
+  // Listen for the exit before anything else is awaited, so an early death is never missed.
+  const exited = new Promise<number>((resolve) => {
+    child.on("exit", (code, signal) => {
+      // Only after an abnormal exit: after a clean one the group is empty, and its number could
+      // already belong to someone else's new process group.
+      if (signal || code !== 0) {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          /* group already empty */
+        }
+      }
+      if (signal) console.error(`gridiron up: the daemon was killed by ${signal}; its servers were stopped`);
+      resolve(code ?? 1);
+    });
+  });
+  await socket.close();
+  const forward = () => child.kill("SIGTERM");
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  process.on("SIGHUP", forward);
+  // If whoever started us is gone (npm killed without passing the signal on), stop the mesh too.
+  const parent = process.ppid;
+  const orphanCheck = setInterval(() => process.ppid !== parent && forward(), 1000);
+  orphanCheck.unref();
+  return exited;
+}
+
+async function daemon(o: Readonly<Options>): Promise<number> {
+  // Secrets are in `o` now; restate-server, workerd and git must not inherit them.
+  for (const spec of OPTION_SPECS) if (spec.envOnly) delete process.env[spec.env];
+  const { logger, close: closeLog } = createDaemonLogger(o);
+  let stopRequested: string | undefined;
+  let wake: () => void = () => {};
+  const stopSignal = new Promise<void>((resolve) => (wake = resolve));
+  const request = (why: string) => {
+    if (stopRequested) return;
+    stopRequested = why;
+    wake();
+  };
+  // Handlers go in before anything starts, so a signal during start-up still stops cleanly.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => request(sig));
+  // If the launcher is gone (killed hard), nobody would ever stop us: notice and stop.
+  const parent = process.ppid;
+  const orphanCheck = setInterval(() => process.ppid !== parent && request("launcher exited"), 1000);
+  orphanCheck.unref();
+
+  let mesh;
+  try {
+    mesh = await startMesh(o, logger, 3);
+  } catch (err) {
+    logger.fatal({ err }, "gridiron could not start");
+    await new Promise((r) => logger.flush(() => r(undefined)));
+    return 1;
+  }
+  await stopSignal;
+  logger.info({ reason: stopRequested }, "stopping: workerd, restate-server and the reconciler");
+  await mesh.close();
+  logger.info("stopped");
+  await new Promise((r) => logger.flush(() => r(undefined)));
+  clearInterval(orphanCheck);
+  closeLog();
+  // Everything we own has stopped; a stray handle (a library's timer) must not keep a daemon
+  // without servers alive, holding the launcher and whoever waits on it.
+  process.exit(0);
+}
+
+async function callApi<T>(o: Readonly<Options>, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const url = `${process.env.GRIDIRON_API_URL ?? apiUrl(o)}${path}`;
+  let res: Response;
+  try {
+    // Sent whenever one is found (GRIDIRON_API_TOKEN, else <data-dir>/api-token); required only
+    // by an API started with --require-api-token or on a non-loopback host.
+    const token = await findApiToken(o.dataDir);
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    res = await fetch(url, body === undefined ? { method, headers } : { method, headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    throw new MeshDownError(`no reconciler answers at ${url} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --api-port / GRIDIRON_API_URL.`);
+  }
+  const text = await res.text();
+  if (res.status === 401 && res.headers.get("www-authenticate")?.startsWith("Bearer")) {
+    throw new Error(`${method} ${url}: the API wants its bearer token; set GRIDIRON_API_TOKEN or point --data-dir at the mesh's data dir (it holds api-token)`);
+  }
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    throw new Error(`${method} ${url} answered ${res.status}: ${text.slice(0, 300)}`);
+  }
+}
+

@@ -1,0 +1,57 @@
+// Human-readable output of the client commands (`--json` prints the API's JSON as it is).
+import type { PlanReport } from "../reconcile/loop.ts";
+import type { ReconcileResult, Status } from "../reconcile/status.ts";
+
+export function print(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+export function printResult(r: ReconcileResult): void {
+  console.log(`reconcile #${r.id} (${r.trigger}): ${r.outcome} in ${r.durationMs} ms${r.revision ? ` at ${r.revision}` : ""}`);
+  for (const a of r.actions) console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}`);
+  for (const d of r.deployed) console.log(`  now serving ${d.service}/${d.version}`);
+  for (const e of r.errors) console.log(`  error ${e.code}: ${e.message}`);
+  if (r.actions.length === 0 && r.errors.length === 0) console.log("  nothing to do: the mesh matches the bundles");
+}
+
+export function printPlan(p: PlanReport): void {
+  console.log(`plan at ${p.revision}${p.plan.swap ? " (workerd config changes)" : ""}:`);
+  if (p.plan.actions.length === 0 && p.invalid.length === 0) console.log("  nothing to do");
+  for (const a of p.plan.actions) {
+    const detail = a.type === "drain" ? `  ${a.blocking > 0 ? `${a.blocking} invocation(s) still need it` : "drained, in grace period"}${a.stuck ? " (stuck)" : ""}` : "";
+    console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}${detail}`);
+  }
+  for (const c of p.checks) {
+    console.log(c.ok ? `  check     ${c.service}/${c.version}: loads, discovers [${c.restateServices?.join(", ")}], Restate accepts it (dry run)` : `  REFUSED   ${c.service}/${c.version}: ${c.message}`);
+  }
+  for (const i of p.invalid) console.log(`  invalid   ${i.service}: ${i.message}`);
+}
+
+export function printStatus(s: Status): void {
+  console.log(`source   ${s.source.kind} ${s.source.location}${s.source.revision && s.source.revision !== `folder:${s.source.location}` ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
+  console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
+  const loaded = s.workerd.retiredLoaded ? `, ${s.workerd.retiredLoaded} dropped version(s) still loaded` : "";
+  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode${loaded})`);
+  if (s.lastReconcile) {
+    const r = s.lastReconcile;
+    console.log(`last     reconcile #${r.id} ${r.outcome} in ${r.durationMs} ms at ${r.startedAt} (${r.trigger})`);
+  }
+  console.log("");
+  if (s.services.length === 0) console.log("no services yet: put a bundle into the bundles folder (just deploy-demo)");
+  for (const svc of s.services) {
+    const flags = svc.conditions.filter((c) => c.status).map((c) => c.type).join(",") || "-";
+    console.log(`${svc.service}  [${flags}]${svc.serving ? `  serving ${svc.serving}` : ""}${svc.pinned ? `  (rollback pin: ${svc.pinned})` : ""}`);
+    for (const v of svc.versions) {
+      const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
+      console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);
+    }
+    if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}`);
+  }
+  if (s.history.length > 1) {
+    console.log("\nrecent reconciles:");
+    for (const r of s.history) {
+      const what = r.deployed.length ? ` deployed ${r.deployed.map((d) => `${d.service}/${d.version}`).join(", ")}` : r.actions.length ? ` ${r.actions.length} action(s)` : "";
+      console.log(`  #${String(r.id).padEnd(4)} ${r.startedAt}  ${r.outcome.padEnd(7)} ${String(r.durationMs).padStart(5)} ms  ${r.trigger}${what}${r.errors.length ? `  (${r.errors.length} error(s))` : ""}`);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// Composes one node: restate-server, the workerd supervisor, the reconciler, its API, the source's
+// watch (folder events or the git fetch interval) and the resync timer. Returns a handle whose
+// close() stops everything it started, in reverse order, and is safe to call twice. No signal
+// handling here: that belongs to the CLI.
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Logger } from "pino";
+import { isLoopbackHost, loadOrCreateApiToken } from "../api/auth.ts";
+import { loadOrCreateIdentity } from "../restate/identity.ts";
+import { createMetrics } from "../api/metrics.ts";
+import { workerdBaseUrl, type Options } from "./options.ts";
+import { Reconciler } from "../reconcile/loop.ts";
+import { RestateAdmin } from "../restate/admin.ts";
+import { RestateServer } from "../restate/server.ts";
+import { startApiServer } from "../api/server.ts";
+import { createSource } from "../source/index.ts";
+import { VersionStore } from "../store/versions.ts";
+import { ConfigFiles } from "../workerd/config-files.ts";
+import { WorkerdProcess } from "../workerd/process.ts";
+
+export interface Mesh {
+  reconciler: Reconciler;
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+/** `socketFd` is the listening socket for workerd, bound and handed over by the launcher. */
+export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: number): Promise<Mesh> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      await fn().catch((err) => logger.error({ err }, "error during shutdown"));
+    }
+  };
+  try {
+    await mkdir(o.dataDir, { recursive: true });
+    // Secrets first: restate-server must sign with the key from its first start on.
+    const warn = (message: string) => logger.warn({ component: "security" }, message);
+    const { identity, created } = await loadOrCreateIdentity(o.dataDir, warn);
+    logger.info({ component: "security", publicKey: identity.publicKey, file: identity.publicKeyFile, verified: o.requestIdentity },
+      created ? "generated the request identity key pair" : "request identity key loaded");
+    if (!o.requestIdentity) warn("--request-identity=false: workerd serves any caller that reaches its port, signed or not");
+    else if (!o.manageRestate) warn(`the external restate-server must sign its requests: set request-identity-private-key-pem-file = "${identity.privateKeyFile}" under [worker.invoker]`);
+    const apiToken = o.apiToken || (await loadOrCreateApiToken(o.dataDir, warn)).token;
+    if (!isLoopbackHost(o.host)) warn(`listening on ${o.host}: other machines can reach workerd (signed requests only), the API (bearer token) and Restate's ingress and admin API, which have no authentication of their own; firewall the admin port`);
+    const ingressUrl = `http://${o.host}:${o.ingressPort}`;
+    const adminUrl = `http://${o.host}:${o.adminPort}`;
+    let restate: RestateServer | undefined;
+    if (o.manageRestate) {
+      restate = new RestateServer({
+        logger, baseDir: join(o.dataDir, "restate"), configFile: o.restateConfig,
+        host: o.host, ingressPort: o.ingressPort, adminPort: o.adminPort, nodePort: o.nodePort,
+        requestIdentityKeyFile: identity.privateKeyFile,
+      });
+      const server = restate;
+      cleanups.push(() => server.stop());
+      await server.start();
+    }
+    const admin = new RestateAdmin(adminUrl);
+    cleanups.push(async () => admin.close());
+    if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
+
+    const loader = o.workerdMode === "loader";
+    const controlDir = loader ? await makeControlDir(o.dataDir) : undefined;
+    if (controlDir !== undefined) cleanups.push(() => rm(controlDir, { recursive: true, force: true }));
+    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd }, controlDir, extraArgs: loader ? ["--experimental"] : [] });
+    cleanups.push(() => workerd.stop());
+    const store = new VersionStore(o.dataDir);
+    // The loader's disk service must find the store's root from the first generation on.
+    await mkdir(store.root, { recursive: true });
+    const source = await createSource(o, logger);
+    const reconciler = new Reconciler({
+      logger, source, admin, workerd,
+      store,
+      workerdMode: o.workerdMode,
+      versionsDir: resolve(store.root),
+      recycleAfter: o.workerdRecycleAfter,
+      configFiles: new ConfigFiles(o.dataDir),
+      workerdUrl: workerdBaseUrl(o),
+      ingressUrl,
+      dataDir: o.dataDir,
+      workerdPolicy: { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound },
+      signRequest: (path) => identity.sign(path),
+      restatePid: () => restate?.pid,
+      restateKeepAlive: o.restateKeepAlive,
+      limits: { maxFileBytes: o.maxFileBytes, maxFiles: o.maxFiles, maxTotalBytes: o.maxBundleBytes },
+      validateTimeoutMs: o.validateTimeoutMs,
+      lifecycle: { graceMs: o.drainGraceMs, deadlineMs: o.drainDeadlineMs > 0 ? o.drainDeadlineMs : null, retain: o.retain },
+    });
+    cleanups.push(() => reconciler.close());
+    restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
+    // Before the first pass and the first swap, so the counters see every one of them.
+    const metrics = createMetrics({ reconciler, workerd });
+    cleanups.push(async () => metrics.close());
+    await reconciler.start();
+
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined });
+    cleanups.push(() => api.close());
+
+    // Watch before the first pass: a change made while it runs queues another pass instead of
+    // waiting for the resync timer.
+    const stopWatch = await source.watch((reason) => {
+      logger.debug({ component: "source", reason }, "desired state may have changed");
+      void reconciler.reconcile(`change: ${reason}`);
+    });
+    cleanups.push(stopWatch);
+    await reconciler.reconcile("startup");
+    const timer = setInterval(() => void reconciler.reconcile("resync"), o.resyncMs);
+    cleanups.push(async () => clearInterval(timer));
+
+    logger.info({ ingress: ingressUrl, admin: adminUrl, workerd: workerdBaseUrl(o), api: api.url, source: `${source.kind} ${source.location}`, data: o.dataDir }, "gridiron is up");
+    if (source.kind === "git" && !o.webhookSecret) logger.warn({ component: "api" }, "POST /hooks/git accepts unsigned requests: set GRIDIRON_WEBHOOK_SECRET");
+    let closing: Promise<void> | undefined;
+    return { reconciler, apiUrl: api.url, close: () => (closing ??= close()) };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * Loader mode: a private directory for each workerd generation's control socket. Under the data
+ * dir (emptied first: sockets of a daemon that was killed), unless that path is too long for a
+ * unix socket (107 bytes with "/g<N>.sock"); then a fresh one in the system temp dir.
+ */
+async function makeControlDir(dataDir: string): Promise<string> {
+  const dir = join(resolve(dataDir), "workerd", "control");
+  if (Buffer.byteLength(dir) + "/g000000.sock".length > 107) return mkdtemp(join(tmpdir(), "gridiron-ctl-"));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}

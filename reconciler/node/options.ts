@@ -1,0 +1,158 @@
+// Options resolved once at the edge (flags over environment over defaults), frozen, passed down.
+import { resolve } from "node:path";
+import { REPO_ROOT } from "../core/paths.ts";
+import { isLoopbackHost } from "../api/auth.ts";
+import { OUTBOUND_POLICIES, WORKERD_MODES, type OutboundPolicy, type WorkerdMode } from "../workerd/build.ts";
+
+
+export interface Options {
+  dataDir: string;
+  bundlesDir: string;
+  host: string;
+  ingressPort: number;
+  adminPort: number;
+  nodePort: number;
+  workerdPort: number;
+  apiPort: number;
+  restateConfig: string;
+  /** Start restate-server ourselves (true) or use one already running at adminPort/ingressPort. */
+  manageRestate: boolean;
+  /** Quiet period after the last change in the bundles folder before a reconcile starts. */
+  debounceMs: number;
+  /** Level-triggered safety net: a full pass this often even without changes. */
+  resyncMs: number;
+  logLevel: string;
+  logFormat: "json" | "pretty";
+  /** Git remote holding the desired state; empty: use the bundles folder. */
+  gitUrl: string;
+  gitBranch: string;
+  /** Folder inside the repository with one bundle per directory ("." for the root). */
+  gitPath: string;
+  /** Background fetch interval (doubling while fetches fail). */
+  gitFetchMs: number;
+  /** Private key file for SSH remotes. */
+  gitSshKey: string;
+  /** HTTPS token (env only): "user:token" or a bare token. */
+  gitToken: string;
+  /** HMAC secret of POST /hooks/git (env only); empty: unsigned hooks are accepted. */
+  webhookSecret: string;
+  /** A replaced version is removed once nothing has needed it for this long. */
+  drainGraceMs: number;
+  /** Report a draining version as stuck after this long; 0 turns the deadline off. */
+  drainDeadlineMs: number;
+  /** Stored versions kept on disk per service (for rollback). */
+  retain: number;
+  /** Bundle limits: bytes per file, files per bundle, bytes per bundle. */
+  maxFileBytes: number;
+  maxFiles: number;
+  maxBundleBytes: number;
+  /** How long a new version may take to load on the scratch workerd before it is refused. */
+  validateTimeoutMs: number;
+  /** Register deployments without `Connection: close` (faster; a swap may make Restate retry a call). */
+  restateKeepAlive: boolean;
+  /** What bundle code may reach with fetch(): public addresses only, nothing, or everything. */
+  outbound: OutboundPolicy;
+  /** loader: versions loaded at run time, deploys restart nothing (workerd --experimental); static: stable features only. */
+  workerdMode: WorkerdMode;
+  /** Loader mode: dropped versions one workerd process may hold before it is replaced. */
+  workerdRecycleAfter: number;
+  /** workerd refuses requests not signed with the mesh's Restate request identity key. */
+  requestIdentity: boolean;
+  /** The manager API wants `Authorization: Bearer <token>`; forced on for a non-loopback host. */
+  requireApiToken: boolean;
+  /** Bearer token of the manager API (env only); empty: generated into <data>/api-token. */
+  apiToken: string;
+}
+
+export interface OptionSpec {
+  key: keyof Options;
+  flag: string;
+  env: string;
+  default: (o: Partial<Options>) => string;
+  doc: string;
+  /** Secrets: read from the environment only, never from flags (argv is visible to every user). */
+  envOnly?: boolean;
+}
+
+// One table drives parsing, `--help` and the README's configuration table.
+export const OPTION_SPECS: OptionSpec[] = [
+  { key: "dataDir", flag: "data-dir", env: "GRIDIRON_DATA_DIR", default: () => ".gridiron", doc: "state: version store, workerd config, restate-server data" },
+  { key: "bundlesDir", flag: "bundles-dir", env: "GRIDIRON_BUNDLES_DIR", default: () => "bundles", doc: "watched desired-state folder, one bundle per directory" },
+  { key: "host", flag: "host", env: "GRIDIRON_HOST", default: () => "127.0.0.1", doc: "address every server binds (loopback by default)" },
+  { key: "ingressPort", flag: "ingress-port", env: "GRIDIRON_INGRESS_PORT", default: () => "8080", doc: "Restate ingress (clients call services here)" },
+  { key: "adminPort", flag: "admin-port", env: "GRIDIRON_ADMIN_PORT", default: () => "9070", doc: "Restate admin API" },
+  { key: "nodePort", flag: "node-port", env: "GRIDIRON_RESTATE_NODE_PORT", default: () => "5122", doc: "Restate node-to-node port" },
+  { key: "workerdPort", flag: "workerd-port", env: "GRIDIRON_WORKERD_PORT", default: () => "9080", doc: "workerd: every version at /<service>/<version>/" },
+  { key: "apiPort", flag: "api-port", env: "GRIDIRON_API_PORT", default: () => "8081", doc: "reconciler HTTP API (/status, /reconcile, /healthz)" },
+  { key: "restateConfig", flag: "restate-config", env: "GRIDIRON_RESTATE_CONFIG", default: () => resolve(REPO_ROOT, "config/restate.toml"), doc: "restate-server config file" },
+  { key: "manageRestate", flag: "manage-restate", env: "GRIDIRON_MANAGE_RESTATE", default: () => "true", doc: "start restate-server (false: use a running one)" },
+  { key: "debounceMs", flag: "debounce-ms", env: "GRIDIRON_DEBOUNCE_MS", default: () => "100", doc: "quiet time after a bundles/ change before reconciling" },
+  { key: "resyncMs", flag: "resync-ms", env: "GRIDIRON_RESYNC_MS", default: () => "30000", doc: "periodic full reconcile interval" },
+  { key: "drainGraceMs", flag: "drain-grace-ms", env: "GRIDIRON_DRAIN_GRACE_MS", default: () => "30000", doc: "time a replaced version must stay drained before it is removed" },
+  { key: "drainDeadlineMs", flag: "drain-deadline-ms", env: "GRIDIRON_DRAIN_DEADLINE_MS", default: () => "0", doc: "report a version still draining after this long as stuck (0: off)" },
+  { key: "maxFileBytes", flag: "max-file-bytes", env: "GRIDIRON_MAX_FILE_BYTES", default: () => String(32 * 1024 * 1024), doc: "largest file a bundle may hold" },
+  { key: "maxFiles", flag: "max-files", env: "GRIDIRON_MAX_FILES", default: () => "1000", doc: "most files a bundle may hold" },
+  { key: "maxBundleBytes", flag: "max-bundle-bytes", env: "GRIDIRON_MAX_BUNDLE_BYTES", default: () => String(128 * 1024 * 1024), doc: "largest total size of a bundle" },
+  { key: "validateTimeoutMs", flag: "validate-timeout-ms", env: "GRIDIRON_VALIDATE_TIMEOUT_MS", default: () => "15000", doc: "time a new version may take to load on the scratch workerd (a top-level infinite loop is refused after it)" },
+  { key: "retain", flag: "retain", env: "GRIDIRON_RETAIN", default: () => "5", doc: "versions kept on disk per service for rollback" },
+  { key: "logLevel", flag: "log-level", env: "GRIDIRON_LOG_LEVEL", default: () => "info", doc: "pino level: debug, info, warn, error" },
+  { key: "logFormat", flag: "log-format", env: "GRIDIRON_LOG_FORMAT", default: () => (process.stdout.isTTY ? "pretty" : "json"), doc: "json, or pretty (default in a terminal)" },
+  { key: "gitUrl", flag: "git", env: "GRIDIRON_GIT_URL", default: () => "", doc: "git remote to deploy from (https://, ssh:// or a path) instead of the bundles folder" },
+  { key: "gitBranch", flag: "branch", env: "GRIDIRON_GIT_BRANCH", default: () => "main", doc: "branch of --git whose tip is the desired state" },
+  { key: "gitPath", flag: "path", env: "GRIDIRON_GIT_PATH", default: () => "bundles", doc: "folder in the --git repository with one bundle per directory (. for the root)" },
+  { key: "gitFetchMs", flag: "git-fetch-ms", env: "GRIDIRON_GIT_FETCH_MS", default: () => "30000", doc: "background git fetch interval (backs off while the remote fails)" },
+  { key: "gitSshKey", flag: "git-ssh-key", env: "GRIDIRON_GIT_SSH_KEY", default: () => "", doc: "private key file for ssh:// remotes" },
+  { key: "gitToken", flag: "git-token", env: "GRIDIRON_GIT_TOKEN", default: () => "", doc: "HTTPS token for the --git remote: user:token, or a bare token (sent as x-access-token)", envOnly: true },
+  { key: "webhookSecret", flag: "webhook-secret", env: "GRIDIRON_WEBHOOK_SECRET", default: () => "", doc: "HMAC secret that POST /hooks/git requires (X-Hub-Signature-256)", envOnly: true },
+  { key: "workerdMode", flag: "workerd-mode", env: "GRIDIRON_WORKERD_MODE", default: () => "loader", doc: "loader: one workerd loads versions at run time, a deploy restarts nothing (uses workerd --experimental); static: every version compiled into the config, a new workerd per change (stable features only)" },
+  { key: "workerdRecycleAfter", flag: "workerd-recycle-after", env: "GRIDIRON_WORKERD_RECYCLE_AFTER", default: () => "16", doc: "loader mode: replace the workerd process once this many dropped versions stay loaded in it" },
+  { key: "restateKeepAlive", flag: "restate-keep-alive", env: "GRIDIRON_RESTATE_KEEP_ALIVE", default: (o) => (o.workerdMode === "static" ? "false" : "true"), doc: "let Restate keep connections to workerd open (more throughput; an invocation may be retried when a workerd process is replaced, which loader mode does only to recycle); default true in loader mode, false in static" },
+  { key: "outbound", flag: "outbound", env: "GRIDIRON_OUTBOUND", default: () => "public", doc: "what bundle code may fetch(): public (no loopback/private addresses), none, or all" },
+  { key: "requestIdentity", flag: "request-identity", env: "GRIDIRON_REQUEST_IDENTITY", default: () => "true", doc: "workerd accepts only requests signed by Restate with <data>/identity/private.pem (false: any caller)" },
+  { key: "requireApiToken", flag: "require-api-token", env: "GRIDIRON_REQUIRE_API_TOKEN", default: (o) => (o.host === undefined || isLoopbackHost(o.host) ? "false" : "true"), doc: "the API wants Authorization: Bearer <data>/api-token (always on when --host is not loopback)" },
+  { key: "apiToken", flag: "api-token", env: "GRIDIRON_API_TOKEN", default: () => "", doc: "bearer token of the API (default: generated into <data>/api-token)", envOnly: true },
+];
+
+const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken", "restateKeepAlive"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
+
+export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
+  const out: Record<string, unknown> = {};
+  for (const spec of OPTION_SPECS) {
+    const raw = (spec.envOnly ? undefined : flags[spec.flag]) ?? env[spec.env] ?? spec.default(out as Partial<Options>);
+    const value = String(raw);
+    if (NUMBER_KEYS.has(spec.key)) {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0 || (spec.key.endsWith("Port") && n > 65535)) {
+        throw new Error(`--${spec.flag} / ${spec.env}: expected a whole number${spec.key.endsWith("Port") ? " (port 0-65535)" : ""}, got ${JSON.stringify(value)}`);
+      }
+      out[spec.key] = n;
+    } else if (BOOLEAN_KEYS.has(spec.key)) {
+      if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);
+      out[spec.key] = value === "true" || value === "1";
+    } else if (spec.key === "workerdMode") {
+      if (!(WORKERD_MODES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${WORKERD_MODES.join(" or ")}, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
+    } else if (spec.key === "outbound") {
+      if (!(OUTBOUND_POLICIES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${OUTBOUND_POLICIES.join(", ")}, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
+    } else if (spec.key === "logFormat") {
+      if (value !== "json" && value !== "pretty") throw new Error(`--${spec.flag} / ${spec.env}: expected json or pretty, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
+    } else {
+      out[spec.key] = value;
+    }
+  }
+  out.dataDir = resolve(cwd, out.dataDir as string);
+  out.bundlesDir = resolve(cwd, out.bundlesDir as string);
+  out.restateConfig = resolve(cwd, out.restateConfig as string);
+  if (out.gitSshKey) out.gitSshKey = resolve(cwd, out.gitSshKey as string);
+  if (out.gitFetchMs === 0) throw new Error("--git-fetch-ms / GRIDIRON_GIT_FETCH_MS: must be at least 1");
+  if (!out.requireApiToken && !isLoopbackHost(out.host as string)) {
+    throw new Error(`--require-api-token / GRIDIRON_REQUIRE_API_TOKEN: cannot be false with --host ${out.host as string}: an API reachable from other machines always wants the token`);
+  }
+  return Object.freeze(out as unknown as Options);
+}
+
+export const workerdBaseUrl = (o: Pick<Options, "host" | "workerdPort">): string => `http://${o.host}:${o.workerdPort}`;
+export const apiUrl = (o: Pick<Options, "host" | "apiPort">): string => `http://${o.host}:${o.apiPort}`;

@@ -1,0 +1,126 @@
+// Builds the status report from the last pass's view of the world. Kept apart from the pass so the
+// reconciler stays about effects; the only state here is the transition time of each condition,
+// which changes only when the condition flips.
+import type { GridironError } from "../core/errors.ts";
+import type { Pin } from "../store/pins.ts";
+import { keyOf, type Action, type Plan, type VersionRef } from "./plan.ts";
+import type { Gathered } from "./loop.ts";
+import type { Condition, ConditionType, ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
+
+export interface StatusInput {
+  last?: { g: Gathered; plan: Plan };
+  served: readonly VersionRef[];
+  failedVersions: ReadonlyMap<string, GridironError>;
+  serviceErrors: ReadonlyMap<string, { code: string; message: string; since: string }>;
+  pins: ReadonlyMap<string, Pin>;
+  conditionMemory: Map<string, Map<string, { status: boolean; since: string }>>;
+  source: Status["source"];
+  workerd: Status["workerd"];
+  restate: Status["restate"];
+  history: readonly ReconcileResult[];
+  graceMs: number;
+}
+
+type DrainAction = Extract<Action, { type: "drain" }>;
+
+export function buildStatus(input: StatusInput): Status {
+  const g = input.last?.g;
+  const drains = new Map<string, DrainAction>();
+  for (const a of input.last?.plan.actions ?? []) if (a.type === "drain") drains.set(a.deploymentId, a);
+  const served = new Set(input.served.map(keyOf));
+  const names = new Set<string>([
+    ...(g?.deployments.map((d) => d.service) ?? []),
+    ...(g?.desired.keys() ?? []),
+    ...input.serviceErrors.keys(),
+    ...[...input.failedVersions.keys()].map((k) => k.split("/")[0]!),
+  ]);
+
+  const services: ServiceStatus[] = [];
+  for (const service of [...names].sort()) {
+    const deps = (g?.deployments ?? []).filter((d) => d.service === service).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    const serving = deps.find((d) => (d.latestFor?.length ?? 0) > 0)?.version;
+    const desired = g?.desired.get(service)?.spec.version;
+    const rows = new Map<string, VersionStatus>();
+    for (const d of deps) {
+      const drain = drains.get(d.deploymentId);
+      // A service removed from the source keeps its deployment latest in Restate until it is
+      // deregistered, but it is on its way out: draining, not serving.
+      const leaving = desired === undefined && drain !== undefined;
+      const state: VersionStatus["state"] = !served.has(keyOf(d)) ? "unservable" : d.version === serving && !leaving ? "serving" : drain?.stuck ? "stuck" : "draining";
+      if (rows.get(d.version)?.state === "serving") continue;
+      const row: VersionStatus = {
+        version: d.version,
+        state,
+        digest: d.metadata["gridiron.digest"],
+        revision: d.metadata["gridiron.revision"],
+        deploymentId: d.deploymentId,
+        restateServices: d.restateServices,
+        registeredAt: d.createdAt,
+      };
+      if (drain && state !== "serving") {
+        row.blocking = drain.blocking;
+        row.invocations = drain.invocations;
+        if (drain.removeAt !== undefined) row.removeAt = new Date(drain.removeAt).toISOString();
+        row.reason = drain.blocking > 0
+          ? `${drain.blocking} invocation(s) still need it${drain.invocations.length ? `: ${drain.invocations.join(", ")}` : ""}${drain.stuck ? " (past the drain deadline)" : ""}`
+          : `drained; removed after the grace period${row.removeAt ? ` (at ${row.removeAt})` : ""}`;
+      }
+      if (state === "unservable") row.reason = "registered in Restate but not in workerd's config (missing from the version store)";
+      rows.set(d.version, row);
+    }
+    for (const s of g?.stored ?? []) {
+      if (s.spec.service !== service || rows.has(s.spec.version)) continue;
+      rows.set(s.spec.version, { version: s.spec.version, state: "stored", digest: s.spec.digest, storedAt: s.storedAt, reason: "kept on disk for rollback" });
+    }
+    for (const [key, e] of input.failedVersions) {
+      const [svc, version] = key.split("/") as [string, string];
+      if (svc === service) rows.set(version, { version, state: "failed", reason: e.message });
+    }
+    const error = input.serviceErrors.get(service);
+    const drainingRows = [...rows.values()].filter((r) => r.state === "draining" || r.state === "stuck");
+    const conditions = conditionsFor(service, input.conditionMemory, [
+      ["Ready", !!serving && serving === desired && !error, serving === desired ? "Serving" : "NotServingDesired",
+        serving ? `new calls reach ${serving}` : "no version registered"],
+      ["Progressing", !!desired && desired !== serving && !error, "NewVersion", desired && desired !== serving ? `${desired} is being rolled out` : ""],
+      ["Draining", drainingRows.length > 0,
+        drainingRows.some((r) => r.state === "stuck") ? "Stuck" : drainingRows.some((r) => (r.blocking ?? 0) > 0) ? "InvocationsInFlight" : "GracePeriod",
+        drainingRows.map((r) => `${r.version}: ${r.reason}`).join("; ")],
+      ["Failed", !!error, error?.code ?? "", error?.message ?? ""],
+    ]);
+    const pin = input.pins.get(service);
+    services.push({
+      service,
+      serving,
+      desired,
+      ...(pin ? { pinned: pin.version } : {}),
+      conditions,
+      versions: [...rows.values()],
+      ...(error ? { error } : {}),
+    });
+  }
+
+  return {
+    source: input.source,
+    workerd: input.workerd,
+    restate: input.restate,
+    services,
+    lastReconcile: input.history[0],
+    history: [...input.history],
+  };
+}
+
+function conditionsFor(
+  service: string,
+  memory: Map<string, Map<string, { status: boolean; since: string }>>,
+  specs: [ConditionType, boolean, string, string][],
+): Condition[] {
+  let mem = memory.get(service);
+  if (!mem) memory.set(service, (mem = new Map()));
+  const now = new Date().toISOString();
+  return specs.map(([type, status, reason, message]) => {
+    const prev = mem.get(type);
+    const since = prev && prev.status === status ? prev.since : now;
+    mem.set(type, { status, since });
+    return { type, status, reason: status ? reason : "", message: status ? message : "", since };
+  });
+}

@@ -1,0 +1,44 @@
+// Restate's deployments → the versions we registered. A deployment is ours when its URI points
+// into our workerd: http://<host>:<port>/<service>/<version>/.
+import { checkServiceName, isVersionId } from "../source/names.ts";
+import type { Deployment } from "./admin.ts";
+
+/**
+ * `/<service>/<version>/`, or with a registration tag `/<service>/<version>/<tag>/`: Restate never
+ * makes a re-registered URI the latest again, so a rollback to a version that is still registered
+ * registers it under a fresh tag. The router routes on the first two segments and the SDK reads
+ * its route from the end of the path, so the tag changes nothing else.
+ */
+export const deploymentUri = (baseUrl: string, service: string, version: string, tag?: string): string =>
+  `${baseUrl}/${service}/${version}/${tag ? `${tag}/` : ""}`;
+
+const TAG_RE = /^r[0-9a-z]{1,16}$/;
+
+export function parseDeploymentUri(baseUrl: string, uri: string): { service: string; version: string; tag?: string } | null {
+  const prefix = `${baseUrl}/`;
+  if (!uri.startsWith(prefix)) return null;
+  const m = /^([^/]+)\/([^/]+)\/(?:([^/]+)\/)?$/.exec(uri.slice(prefix.length));
+  if (!m || checkServiceName(m[1]!) !== null || !isVersionId(m[2]!)) return null;
+  if (m[3] !== undefined && !TAG_RE.test(m[3])) return null;
+  return m[3] === undefined ? { service: m[1]!, version: m[2]! } : { service: m[1]!, version: m[2]!, tag: m[3] };
+}
+
+export interface OurDeployment {
+  service: string;
+  version: string;
+  deploymentId: string;
+  createdAt: string;
+  uri: string;
+  restateServices: string[];
+  metadata: Record<string, string>;
+}
+
+export function ourDeployments(baseUrl: string, deployments: readonly Deployment[]): OurDeployment[] {
+  const out: OurDeployment[] = [];
+  for (const d of deployments) {
+    const ref = parseDeploymentUri(baseUrl, d.uri);
+    if (!ref) continue;
+    out.push({ service: ref.service, version: ref.version, deploymentId: d.id, uri: d.uri, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata });
+  }
+  return out;
+}

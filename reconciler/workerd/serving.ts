@@ -1,0 +1,147 @@
+// What workerd serves, and the one way to change it. The reconciler decides which versions serve;
+// this module makes workerd serve exactly those:
+// - loader mode: the live set changes in place over the serving generation's control socket,
+//   unless dropped versions have piled up in that process (the Worker Loader never unloads them),
+//   then a fresh generation takes over (a recycle);
+// - static mode: a new config with every live version compiled in, and a new generation.
+// Either way the config is written first (temp file + rename) and committed only once workerd took
+// it, so a crash restart always finds a complete config that matches what served last.
+import type { Logger } from "pino";
+import { GridironError } from "../core/errors.ts";
+import { fault } from "../core/faults.ts";
+import { keyOf, type VersionRef } from "../source/names.ts";
+import type { VersionStore } from "../store/versions.ts";
+import { buildLoaderConfig, buildWorkerdConfig, liveSet, type ServedVersion, type WorkerdMode, type WorkerdPolicy } from "./build.ts";
+import type { ConfigFiles } from "./config-files.ts";
+import { encodeWorkerdConfig } from "./encode.ts";
+import type { WorkerdProcess } from "./process.ts";
+
+/** Loader mode: dropped versions a generation may hold before it is replaced (about 5-9 MB each). */
+export const DEFAULT_RECYCLE_AFTER = 16;
+
+export interface ServingDeps {
+  workerd: WorkerdProcess;
+  configFiles: ConfigFiles;
+  store: VersionStore;
+  policy: WorkerdPolicy;
+  /** Default "static". */
+  mode?: WorkerdMode;
+  /** Loader mode: the version store's root, which the router reads module bytes from. */
+  versionsDir?: string;
+  /** Loader mode: see DEFAULT_RECYCLE_AFTER. */
+  recycleAfter?: number;
+  routerSource: () => Promise<string>;
+}
+
+export class Serving {
+  readonly #d: ServingDeps;
+  #served: VersionRef[] = [];
+  /** Loader mode: every version the serving generation has had in its live set. */
+  #loaded = new Set<string>();
+
+  constructor(deps: ServingDeps) {
+    this.#d = deps;
+    // A generation restarted after a crash has loaded nothing yet: no dropped version is in it.
+    deps.workerd.on("restart", () => {
+      this.#loaded = new Set(this.#served.map(keyOf));
+    });
+  }
+
+  get mode(): WorkerdMode {
+    return this.#d.mode ?? "static";
+  }
+
+  /** The versions the serving generation serves. */
+  get served(): VersionRef[] {
+    return this.#served;
+  }
+
+  /** Loader mode: dropped versions still loaded in the serving process. */
+  retiredLoaded(): number {
+    return this.#retiredAgainst(this.#served.map(keyOf));
+  }
+
+  /** Versions loaded in the serving process that are not among `keys`. */
+  #retiredAgainst(keys: readonly string[]): number {
+    const live = new Set(keys);
+    let n = 0;
+    for (const k of this.#loaded) if (!live.has(k)) n++;
+    return n;
+  }
+
+  /** Starts the first generation serving `refs`; returns the port it listens on. */
+  async start(refs: VersionRef[]): Promise<number> {
+    const { path } = await this.#writeConfig(refs, new Map());
+    const { port } = await this.#d.workerd.start(path);
+    await this.#d.configFiles.commit(path);
+    this.#served = refs;
+    this.#loaded = new Set(refs.map(keyOf));
+    return port;
+  }
+
+  /**
+   * Makes workerd serve exactly `serve`. `candidates` are versions whose bytes the pass already
+   * holds; the rest come from the store. Nothing changes when the set is the same.
+   */
+  async apply(serve: VersionRef[], candidates: ReadonlyMap<string, ServedVersion>, log: Logger): Promise<void> {
+    const current = new Set(this.#served.map(keyOf));
+    if (serve.length === current.size && serve.every((v) => current.has(keyOf(v)))) return;
+    const t0 = performance.now();
+    const loader = this.mode === "loader";
+    const keys = serve.map(keyOf);
+    const retired = this.#retiredAgainst(keys);
+    // Started at all (a crashed generation awaiting its restart counts: update() then only
+    // changes the config the restart will read, and swap() launches the replacement itself).
+    const started = this.#d.workerd.configPath !== undefined;
+    const inPlace = loader && started && retired < (this.#d.recycleAfter ?? DEFAULT_RECYCLE_AFTER);
+    const { path, live } = await this.#writeConfig(serve, candidates);
+    fault("after-config-write");
+    try {
+      // The fault points name the step that changes what serves, whichever way it is done.
+      fault("before-swap");
+      if (inPlace) {
+        const { ms } = await this.#d.workerd.update(path, live);
+        fault("after-swap");
+        await this.#d.configFiles.commit(path);
+        this.#served = serve;
+        for (const k of keys) this.#loaded.add(k);
+        log.info({ versions: serve.length, serving: keys, updateMs: ms, ms: Math.round(performance.now() - t0) }, "workerd live set updated");
+        return;
+      }
+      const { ms } = started ? await this.#d.workerd.swap(path) : { ms: (await this.#d.workerd.start(path), 0) };
+      fault("after-swap");
+      await this.#d.configFiles.commit(path);
+      this.#served = serve;
+      this.#loaded = new Set(keys);
+      log.info({ versions: serve.length, serving: keys, handoverMs: ms, ms: Math.round(performance.now() - t0), ...(loader ? { recycled: retired } : {}) }, "workerd config swapped");
+    } catch (err) {
+      await this.#d.configFiles.discard(path);
+      throw err;
+    }
+  }
+
+  async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<{ path: string; live: unknown }> {
+    const router = await this.#d.routerSource();
+    // Bytes of stored versions are checked against their digest (once per process) either way:
+    // static mode compiles them into the config, loader mode's router reads them as they are.
+    const versions: ServedVersion[] = [];
+    for (const ref of serve) {
+      const candidate = candidates.get(keyOf(ref));
+      if (candidate) {
+        versions.push(candidate);
+        continue;
+      }
+      const stored = await this.#d.store.get(ref.service, ref.version);
+      if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
+      versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
+    }
+    if (this.mode === "loader") {
+      if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
+      // Only specs go into the config: the router reads module bytes from the store itself.
+      const specs = versions.map((v) => v.spec);
+      const config = buildLoaderConfig(specs, router, this.#d.policy, this.#d.versionsDir);
+      return { path: await this.#d.configFiles.write(encodeWorkerdConfig(config)), live: liveSet(specs) };
+    }
+    return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, router, this.#d.policy))), live: undefined };
+  }
+}

@@ -1,0 +1,109 @@
+// A new version is proven on a throwaway workerd before it goes near the serving generation: the
+// bundle must load (syntax, imports, wasm), answer /discover with at least one service, and pass
+// Restate's own dry-run registration (which also catches breaking changes).
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { GridironError, asGridironError } from "../core/errors.ts";
+import type { RestateAdmin } from "../restate/admin.ts";
+import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./build.ts";
+import { encodeWorkerdConfig } from "./encode.ts";
+import { startScratchWorkerd } from "./process.ts";
+
+const DISCOVER_ACCEPT = [2, 3, 4].map((v) => `application/vnd.restate.endpointmanifest.v${v}+json`).join(", ");
+
+export interface ValidationResult {
+  restateServices: string[];
+  /** Restate service → its handler names, as the bundle's /discover lists them. */
+  handlers: Map<string, string[]>;
+  ms: number;
+}
+
+export interface ValidateDeps {
+  logger: Logger;
+  admin: RestateAdmin;
+  routerSource: string;
+  /** The serving generation's policy: the scratch router checks signatures like the real one. */
+  policy: WorkerdPolicy;
+  /** Request identity headers for a path under the deployment URI (our own /discover call). */
+  signRequest?: (path: string) => Record<string, string>;
+  scratchDir: string;
+  timeoutMs?: number;
+}
+
+export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Promise<ValidationResult> {
+  const { service, version } = v.spec;
+  const started = performance.now();
+  const fail = (message: string, context: Record<string, unknown> = {}) =>
+    new GridironError("VERSION_INVALID", "stalled", `bundle "${service}" (version ${version}): ${message}`, { service, version, ...context });
+
+  await mkdir(deps.scratchDir, { recursive: true });
+  const configPath = join(deps.scratchDir, `${service}-${version}.bin`);
+  await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource, deps.policy)));
+  let scratch;
+  try {
+    scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000 });
+  } catch (err) {
+    await rm(configPath, { force: true });
+    throw fail(`workerd cannot load it: ${workerdReason(asGridironError(err))}`);
+  }
+  try {
+    const base = `http://127.0.0.1:${scratch.port}/${service}/${version}/`;
+    let res: Response;
+    try {
+      res = await fetch(`${base}discover`, { headers: { accept: DISCOVER_ACCEPT, ...deps.signRequest?.("/discover") }, signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000) });
+    } catch (err) {
+      throw fail(`/discover did not answer (${(err as Error).message}); workerd said: ${lastLines(scratch.stderr())}`);
+    }
+    const body = await res.text();
+    if (res.status === 401 && body.startsWith("gridiron: unauthorized")) {
+      // Our own router refusing our own signature: a configuration fault, not the bundle's.
+      throw new GridironError("REQUEST_IDENTITY_REJECTED", "failed", `the scratch workerd refused Gridiron's signed /discover (${body.trim()})`, { service, version });
+    }
+    if (res.status !== 200) {
+      throw fail(`/discover answered ${res.status}: ${body.slice(0, 300) || lastLines(scratch.stderr())}. Is the default export a Restate endpoint (createEndpointHandler)?`);
+    }
+    let services: string[];
+    const handlers = new Map<string, string[]>();
+    try {
+      const manifest = (JSON.parse(body) as { services?: { name: string; handlers?: { name: string }[] }[] }).services ?? [];
+      services = manifest.map((s) => s.name);
+      for (const s of manifest) handlers.set(s.name, (s.handlers ?? []).map((h) => h.name));
+    } catch {
+      throw fail(`/discover answered something that is not a Restate endpoint manifest: ${body.slice(0, 200)}`);
+    }
+    if (services.length === 0) throw fail("/discover lists no services; bind at least one service in createEndpointHandler");
+    try {
+      await deps.admin.register({ uri: base, dryRun: true, breaking: v.spec.breaking, force: false });
+    } catch (err) {
+      const e = asGridironError(err);
+      // Restate passes our router's 401 on (as a 500 of its own): its requests are not signed with our key.
+      if (/gridiron: unauthorized/.test(e.message)) {
+        throw new GridironError("REQUEST_IDENTITY_REJECTED", "failed",
+          "workerd refused restate-server's discovery request: restate-server does not sign with this mesh's request identity key. " +
+          "Gridiron configures the restate-server it starts; one started elsewhere needs request-identity-private-key-pem-file under [worker.invoker] pointing at <data>/identity/private.pem (or run with --request-identity=false)",
+          { service, version, restate: e.context });
+      }
+      if (e.kind !== "stalled") throw e;
+      const hint = v.spec.breaking ? "" : ' If the change is intended, set "breaking": true in gridiron.json.';
+      throw fail(`Restate refuses it: ${e.message.replace(/^registering \S+: /, "")}.${hint}`, { restate: e.context });
+    }
+    return { restateServices: services, handlers, ms: Math.round(performance.now() - started) };
+  } finally {
+    await scratch.stop();
+    await rm(configPath, { force: true });
+  }
+}
+
+function lastLines(text: string, n = 4): string {
+  return text.trim().split("\n").slice(-n).join(" | ") || "(nothing)";
+}
+
+function workerdReason(err: GridironError): string {
+  const stderr = typeof err.context.stderr === "string" ? err.context.stderr : "";
+  // Keep workerd's own complaint (e.g. "Uncaught SyntaxError: …", a compatibility date it does not
+  // know); drop what the code logs at start-up and workerd's advisory warnings.
+  const lines = stderr.split("\n").filter((l) => l.trim() && !l.includes("[restate]") && !/does not need to be specified/.test(l));
+  const telling = lines.filter((l) => /error|exception|uncaught|failed|invalid|compatibility|not /i.test(l));
+  return (telling.length ? telling.slice(-3) : lines.slice(-3)).join(" | ") || err.message;
+}
