@@ -10,7 +10,7 @@ import { print, printPlan, printResult, printStatus } from "./output.ts";
 import { createDaemonLogger } from "../node/log.ts";
 import { startMesh } from "../node/mesh.ts";
 import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "../node/options.ts";
-import type { PlanReport } from "../reconcile/loop.ts";
+import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { bindListeningSocket } from "../workerd/listen-socket.ts";
 

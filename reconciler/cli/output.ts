@@ -1,16 +1,23 @@
 // Human-readable output of the client commands (`--json` prints the API's JSON as it is).
-import type { PlanReport } from "../reconcile/loop.ts";
+import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
+import { hintOf } from "../core/errors.ts";
 
 export function print(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
+}
+
+/** The registry's next step for an error code, as an indented line (none for a code it does not know). */
+function hintLine(code: string, indent: string): string {
+  const hint = hintOf(code);
+  return hint ? `\n${indent}hint: ${hint}` : "";
 }
 
 export function printResult(r: ReconcileResult): void {
   console.log(`reconcile #${r.id} (${r.trigger}): ${r.outcome} in ${r.durationMs} ms${r.revision ? ` at ${r.revision}` : ""}`);
   for (const a of r.actions) console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}`);
   for (const d of r.deployed) console.log(`  now serving ${d.service}/${d.version}`);
-  for (const e of r.errors) console.log(`  error ${e.code}: ${e.message}`);
+  for (const e of r.errors) console.log(`  error ${e.code}: ${e.message}${hintLine(e.code, "    ")}`);
   if (r.actions.length === 0 && r.errors.length === 0) console.log("  nothing to do: the mesh matches the bundles");
 }
 
@@ -24,7 +31,7 @@ export function printPlan(p: PlanReport): void {
   for (const c of p.checks) {
     console.log(c.ok ? `  check     ${c.service}/${c.version}: loads, discovers [${c.restateServices?.join(", ")}], Restate accepts it (dry run)` : `  REFUSED   ${c.service}/${c.version}: ${c.message}`);
   }
-  for (const i of p.invalid) console.log(`  invalid   ${i.service}: ${i.message}`);
+  for (const i of p.invalid) console.log(`  invalid   ${i.service}: ${i.message}${hintLine(i.code, "            ")}`);
 }
 
 export function printStatus(s: Status): void {
@@ -45,7 +52,7 @@ export function printStatus(s: Status): void {
       const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);
     }
-    if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}`);
+    if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}${hintLine(svc.error.code, "  ")}`);
   }
   if (s.history.length > 1) {
     console.log("\nrecent reconciles:");

@@ -1,30 +1,34 @@
-// Builds the status report from the last pass's view of the world. Kept apart from the pass so the
-// reconciler stays about effects; the only state here is the transition time of each condition,
-// which changes only when the condition flips.
+// Builds the status report from the last pass's view of the world. Pure: the transition time of
+// each condition comes from a memory that only passes write (recordConditions), so a condition's
+// `since` is the time of the pass that saw it flip, not the time someone asked.
 import type { GridironError } from "../core/errors.ts";
 import type { Pin } from "../store/pins.ts";
 import { keyOf, type Action, type Plan, type VersionRef } from "./plan.ts";
-import type { Gathered } from "./loop.ts";
+import type { Observation } from "./observe.ts";
 import type { Condition, ConditionType, ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
 
 export interface StatusInput {
-  last?: { g: Gathered; plan: Plan };
+  last?: { o: Observation; plan: Plan };
+  /** When the conditions were observed: the last pass's start. */
+  now: string;
   served: readonly VersionRef[];
   failedVersions: ReadonlyMap<string, GridironError>;
   serviceErrors: ReadonlyMap<string, { code: string; message: string; since: string }>;
   pins: ReadonlyMap<string, Pin>;
-  conditionMemory: Map<string, Map<string, { status: boolean; since: string }>>;
+  conditionMemory: ConditionMemory;
   source: Status["source"];
   workerd: Status["workerd"];
   restate: Status["restate"];
   history: readonly ReconcileResult[];
-  graceMs: number;
 }
+
+/** Per service and condition type: the last status a pass recorded, and since when. */
+export type ConditionMemory = Map<string, Map<string, { status: boolean; since: string }>>;
 
 type DrainAction = Extract<Action, { type: "drain" }>;
 
 export function buildStatus(input: StatusInput): Status {
-  const g = input.last?.g;
+  const g = input.last?.o;
   const drains = new Map<string, DrainAction>();
   for (const a of input.last?.plan.actions ?? []) if (a.type === "drain") drains.set(a.deploymentId, a);
   const served = new Set(input.served.map(keyOf));
@@ -78,7 +82,7 @@ export function buildStatus(input: StatusInput): Status {
     }
     const error = input.serviceErrors.get(service);
     const drainingRows = [...rows.values()].filter((r) => r.state === "draining" || r.state === "stuck");
-    const conditions = conditionsFor(service, input.conditionMemory, [
+    const conditions = conditionsFor(input.conditionMemory.get(service), input.now, [
       ["Ready", !!serving && serving === desired && !error, serving === desired ? "Serving" : "NotServingDesired",
         serving ? `new calls reach ${serving}` : "no version registered"],
       ["Progressing", !!desired && desired !== serving && !error, "NewVersion", desired && desired !== serving ? `${desired} is being rolled out` : ""],
@@ -110,17 +114,18 @@ export function buildStatus(input: StatusInput): Status {
 }
 
 function conditionsFor(
-  service: string,
-  memory: Map<string, Map<string, { status: boolean; since: string }>>,
+  memory: ReadonlyMap<string, { status: boolean; since: string }> | undefined,
+  now: string,
   specs: [ConditionType, boolean, string, string][],
 ): Condition[] {
-  let mem = memory.get(service);
-  if (!mem) memory.set(service, (mem = new Map()));
-  const now = new Date().toISOString();
   return specs.map(([type, status, reason, message]) => {
-    const prev = mem.get(type);
+    const prev = memory?.get(type);
     const since = prev && prev.status === status ? prev.since : now;
-    mem.set(type, { status, since });
     return { type, status, reason: status ? reason : "", message: status ? message : "", since };
   });
+}
+
+/** Remembers each service's conditions as a pass saw them (the next status keeps their `since`). */
+export function recordConditions(memory: ConditionMemory, status: Status): void {
+  for (const s of status.services) memory.set(s.service, new Map(s.conditions.map((c) => [c.type, { status: c.status, since: c.since }])));
 }

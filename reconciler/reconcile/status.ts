@@ -1,5 +1,5 @@
 // What `gridiron status`, GET /status and logs report. Written on every exit path of a pass.
-import type { Action } from "./plan.ts";
+import type { Action, Plan } from "./plan.ts";
 
 export type VersionState =
   /** Registered, and where new calls go. */
@@ -85,4 +85,13 @@ export interface Status {
   services: ServiceStatus[];
   lastReconcile?: ReconcileResult;
   history: ReconcileResult[];
+}
+
+/** What `gridiron plan` prints: what a pass would do now, through the same gate, without doing it. */
+export interface PlanReport {
+  revision: string;
+  plan: Omit<Plan, "timers">;
+  invalid: { service: string; code: string; message: string }[];
+  /** New versions as a pass would judge them: scratch workerd, Restate dry run, breaking changes, conflicts. */
+  checks: { service: string; version: string; ok: boolean; message?: string; restateServices?: string[] }[];
 }

@@ -1,0 +1,172 @@
+// Apply: a plan's effects, in their fixed order. Store what is new, serve it, register it with
+// Restate; then, once the invocation query has answered, deregister what drained, serve without
+// it, and drop from disk what retention lets go. Each step can be interrupted (the fault points
+// are where the crash tests cut) and the next pass picks up from what is there: every effect is
+// idempotent.
+import type { Logger } from "pino";
+import { asGridironError, type GridironError } from "../core/errors.ts";
+import { fault } from "../core/faults.ts";
+import type { RestateAdmin } from "../restate/admin.ts";
+import { deploymentUri } from "../restate/deployments.ts";
+import type { BundleSpec } from "../source/bundle.ts";
+import { keyOf, type VersionRef } from "../source/names.ts";
+import type { VersionStore } from "../store/versions.ts";
+import type { ServedVersion } from "../workerd/build.ts";
+import type { Serving } from "../workerd/serving.ts";
+import { withBlocking, type Observation } from "./observe.ts";
+import type { Action, Plan } from "./plan.ts";
+import type { ReconcileResult } from "./status.ts";
+
+/**
+ * Restate keeps HTTP/1.1 connections to a deployment alive and reuses them. When a workerd
+ * generation is replaced it closes its idle connections, and a request Restate writes on one at
+ * that moment fails ("connection closed before message completed") and is retried. With
+ * `Connection: close` on every request nothing is pooled: each request opens a connection, which
+ * only a live generation accepts (TCP_DEFER_ACCEPT hands it over with its request).
+ */
+const DEPLOYMENT_HEADERS = { connection: "close" };
+
+export interface ApplyDeps {
+  store: VersionStore;
+  admin: RestateAdmin;
+  serving: Serving;
+  workerdUrl: string;
+  /** Register without `Connection: close` (see DEPLOYMENT_HEADERS). */
+  restateKeepAlive?: boolean;
+}
+
+export interface ApplyInput {
+  observation: Observation;
+  /** The gate's held services; a version that cannot be stored joins them. */
+  held: ReadonlySet<string>;
+  /** The invocation query the observation started, if any. */
+  blocking?: Promise<ReadonlyMap<string, readonly string[]>>;
+  /** The planner bound to this pass's options and drain timers. */
+  plan: (o: Observation, held: ReadonlySet<string>) => Plan;
+  /** The pass's record; effects append to its actions, deployed versions and errors. */
+  result: ReconcileResult;
+  log: Logger;
+  /** A version that could not be stored (its service is held from then on). */
+  onUnstored: (service: string, e: GridironError) => void;
+  /** A version became the one new calls reach. */
+  onDeployed: (v: VersionRef) => void;
+}
+
+export interface Applied {
+  /** The observation with the pass's own writes to the store and the invocation answer in it. */
+  observation: Observation;
+  /** The plan the pass finished with (drain timers and status come from it). */
+  plan: Plan;
+  /** Something is draining: the next pass should come soon to see it end. */
+  draining: boolean;
+  /** How many deployments were deregistered. */
+  removed: number;
+  /** The gate's held services, with any whose version could not be stored. */
+  held: ReadonlySet<string>;
+}
+
+export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applied> {
+  const { result, log } = input;
+  let o = input.observation;
+  const held = new Set(input.held);
+  let p = input.plan(o, held);
+
+  // Store from the bytes the pass holds; a version that cannot be stored (disk full, read-only)
+  // cannot go live, and nothing that serves changes for its service.
+  const stored = [...o.stored];
+  let unstored = false;
+  for (const a of p.actions) {
+    if (a.type !== "store") continue;
+    const c = o.desired.get(a.service)!;
+    try {
+      const { created, stored: s } = await d.store.put({ spec: c.spec, files: c.files as Map<string, Uint8Array> });
+      fault("after-store");
+      log.info({ service: a.service, version: a.version, created }, "version stored");
+      result.actions.push(a);
+      stored.push(s);
+    } catch (err) {
+      const e = asGridironError(err);
+      log.error({ service: a.service, version: a.version, err: e.toJSON() }, "version could not be stored; the serving version is untouched");
+      input.onUnstored(a.service, e);
+      result.errors.push(e.toJSON());
+      held.add(a.service);
+      unstored = true;
+    }
+  }
+  o = Object.freeze({ ...o, stored });
+  if (unstored) p = input.plan(o, held);
+
+  // Serve new versions before registering them, and keep removed ones until deregistered. Until
+  // the invocation query answers, every registered version counts as maybe needed: this plan's
+  // serve set and removals together hold all of them.
+  const maybeRemoved = p.actions.filter((a) => a.type === "remove");
+  const before = new Map([...p.serve, ...maybeRemoved].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
+  await d.serving.apply([...before.values()], candidatesOf(o), log);
+  for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
+
+  for (const a of p.actions) {
+    if (a.type !== "register" && a.type !== "promote") continue;
+    fault("before-register");
+    await register(d, a, o.desired.get(a.service)!.spec, o.revision, log);
+    fault("after-register");
+    result.actions.push(a);
+    result.deployed.push({ service: a.service, version: a.version });
+    input.onDeployed(a);
+  }
+
+  // Draining and removing need what still needs each deployment. That query scans every
+  // invocation Restate retains, so it ran while this pass deployed: how soon a new version
+  // answers does not depend on how many calls Restate remembers. The plan is made once more with
+  // its answer; deploy decisions do not depend on it, and those above are done.
+  if (input.blocking) {
+    o = withBlocking(o, await input.blocking);
+    p = input.plan(o, held);
+  }
+  let draining = false;
+  const removals = p.actions.filter((a): a is Extract<Action, { type: "remove" }> => a.type === "remove");
+  for (const a of p.actions) {
+    if (a.type === "drain") {
+      draining = true;
+      if (a.stuck) {
+        result.errors.push({ code: "VERSION_STUCK", kind: "stalled", message: `${a.service}/${a.version} is past its drain deadline; still needed by ${a.blocking} invocation(s): ${a.invocations.join(", ")}` });
+      }
+    } else if (a.type === "orphan") {
+      result.errors.push({ code: "VERSION_UNSERVABLE", kind: "stalled", message: `${a.service}/${a.version} is registered in Restate (${a.deploymentId}) but missing from the version store; it cannot be served` });
+      result.actions.push(a);
+    }
+  }
+  for (const a of removals) {
+    fault("before-deregister");
+    await d.admin.deregister(a.deploymentId);
+    fault("after-deregister");
+    log.info({ service: a.service, version: a.version, deploymentId: a.deploymentId }, "drained version deregistered");
+    result.actions.push(a);
+  }
+  await d.serving.apply(p.serve, candidatesOf(o), log);
+  for (const a of p.actions) {
+    if (a.type !== "gc") continue;
+    await d.store.remove(a.service, a.version);
+    log.info({ service: a.service, version: a.version }, "version removed from disk (retention)");
+    result.actions.push(a);
+  }
+  return { observation: o, plan: p, draining, removed: removals.length, held };
+}
+
+async function register(d: ApplyDeps, a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {
+  // A promote registers a version that Restate still knows under its old URI: Restate does not
+  // make a re-registered URI latest again, so it gets a fresh tag (see restate/deployments.ts).
+  const tag = a.type === "promote" ? `r${Date.now().toString(36)}` : undefined;
+  const res = await d.admin.register({
+    uri: deploymentUri(d.workerdUrl, a.service, a.version, tag),
+    force: false,
+    breaking: spec.breaking,
+    headers: d.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS,
+    metadata: { "gridiron.service": a.service, "gridiron.version": a.version, "gridiron.digest": spec.digest, "gridiron.revision": revision },
+  });
+  log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name), promoted: a.type === "promote" }, "version registered: new calls reach it");
+}
+
+/** The versions a pass holds bytes for, by "<service>/<version>". */
+function candidatesOf(o: Observation): Map<string, ServedVersion> {
+  return new Map([...o.desired.values()].map((c) => [keyOf(c.spec), c]));
+}
