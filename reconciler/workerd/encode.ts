@@ -4,7 +4,7 @@
 // This is the only module that imports the generated code in ./_capnp/ (see scripts/gen-capnp.sh).
 // Every union is handled by an explicit switch; anything this file does not know (a variant, or a
 // field added to config.ts but not to this file) is an Error naming the service/module/socket,
-// never silently dropped.
+// never silently dropped (the shape checks are in config-shape.ts).
 //
 // decodeWorkerdConfig exists for tests and debugging. It returns the canonical form: optional
 // fields that equal workerd's defaults are omitted (`writable: false`, an empty socket address),
@@ -15,6 +15,7 @@ import { Message } from "capnp-ts";
 import { SingleSegmentArena } from "capnp-ts/src/serialization/arena/index.js";
 import * as C from "./_capnp/workerd.capnp.ts";
 import type { Binding, Module, Service, Socket, Worker, WorkerdConfig } from "./config.ts";
+import { checkArray, checkBytes, checkKeys, checkString, unreachable, variantOf } from "./config-shape.ts";
 
 type ServiceKind = "worker" | "network" | "disk";
 type ModuleKind = "esModule" | "commonJsModule" | "text" | "data" | "wasm" | "json";
@@ -34,8 +35,8 @@ export function encodeWorkerdConfig(config: WorkerdConfig): Uint8Array {
   checkArray(config.sockets, "workerd config: sockets");
 
   // capnp-ts grows a single-segment arena by exactly what each allocation lacks, copying the
-  // whole buffer every time: quadratic in the number of large modules (60 x 1.6 MB took 1.5 s).
-  // Reserving an upper bound up front makes it one allocation; only the used part is emitted.
+  // whole buffer every time: quadratic in the number of large modules. Reserving an upper bound
+  // up front makes it one allocation; only the used part is emitted.
   const message = new Message(new SingleSegmentArena(new ArrayBuffer(sizeBound(config))));
   const root = message.initRoot(C.Config);
 
@@ -329,50 +330,4 @@ function decodeSocket(src: C.Socket): Socket {
   const service = src.getService().getName();
   const entrypoint = src.getService().getEntrypoint();
   return { name, ...(address === "" ? {} : { address }), http: {}, service, ...(entrypoint === "" ? {} : { entrypoint }) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Checks. The input is typed, but it is built from manifests and may come through JSON, so the
-// encoder still refuses what it would otherwise silently drop or mangle.
-
-/** The one variant key (from a fixed list) present on `obj`; an Error if none or several. */
-function variantOf<K extends string>(obj: object, kinds: readonly K[], where: string): K {
-  const present = kinds.filter((k) => Object.prototype.hasOwnProperty.call(obj, k));
-  if (present.length !== 1) {
-    throw new Error(
-      present.length === 0
-        ? `${where}: unknown kind (expected one of ${kinds.join(", ")})`
-        : `${where}: more than one kind (${present.join(", ")})`,
-    );
-  }
-  return present[0]!;
-}
-
-/** `obj` must be a plain object with every `required` key and nothing outside required+optional. */
-function checkKeys(obj: unknown, required: readonly string[], optional: readonly string[], where: string): void {
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new Error(`${where}: not an object`);
-  for (const k of required) {
-    if (!Object.prototype.hasOwnProperty.call(obj, k)) throw new Error(`${where}: missing ${k}`);
-  }
-  for (const k of Object.keys(obj)) {
-    if (!required.includes(k) && !optional.includes(k)) throw new Error(`${where}: unknown field ${k}`);
-  }
-}
-
-function checkString(value: unknown, where: string): string {
-  if (typeof value !== "string") throw new Error(`${where}: expected a string`);
-  return value;
-}
-
-function checkArray(value: unknown, where: string): void {
-  if (!Array.isArray(value)) throw new Error(`${where}: expected an array`);
-}
-
-function checkBytes(value: unknown, where: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new Error(`${where}: expected a Uint8Array`);
-  return value;
-}
-
-function unreachable(kind: never, where: string): never {
-  throw new Error(`${where}: unknown kind ${String(kind)}`);
 }
