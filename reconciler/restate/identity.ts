@@ -8,9 +8,10 @@
 //
 // The public key is written in Restate's own format, `publickeyv1_<base58 of the 32 raw bytes>`,
 // the string the SDK's `identityKeys` option takes: a bundle can verify the same signatures itself.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../core/atomic-write.ts";
 import { readSecretFile, writeSecretFileOnce } from "../store/secret-file.ts";
 import { GridironError } from "../core/errors.ts";
 
@@ -153,7 +154,5 @@ export async function loadOrCreateIdentity(dataDir: string, onWarning?: (message
 async function writePublicKey(file: string, key: string): Promise<void> {
   const current = await readFile(file, "utf8").catch(() => "");
   if (current.trim() === key) return;
-  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  await writeFile(tmp, `${key}\n`, { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${key}\n`);
 }

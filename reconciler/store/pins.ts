@@ -1,8 +1,9 @@
 // Rollback pins: `gridiron rollback` makes an older stored version the desired one for a service,
 // overriding the source until the source itself moves on (its version for that service changes),
 // so a rollback is instant, needs no rebuild, and is not undone by the next level-triggered pass.
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../core/atomic-write.ts";
 
 export interface Pin {
   version: string;
@@ -47,9 +48,7 @@ export class Pins {
   }
 
   async #save(): Promise<void> {
-    await mkdir(join(this.#file, ".."), { recursive: true });
-    const tmp = `${this.#file}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.#pins), null, 2));
-    await rename(tmp, this.#file);
+    await mkdir(dirname(this.#file), { recursive: true });
+    await writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#pins), null, 2));
   }
 }

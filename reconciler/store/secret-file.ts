@@ -1,9 +1,9 @@
 // Small files holding secrets in the data dir (the request identity key, the API token): written
-// once, atomically (temp file created 0600 + fsync + rename, in a 0700 directory), and read back
-// only if they are regular files nobody else can read.
-import { randomBytes } from "node:crypto";
-import { chmod, link, lstat, mkdir, open, readFile, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+// once, atomically (a 0600 temp file, fsynced and hard-linked into place, in a 0700 directory),
+// and read back only if they are regular files nobody else can read.
+import { chmod, lstat, mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { writeFileAtomic } from "../core/atomic-write.ts";
 import { GridironError } from "../core/errors.ts";
 
 export const SECRET_FILE_MODE = 0o600;
@@ -17,26 +17,10 @@ export const SECRET_DIR_MODE = 0o700;
 export async function writeSecretFileOnce(file: string, make: () => string | Uint8Array): Promise<boolean> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true, mode: SECRET_DIR_MODE });
+  // Checked first so that make() (a new key) runs only when it may be needed; the write itself
+  // still loses cleanly to a file that appears meanwhile.
   if (await exists(file)) return false;
-  const tmp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(tmp, "wx", SECRET_FILE_MODE);
-  try {
-    await handle.writeFile(make());
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    // Unlike rename(), link() fails if `file` appeared meanwhile.
-    await link(tmp, file);
-    await syncDir(dir);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw err;
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  return writeFileAtomic(file, make(), { mode: SECRET_FILE_MODE, createOnly: true });
 }
 
 /**
@@ -56,16 +40,6 @@ export async function readSecretFile(file: string, what: string, onLoosePermissi
     await chmod(file, SECRET_FILE_MODE);
   }
   return readFile(file, "utf8");
-}
-
-/** Makes a new directory entry durable: a secret others copied (the public key) must survive a crash. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function exists(file: string): Promise<boolean> {

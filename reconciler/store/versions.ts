@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { syncDir, TEMP_PREFIX, writeDirAtomic, writeFileSynced } from "../core/atomic-write.ts";
 import { digestFiles, type Bundle, type BundleSpec } from "../source/bundle.ts";
 import { GridironError } from "../core/errors.ts";
 import { fault } from "../core/faults.ts";
@@ -18,26 +19,6 @@ export interface StoredVersion {
 }
 
 const SPEC_FILE = "spec.json";
-const TEMP_PREFIX = ".tmp-";
-
-async function writeFileSynced(path: string, bytes: Uint8Array | string): Promise<void> {
-  const handle = await open(path, "w", 0o644);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 export class VersionStore {
   readonly root: string;
@@ -70,25 +51,23 @@ export class VersionStore {
     }
     const serviceDir = dirname(finalDir);
     await mkdir(serviceDir, { recursive: true });
-    const tmp = join(serviceDir, `${TEMP_PREFIX}${version}-${randomBytes(4).toString("hex")}`);
     const storedAt = new Date().toISOString();
     try {
-      const dirs = new Set<string>();
-      for (const [rel, bytes] of bundle.files) {
-        const target = join(tmp, "bundle", rel);
-        if (!dirs.has(dirname(target))) {
-          await mkdir(dirname(target), { recursive: true });
-          dirs.add(dirname(target));
+      await writeDirAtomic(finalDir, async (tmp) => {
+        const dirs = new Set<string>();
+        for (const [rel, bytes] of bundle.files) {
+          const target = join(tmp, "bundle", rel);
+          if (!dirs.has(dirname(target))) {
+            await mkdir(dirname(target), { recursive: true });
+            dirs.add(dirname(target));
+          }
+          await writeFileSynced(target, bytes);
         }
-        await writeFileSynced(target, bytes);
-      }
-      for (const dir of dirs) await syncDir(dir);
-      await writeFileSynced(join(tmp, SPEC_FILE), JSON.stringify({ spec: bundle.spec, storedAt }, null, 2));
-      await syncDir(tmp);
-      await rename(tmp, finalDir);
-      await syncDir(serviceDir);
+        for (const dir of dirs) await syncDir(dir);
+        await writeFileSynced(join(tmp, SPEC_FILE), JSON.stringify({ spec: bundle.spec, storedAt }, null, 2));
+        await syncDir(tmp);
+      }, { durable: true });
     } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
       // Another writer may have won the race with identical bytes: that is success.
       this.#list = undefined;
       const raced = await this.get(service, version);

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { writeFileAtomic } from "../core/atomic-write.ts";
 
 export const CURRENT = "config.bin";
 export const PREVIOUS = "config.prev.bin";
@@ -22,15 +23,7 @@ export class ConfigFiles {
     await mkdir(this.dir, { recursive: true });
     const name = `config-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}.bin`;
     const path = join(this.dir, name);
-    const tmp = join(this.dir, `.tmp-${name}-${randomBytes(4).toString("hex")}`);
-    const handle = await open(tmp, "w", 0o644);
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
     return path;
   }
 
