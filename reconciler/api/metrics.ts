@@ -3,6 +3,7 @@
 // so they always say what `gridiron status` says. The registry is our own (not prom-client's global
 // one): two meshes in one process (tests) must not share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { isSourceError } from "../core/errors.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
 import type { ReconcileResult, VersionState } from "../reconcile/status.ts";
 import type { WorkerdProcess } from "../workerd/process.ts";
@@ -106,7 +107,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     reconciles.inc({ outcome: r.outcome });
     duration.observe(r.durationMs / 1000);
     for (const e of r.errors) errors.inc({ code: e.code });
-    if (r.errors.some((e) => e.code.startsWith("SOURCE"))) sourceErrors.inc();
+    if (r.errors.some(isSourceError)) sourceErrors.inc();
     if (r.outcome === "ok" || r.outcome === "noop") {
       lastSuccessAt = Date.parse(r.startedAt) + r.durationMs;
       if (!Number.isFinite(lastSuccessAt)) lastSuccessAt = now();

@@ -27,7 +27,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new GridironError("API_BODY_TOO_LARGE", "stalled", "request body over 64 KiB");
+    if (size > 64 * 1024) throw new GridironError("API_BODY_TOO_LARGE", "request body over 64 KiB");
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString("utf8");
@@ -35,7 +35,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     const value = text ? (JSON.parse(text) as unknown) : {};
     return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
   } catch {
-    throw new GridironError("API_BAD_JSON", "stalled", "request body is not JSON");
+    throw new GridironError("API_BAD_JSON", "request body is not JSON");
   }
 }
 

@@ -61,7 +61,7 @@ export class RestateAdmin {
         timeoutMs,
       });
     } catch (err) {
-      throw new GridironError("RESTATE_UNREACHABLE", "waiting", `restate admin API at ${this.baseUrl} unreachable (${method} ${path}): ${(err as Error).message}`,
+      throw new GridironError("RESTATE_UNREACHABLE", `restate admin API at ${this.baseUrl} unreachable (${method} ${path}): ${(err as Error).message}`,
         { url: `${this.baseUrl}${path}` }, { cause: err });
     }
   }
@@ -78,8 +78,9 @@ export class RestateAdmin {
     } catch {
       /* not JSON: keep the raw body */
     }
-    const kind = status >= 500 || status === 429 ? "failed" : "stalled";
-    throw new GridironError("RESTATE_HTTP", kind, `${what}: restate answered ${status}: ${message}`, { method, path, status, body: text.slice(0, 4000) });
+    // A 4xx is Restate refusing the request (needs a human); a 5xx or 429 is worth retrying.
+    const code = status >= 500 || status === 429 ? "RESTATE_HTTP_RETRY" : "RESTATE_HTTP";
+    throw new GridironError(code, `${what}: restate answered ${status}: ${message}`, { method, path, status, body: text.slice(0, 4000) });
   }
 
   async health(): Promise<boolean> {

@@ -141,10 +141,10 @@ export async function loadOrCreateIdentity(dataDir: string, onWarning?: (message
     privateKey = createPrivateKey(pem);
   } catch {
     // Never echo the file's content: it is (or was meant to be) a private key.
-    throw new GridironError("IDENTITY_KEY_INVALID", "stalled", `${privateKeyFile} is not a PEM private key; move it away to let Gridiron generate a new one (bundles that pin the old public key must be updated)`);
+    throw new GridironError("IDENTITY_KEY_INVALID", `${privateKeyFile} is not a PEM private key; move it away to let Gridiron generate a new one (bundles that pin the old public key must be updated)`);
   }
   if (privateKey.asymmetricKeyType !== "ed25519") {
-    throw new GridironError("IDENTITY_KEY_INVALID", "stalled", `${privateKeyFile} holds a ${privateKey.asymmetricKeyType} key; Restate's request identity needs Ed25519`);
+    throw new GridironError("IDENTITY_KEY_INVALID", `${privateKeyFile} holds a ${privateKey.asymmetricKeyType} key; Restate's request identity needs Ed25519`);
   }
   const identity = new RequestIdentity({ privateKeyFile, publicKeyFile }, privateKey);
   await writePublicKey(publicKeyFile, identity.publicKey);

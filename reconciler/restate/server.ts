@@ -111,7 +111,7 @@ export class RestateServer extends EventEmitter<RestateServerEvents> {
         });
       });
       if (listening) {
-        throw new GridironError("RESTATE_PORT_TAKEN", "stalled",
+        throw new GridironError("RESTATE_PORT_TAKEN",
           `restate-server's ${what} port ${o.host}:${port} is already taken by another process (another mesh?); stop it or choose other ports (GRIDIRON_INGRESS_PORT, GRIDIRON_ADMIN_PORT, GRIDIRON_RESTATE_NODE_PORT)`,
           { port, what });
       }
@@ -197,12 +197,12 @@ export class RestateServer extends EventEmitter<RestateServerEvents> {
     // for drains) fails with "node lookup for partition N failed" until they are.
     while (!(await admin.health()) || !(await admin.query("SELECT id FROM sys_invocation_status LIMIT 1").then(() => true, () => false))) {
       if (exited) {
-        throw new GridironError("RESTATE_START", "failed", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
+        throw new GridironError("RESTATE_START", `restate-server exited during start-up (exit code ${child.exitCode}): ${tail.slice(-5).join(" | ")}`);
       }
       if (Date.now() > deadline) {
         child.kill("SIGKILL");
         await this.#exited;
-        throw new GridironError("RESTATE_START", "failed", `restate-server did not become healthy at ${this.adminUrl}: ${tail.slice(-5).join(" | ")}`);
+        throw new GridironError("RESTATE_START", `restate-server did not become healthy at ${this.adminUrl}: ${tail.slice(-5).join(" | ")}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -26,7 +26,7 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    throw new GridironError("SOURCE_UNREADABLE", "waiting", `cannot list bundles in ${dir}: ${(err as Error).message}`, { dir });
+    throw new GridironError("SOURCE_UNREADABLE", `cannot list bundles in ${dir}: ${(err as Error).message}`, { dir });
   }
   const bundles: Bundle[] = [];
   const errors = new Map<string, GridironError>();

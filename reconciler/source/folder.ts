@@ -23,12 +23,12 @@ export class FolderSource implements Source {
     try {
       info = await stat(this.dir);
     } catch (err) {
-      throw new GridironError("SOURCE_MISSING", "waiting",
+      throw new GridironError("SOURCE_MISSING",
         `bundles folder ${this.dir} cannot be read (${(err as NodeJS.ErrnoException).code}); create it or set GRIDIRON_BUNDLES_DIR. Nothing that serves is touched meanwhile.`,
         { dir: this.dir });
     }
     if (!info.isDirectory()) {
-      throw new GridironError("SOURCE_MISSING", "stalled", `bundles folder ${this.dir} is not a directory`, { dir: this.dir });
+      throw new GridironError("SOURCE_NOT_A_FOLDER", `bundles folder ${this.dir} is not a directory`, { dir: this.dir });
     }
     return { revision: `folder:${this.dir}`, dir: this.dir };
   }

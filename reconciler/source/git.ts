@@ -12,7 +12,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
-import { GridironError } from "../core/errors.ts";
+import { GridironError, type ErrorCode } from "../core/errors.ts";
 import { GitRunner, scrubSecrets, type GitCredentials } from "./_git-cmd.ts";
 import { listTree, writeTree } from "./_git-tree.ts";
 import type { Artifact, Source } from "./source.ts";
@@ -44,9 +44,9 @@ const BRANCH_RE = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]+(?<![./])
 /** "bundles/", "./bundles", "" → "bundles" / "."; refuses absolute paths and "..". */
 export function normaliseRepoPath(p: string): string {
   const trimmed = p.trim().replace(/\\/g, "/");
-  if (trimmed.startsWith("/")) throw new GridironError("CONFIG_INVALID", "stalled", `git path "${p}" must be relative to the repository root`);
+  if (trimmed.startsWith("/")) throw new GridironError("CONFIG_INVALID", `git path "${p}" must be relative to the repository root`);
   const norm = path.posix.normalize(trimmed === "" ? "." : trimmed).replace(/\/+$/, "") || ".";
-  if (norm === ".." || norm.startsWith("../")) throw new GridironError("CONFIG_INVALID", "stalled", `git path "${p}" leaves the repository`);
+  if (norm === ".." || norm.startsWith("../")) throw new GridironError("CONFIG_INVALID", `git path "${p}" leaves the repository`);
   return norm;
 }
 
@@ -75,7 +75,7 @@ export class GitSource implements Source {
   constructor(o: GitSourceOptions) {
     this.url = o.url;
     this.branch = o.branch ?? "main";
-    if (!BRANCH_RE.test(this.branch)) throw new GridironError("CONFIG_INVALID", "stalled", `"${this.branch}" is not a valid branch name`);
+    if (!BRANCH_RE.test(this.branch)) throw new GridironError("CONFIG_INVALID", `"${this.branch}" is not a valid branch name`);
     this.path = normaliseRepoPath(o.path ?? "bundles");
     this.#root = path.join(o.dataDir, "git");
     this.#repo = path.join(this.#root, "repo");
@@ -115,7 +115,7 @@ export class GitSource implements Source {
         return a;
       },
       (err: unknown) => {
-        const e = err instanceof GridironError ? err : this.#error("SOURCE_GIT_FETCH", "waiting", String((err as Error)?.message ?? err), err);
+        const e = err instanceof GridironError ? err : this.#error("SOURCE_GIT_FETCH", String((err as Error)?.message ?? err), err);
         if (e.message !== this.#last.error) this.#log?.warn({ err: e.toJSON() }, "git source error; nothing that serves is touched");
         this.#last = { ...this.#last, error: e.message };
         throw e;
@@ -135,7 +135,7 @@ export class GitSource implements Source {
     try {
       return await this.#fetchOnce(signal);
     } catch (err) {
-      if (signal.aborted) throw this.#error("SOURCE_GIT_ABORTED", "waiting", "git fetch interrupted: the source is stopping", err);
+      if (signal.aborted) throw this.#error("SOURCE_GIT_ABORTED", "git fetch interrupted: the source is stopping", err);
       if (err instanceof GridironError && err.code === "SOURCE_EMPTY") throw err;
       if (await this.#healthy(signal)) throw err;
       this.#log?.warn({ repo: this.#repo, err: this.#git.scrub(String((err as Error)?.message ?? err)) }, "the local clone is damaged; cloning again");
@@ -170,7 +170,7 @@ export class GitSource implements Source {
     const allowEmpty = entries.some((e) => e.path === ALLOW_EMPTY_FILE);
     if (bundles.size === 0 && !allowEmpty) {
       const where = type === "tree" ? `"${this.path}" holds no bundle directories` : type ? `"${this.path}" is a file, not a folder` : `"${this.path}" does not exist`;
-      throw this.#error("SOURCE_EMPTY", "stalled",
+      throw this.#error("SOURCE_EMPTY",
         `commit ${sha.slice(0, 12)} on ${this.branch}: ${where}. Refusing to remove everything that serves; to really deploy nothing, commit an empty file ${this.path === "." ? "" : `${this.path}/`}${ALLOW_EMPTY_FILE}.`,
         undefined, { revision });
     }
@@ -231,7 +231,7 @@ export class GitSource implements Source {
       await this.#git.run(["config", "remote.origin.url", this.url], signal);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw this.#error("SOURCE_GIT_REPO", "waiting", `cannot create the local clone in ${this.#repo}: ${(err as Error).message}`, err);
+      throw this.#error("SOURCE_GIT_REPO", `cannot create the local clone in ${this.#repo}: ${(err as Error).message}`, err);
     }
   }
 
@@ -250,18 +250,18 @@ export class GitSource implements Source {
     const url = this.#git.scrub(this.url);
     const retry = `Retrying every ${Math.round(this.#intervalMs / 1000)} s with backoff and on every reconcile; nothing that serves is touched.`;
     if (/couldn't find remote ref/i.test(raw)) {
-      return this.#error("SOURCE_GIT_BRANCH", "waiting", `branch "${this.branch}" does not exist in ${url}. ${retry}`, err);
+      return this.#error("SOURCE_GIT_BRANCH", `branch "${this.branch}" does not exist in ${url}. ${retry}`, err);
     }
     if (/Authentication failed|Permission denied|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]|Host key verification failed/i.test(raw)) {
-      return this.#error("SOURCE_GIT_AUTH", "waiting", `${url} refused the credentials (${detail}); check GRIDIRON_GIT_TOKEN or GRIDIRON_GIT_SSH_KEY. ${retry}`, err);
+      return this.#error("SOURCE_GIT_AUTH", `${url} refused the credentials (${detail}); check GRIDIRON_GIT_TOKEN or GRIDIRON_GIT_SSH_KEY. ${retry}`, err);
     }
-    return this.#error("SOURCE_GIT_FETCH", "waiting", `cannot fetch ${this.branch} from ${url}: ${detail}. ${retry}`, err);
+    return this.#error("SOURCE_GIT_FETCH", `cannot fetch ${this.branch} from ${url}: ${detail}. ${retry}`, err);
   }
 
-  #error(code: string, kind: "waiting" | "stalled" | "failed", message: string, cause?: unknown, context: Record<string, unknown> = {}): GridironError {
+  #error(code: ErrorCode, message: string, cause?: unknown, context: Record<string, unknown> = {}): GridironError {
     // The cause is not attached: its text (git's stderr) may carry what scrubbing removed here.
     void cause;
-    return new GridironError(code, kind, this.#git.scrub(message), { url: this.#git.scrub(this.url), branch: this.branch, path: this.path, ...context });
+    return new GridironError(code, this.#git.scrub(message), { url: this.#git.scrub(this.url), branch: this.branch, path: this.path, ...context });
   }
 
   /**

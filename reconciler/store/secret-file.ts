@@ -32,9 +32,9 @@ export async function readSecretFile(file: string, what: string, onLoosePermissi
   try {
     st = await lstat(file);
   } catch (err) {
-    throw new GridironError("SECRET_FILE_UNREADABLE", "stalled", `${what} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new GridironError("SECRET_FILE_UNREADABLE", `${what} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  if (!st.isFile()) throw new GridironError("SECRET_FILE_NOT_REGULAR", "stalled", `${what} ${file} is not a regular file (symlinks are refused)`);
+  if (!st.isFile()) throw new GridironError("SECRET_FILE_NOT_REGULAR", `${what} ${file} is not a regular file (symlinks are refused)`);
   if ((st.mode & 0o077) !== 0) {
     onLoosePermissions?.(st.mode & 0o777);
     await chmod(file, SECRET_FILE_MODE);

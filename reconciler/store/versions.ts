@@ -33,7 +33,7 @@ export class VersionStore {
   versionDir(service: string, version: string): string {
     // Names are validated at read time; re-check here because this is where they become paths.
     if (checkServiceName(service) !== null || !isVersionId(version)) {
-      throw new GridironError("STORE_BAD_NAME", "failed", `refusing store path for ${JSON.stringify(service)}/${JSON.stringify(version)}`);
+      throw new GridironError("STORE_BAD_NAME", `refusing store path for ${JSON.stringify(service)}/${JSON.stringify(version)}`);
     }
     return join(this.root, service, version);
   }
@@ -47,7 +47,7 @@ export class VersionStore {
     const finalDir = this.versionDir(service, version);
     for (const rel of bundle.files.keys()) {
       const problem = checkBundlePath(rel);
-      if (problem) throw new GridironError("STORE_BAD_NAME", "failed", `refusing to store ${service}/${version}: ${problem}`, { service, version });
+      if (problem) throw new GridironError("STORE_BAD_NAME", `refusing to store ${service}/${version}: ${problem}`, { service, version });
     }
     const serviceDir = dirname(finalDir);
     await mkdir(serviceDir, { recursive: true });
@@ -75,7 +75,7 @@ export class VersionStore {
       // Node's recursive mkdir reports ENOENT on a read-only file system: name the real cause.
       const code = (await probeWritable(serviceDir)) ?? (err as NodeJS.ErrnoException).code;
       if (code === "EROFS") (err as Error).message = `the file system is read-only (${(err as Error).message})`;
-      throw new GridironError("STORE_WRITE", code === "ENOSPC" || code === "EROFS" || code === "EACCES" ? "stalled" : "failed",
+      throw new GridironError(code === "ENOSPC" || code === "EROFS" || code === "EACCES" ? "STORE_UNWRITABLE" : "STORE_WRITE",
         `cannot store ${service}/${version} under ${this.root}: ${(err as Error).message}`, { service, version, code }, { cause: err });
     }
     this.#files.set(`${service}/${version}`, new Map(bundle.files));
@@ -140,7 +140,7 @@ export class VersionStore {
     await collect(stored.bundleDir, "", files);
     const digest = digestFiles(files);
     if (digest !== stored.spec.digest) {
-      throw new GridironError("STORE_CORRUPT", "stalled",
+      throw new GridironError("STORE_CORRUPT",
         `stored version ${key} does not match its digest (${digest} != ${stored.spec.digest}); delete ${dirname(stored.bundleDir)} and reconcile again`,
         { service: stored.spec.service, version: stored.spec.version });
     }

@@ -21,7 +21,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import { GridironError } from "../core/errors.ts";
+import { GridironError, type ErrorCode } from "../core/errors.ts";
 import { HttpClient } from "../core/http-client.ts";
 
 /** Where every generation finds the inherited listening socket (`--socket-fd <name>=3`). */
@@ -154,7 +154,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     return this.#serialize(async () => {
       this.#assertNotStopped("start");
       if (this.#lastGoodConfig !== undefined) {
-        throw new GridironError("WORKERD_ALREADY_STARTED", "failed", "workerd is already started: use swap()", { configPath });
+        throw new GridironError("WORKERD_ALREADY_STARTED", "workerd is already started: use swap()", { configPath });
       }
       const gen = await this.#launch(configPath);
       this.#promote(gen);
@@ -170,7 +170,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     return this.#serialize(async () => {
       this.#assertNotStopped("swap");
       if (this.#lastGoodConfig === undefined) {
-        throw new GridironError("WORKERD_NOT_STARTED", "failed", "workerd swap() before start()", { configPath });
+        throw new GridironError("WORKERD_NOT_STARTED", "workerd swap() before start()", { configPath });
       }
       const t0 = performance.now();
       const from = this.#generation;
@@ -196,12 +196,12 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   update(configPath: string, live: unknown): Promise<{ ms: number }> {
     return this.#serialize(async () => {
       this.#assertNotStopped("update");
-      if (this.#lastGoodConfig === undefined) throw new GridironError("WORKERD_NOT_STARTED", "failed", "workerd update() before start()", { configPath });
+      if (this.#lastGoodConfig === undefined) throw new GridironError("WORKERD_NOT_STARTED", "workerd update() before start()", { configPath });
       const t0 = performance.now();
       const gen = this.#current;
       // Crashed, restart pending: the restart reads the new config, which carries the live set.
       if (gen !== undefined) {
-        if (gen.controlSocket === undefined) throw new GridironError("WORKERD_NO_CONTROL", "failed", "workerd update() needs a controlDir (loader mode)", { configPath });
+        if (gen.controlSocket === undefined) throw new GridironError("WORKERD_NO_CONTROL", "workerd update() needs a controlDir (loader mode)", { configPath });
         await putJson(this.#control, gen.controlSocket, "/live", live, this.#opts.readyTimeoutMs);
       }
       this.#lastGoodConfig = configPath;
@@ -237,7 +237,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   }
 
   #assertNotStopped(what: string): void {
-    if (this.#stopped) throw new GridironError("WORKERD_STOPPED", "failed", `workerd ${what}() after stop()`);
+    if (this.#stopped) throw new GridironError("WORKERD_STOPPED", `workerd ${what}() after stop()`);
   }
 
   /** Spawns the next generation and waits until it listens. Does not make it current. */
@@ -252,7 +252,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       return await gen.waitListening(this.#opts.readyTimeoutMs);
     } catch (err) {
       if (this.#stopped) {
-        throw new GridironError("WORKERD_STOPPED", "failed", `workerd generation ${n} aborted by stop()`, { configPath }, { cause: err });
+        throw new GridironError("WORKERD_STOPPED", `workerd generation ${n} aborted by stop()`, { configPath }, { cause: err });
       }
       throw err;
     }
@@ -332,12 +332,12 @@ async function putJson(client: HttpClient, socketPath: string, urlPath: string, 
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline) {
-        throw new GridironError("WORKERD_CONTROL", "failed", `workerd control socket ${socketPath}: ${(err as Error).message}`, { socketPath }, { cause: err });
+        throw new GridironError("WORKERD_CONTROL", `workerd control socket ${socketPath}: ${(err as Error).message}`, { socketPath }, { cause: err });
       }
       await new Promise((r) => setTimeout(r, Math.min(50, 5 * 2 ** attempt)));
       continue;
     }
-    if (res.status !== 200) throw new GridironError("WORKERD_CONTROL", "failed", `workerd control ${urlPath} answered ${res.status}: ${res.text.slice(0, 200)}`, { socketPath });
+    if (res.status !== 200) throw new GridironError("WORKERD_CONTROL", `workerd control ${urlPath} answered ${res.status}: ${res.text.slice(0, 200)}`, { socketPath });
     return;
   }
 }
@@ -394,7 +394,7 @@ export function resolveWorkerdBinary(): string {
   const pkgJson = require.resolve("workerd/package.json");
   const pkg = JSON.parse(readFileSync(pkgJson, "utf8")) as { bin?: string | Record<string, string> };
   const bin = typeof pkg.bin === "string" ? pkg.bin : pkg.bin?.["workerd"];
-  if (bin === undefined) throw new GridironError("WORKERD_NOT_FOUND", "stalled", `no workerd binary in ${pkgJson}`);
+  if (bin === undefined) throw new GridironError("WORKERD_NOT_FOUND", `no workerd binary in ${pkgJson}`);
   return path.join(path.dirname(pkgJson), bin);
 }
 
@@ -531,15 +531,15 @@ class Generation {
       if (typeof outcome === "number" && this.exitInfo === undefined) return this as this & { port: number };
       if (outcome === "timeout") {
         await this.terminate(0);
-        throw this.#startError("WORKERD_READY_TIMEOUT", "failed", `did not listen within ${timeoutMs} ms`);
+        throw this.#startError("WORKERD_READY_TIMEOUT", `did not listen within ${timeoutMs} ms`);
       }
       const exit = this.exitInfo ?? (await this.exited);
       if (this.#spawnError) {
-        throw this.#startError("WORKERD_SPAWN_FAILED", "failed", `could not be spawned: ${this.#spawnError.message}`);
+        throw this.#startError("WORKERD_SPAWN_FAILED", `could not be spawned: ${this.#spawnError.message}`);
       }
       const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
       // A config workerd refuses (syntax error, bad module) is the input's fault: it needs a change.
-      throw this.#startError("WORKERD_START_FAILED", this.requested ? "failed" : "stalled", `exited before listening (${how})`, exit);
+      throw this.#startError(this.requested ? "WORKERD_START_ABORTED" : "WORKERD_START_FAILED", `exited before listening (${how})`, exit);
     } finally {
       clearTimeout(timer);
     }
@@ -559,10 +559,10 @@ class Generation {
     return this.exited;
   }
 
-  #startError(code: string, kind: "failed" | "stalled", what: string, exit?: ExitInfo): GridironError {
+  #startError(code: ErrorCode, what: string, exit?: ExitInfo): GridironError {
     const stderr = this.#stderr.trim();
     const generation = this.label === "scratch" ? "scratch workerd" : `workerd generation ${this.n}`;
     const message = `${generation} ${what} with config ${this.configPath}${stderr ? `:\n${stderr}` : ""}`;
-    return new GridironError(code, kind, message, { configPath: this.configPath, pid: this.pid, stderr, ...exit });
+    return new GridironError(code, message, { configPath: this.configPath, pid: this.pid, stderr, ...exit });
   }
 }

@@ -132,11 +132,11 @@ export class Serving {
         continue;
       }
       const stored = await this.#d.store.get(ref.service, ref.version);
-      if (!stored) throw new GridironError("STORE_MISSING", "failed", `${keyOf(ref)} vanished from the version store`);
+      if (!stored) throw new GridironError("STORE_MISSING", `${keyOf(ref)} vanished from the version store`);
       versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
     }
     if (this.mode === "loader") {
-      if (this.#d.versionsDir === undefined) throw new GridironError("CONFIG", "failed", "loader mode needs versionsDir");
+      if (this.#d.versionsDir === undefined) throw new GridironError("INTERNAL", "loader mode needs versionsDir");
       // Only specs go into the config: the router reads module bytes from the store itself.
       const specs = versions.map((v) => v.spec);
       const config = buildLoaderConfig(specs, router, this.#d.policy, this.#d.versionsDir);

@@ -35,7 +35,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
   const { service, version } = v.spec;
   const started = performance.now();
   const fail = (message: string, context: Record<string, unknown> = {}) =>
-    new GridironError("VERSION_INVALID", "stalled", `bundle "${service}" (version ${version}): ${message}`, { service, version, ...context });
+    new GridironError("VERSION_INVALID", `bundle "${service}" (version ${version}): ${message}`, { service, version, ...context });
 
   await mkdir(deps.scratchDir, { recursive: true });
   const configPath = join(deps.scratchDir, `${service}-${version}.bin`);
@@ -58,7 +58,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
     const body = await res.text();
     if (res.status === 401 && body.startsWith("gridiron: unauthorized")) {
       // Our own router refusing our own signature: a configuration fault, not the bundle's.
-      throw new GridironError("REQUEST_IDENTITY_REJECTED", "failed", `the scratch workerd refused Gridiron's signed /discover (${body.trim()})`, { service, version });
+      throw new GridironError("REQUEST_IDENTITY_REJECTED", `the scratch workerd refused Gridiron's signed /discover (${body.trim()})`, { service, version });
     }
     if (res.status !== 200) {
       throw fail(`/discover answered ${res.status}: ${body.slice(0, 300) || lastLines(scratch.stderr())}. Is the default export a Restate endpoint (createEndpointHandler)?`);
@@ -79,7 +79,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
       const e = asGridironError(err);
       // Restate passes our router's 401 on (as a 500 of its own): its requests are not signed with our key.
       if (/gridiron: unauthorized/.test(e.message)) {
-        throw new GridironError("REQUEST_IDENTITY_REJECTED", "failed",
+        throw new GridironError("REQUEST_IDENTITY_REJECTED",
           "workerd refused restate-server's discovery request: restate-server does not sign with this mesh's request identity key. " +
           "Gridiron configures the restate-server it starts; one started elsewhere needs request-identity-private-key-pem-file under [worker.invoker] pointing at <data>/identity/private.pem (or run with --request-identity=false)",
           { service, version, restate: e.context });
