@@ -109,7 +109,7 @@ ${table.join("\n")}
 |-----|---------|---------|
 | \`GRIDIRON_API_URL\` | the client commands (\`status\`, \`plan\`, \`reconcile\`, \`rollback\`, \`move\`) | the whole API address, instead of \`http://<host>:<api-port>\` |
 | \`GRIDIRON_INGRESS_URL\` | \`gridiron call\` | the whole ingress address, instead of \`http://<host>:<ingress-port>\` |
-| \`GRIDIRON_FAULTS\` | the daemon | tests only: crash at a named fault point (see [reliability](reliability.md#crashes-converge)) |
+| \`GRIDIRON_FAULTS\` | the daemon | tests only: crash at a named fault point (see [reliability.md](reliability.md)) |
 
 The just recipes read \`GRIDIRON_HOST\`, \`GRIDIRON_INGRESS_PORT\`, \`GRIDIRON_API_PORT\` and
 \`GRIDIRON_BUNDLES_DIR\`, so a mesh started on other ports is called on those ports (see
