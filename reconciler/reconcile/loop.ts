@@ -11,75 +11,25 @@ import { join } from "node:path";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { GridironError, asGridironError } from "../core/errors.ts";
-import type { RestateAdmin } from "../restate/admin.ts";
 import { ourDeployments } from "../restate/deployments.ts";
-import type { BundleCache, BundleLimits } from "../source/bundle.ts";
+import type { BundleCache } from "../source/bundle.ts";
 import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
-import type { Source } from "../source/source.ts";
 import { Pins } from "../store/pins.ts";
-import type { VersionStore } from "../store/versions.ts";
-import { ROUTER_FILE, type WorkerdMode, type WorkerdPolicy } from "../workerd/build.ts";
-import type { ConfigFiles } from "../workerd/config-files.ts";
-import type { WorkerdProcess } from "../workerd/process.ts";
+import { ROUTER_FILE } from "../workerd/build.ts";
 import { Serving } from "../workerd/serving.ts";
 import { validateVersion } from "../workerd/validate.ts";
 import { applyPlan } from "./apply.ts";
 import { gate, outcomeOf, retries, toProbe, type Gate, type Probe } from "./gate.ts";
 import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
-import { DEFAULT_GRACE_MS, DEFAULT_RETAIN, plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
-import { buildStatus, recordConditions, type ConditionMemory } from "./status-view.ts";
+import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
+import { buildPlanReport, buildStatus, recordConditions, type ConditionMemory } from "./status-view.ts";
+import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from "./deps.ts";
 import type { PlanReport, ReconcileResult, Status } from "./status.ts";
 
+export type { LifecycleOptions, ReconcilerDeps };
+
 const HISTORY = 10;
-
-export interface LifecycleOptions {
-  /** How long a version must stay drained before removal. */
-  graceMs: number;
-  /** Report a version as stuck after draining this long (null: never). */
-  deadlineMs: number | null;
-  /** Versions kept on disk per service. */
-  retain: number;
-  /** How often drains are re-checked while any version is draining. */
-  drainPollMs: number;
-}
-
-export const DEFAULT_LIFECYCLE: LifecycleOptions = { graceMs: DEFAULT_GRACE_MS, deadlineMs: null, retain: DEFAULT_RETAIN, drainPollMs: 2000 };
-
-export interface ReconcilerDeps {
-  logger: Logger;
-  source: Source;
-  store: VersionStore;
-  admin: RestateAdmin;
-  workerd: WorkerdProcess;
-  configFiles: ConfigFiles;
-  /** Base URL Restate uses to reach our workerd, e.g. http://127.0.0.1:9080 */
-  workerdUrl: string;
-  ingressUrl: string;
-  dataDir: string;
-  /** Request identity keys and outbound policy of every workerd config (serving and scratch). */
-  workerdPolicy: WorkerdPolicy;
-  /** Signs Gridiron's own requests to workerd (the scratch /discover) like Restate does. */
-  signRequest?: (path: string) => Record<string, string>;
-  limits?: BundleLimits;
-  lifecycle?: Partial<LifecycleOptions>;
-  /** How long a new version may take to load on the scratch workerd. */
-  validateTimeoutMs?: number;
-  /** pid of the restate-server we manage, for status (undefined when it is external). */
-  restatePid?: () => number | undefined;
-  /** Register without `Connection: close` (see reconcile/apply.ts); applies to new registrations. */
-  restateKeepAlive?: boolean;
-  /** How workerd serves versions (build.ts); default "static". */
-  workerdMode?: WorkerdMode;
-  /** Loader mode: the version store's root, which the router reads module bytes from. */
-  versionsDir?: string;
-  /**
-   * Loader mode: versions dropped from the live set stay loaded (the Worker Loader never evicts
-   * them) until a fresh generation replaces the process; it does once this many have piled up.
-   */
-  recycleAfter?: number;
-}
-
 
 export interface ReconcilerEvents {
   /** After every pass, whatever its outcome (metrics, status page). */
@@ -175,16 +125,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const probes = await this.#probe(o);
       const g = this.#gate(o, probes);
       const p = this.#plan(o, g.held, Date.now());
-      const checks: PlanReport["checks"] = [];
-      for (const [key, probe] of probes) {
-        const [service, version] = key.split("/") as [string, string];
-        const refusal = g.refused.find((r) => keyOf(r) === key);
-        if (refusal || probe instanceof GridironError) checks.push({ service, version, ok: false, message: (refusal?.error ?? (probe as GridironError)).message });
-        else checks.push({ service, version, ok: true, restateServices: probe.restateServices });
-      }
-      for (const r of g.refused) if (!probes.has(keyOf(r))) checks.push({ service: r.service, version: r.version, ok: false, message: r.error.message });
-      const { timers: _timers, ...rest } = p;
-      return { revision: o.revision, plan: rest, checks, invalid: [...o.errors].map(([service, e]) => ({ service, code: e.code, message: e.message })) };
+      return buildPlanReport(o, probes, g, p);
     }) as Promise<PlanReport>;
   }
 

@@ -1,11 +1,12 @@
 // Builds the status report from the last pass's view of the world. Pure: the transition time of
 // each condition comes from a memory that only passes write (recordConditions), so a condition's
 // `since` is the time of the pass that saw it flip, not the time someone asked.
-import type { GridironError } from "../core/errors.ts";
 import type { Pin } from "../store/pins.ts";
 import { keyOf, type Action, type Plan, type VersionRef } from "./plan.ts";
 import type { Observation } from "./observe.ts";
-import type { Condition, ConditionType, ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
+import { GridironError } from "../core/errors.ts";
+import type { Gate, Probe } from "./gate.ts";
+import type { Condition, ConditionType, PlanReport, ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
 
 export interface StatusInput {
   last?: { o: Observation; plan: Plan };
@@ -128,4 +129,19 @@ function conditionsFor(
 /** Remembers each service's conditions as a pass saw them (the next status keeps their `since`). */
 export function recordConditions(memory: ConditionMemory, status: Status): void {
   for (const s of status.services) memory.set(s.service, new Map(s.conditions.map((c) => [c.type, { status: c.status, since: c.since }])));
+}
+
+/** `gridiron plan`'s report: the plan a pass would run, and how the gate judged each new version. */
+export function buildPlanReport(o: Observation, probes: ReadonlyMap<string, Probe>, g: Gate, p: Plan): PlanReport {
+  const checks: PlanReport["checks"] = [];
+  for (const [key, probe] of probes) {
+    const [service, version] = key.split("/") as [string, string];
+    const refusal = g.refused.find((r) => keyOf(r) === key);
+    if (refusal) checks.push({ service, version, ok: false, message: refusal.error.message });
+    else if (probe instanceof GridironError) checks.push({ service, version, ok: false, message: probe.message });
+    else checks.push({ service, version, ok: true, restateServices: probe.restateServices });
+  }
+  for (const r of g.refused) if (!probes.has(keyOf(r))) checks.push({ service: r.service, version: r.version, ok: false, message: r.error.message });
+  const { timers: _timers, ...plan } = p;
+  return { revision: o.revision, plan, checks, invalid: [...o.errors].map(([service, e]) => ({ service, code: e.code, message: e.message })) };
 }
