@@ -8,10 +8,6 @@ ingress_port := env_var_or_default("GRIDIRON_INGRESS_PORT", "8080")
 api_port := env_var_or_default("GRIDIRON_API_PORT", "8081")
 bundles_dir := env_var_or_default("GRIDIRON_BUNDLES_DIR", "bundles")
 
-# A server bound to every address (GRIDIRON_HOST=0.0.0.0) is called through loopback.
-call_host := if host == "0.0.0.0" { "127.0.0.1" } else { host }
-ingress := "http://" + call_host + ":" + ingress_port
-
 # Names used by the docker-* recipes; override like `npx just image=me/gridiron docker-build`.
 image := "gridiron"
 container := "gridiron"
@@ -43,11 +39,11 @@ deploy-demo:
 
 # Call Greeter/greet through Restate's ingress, e.g. `npx just test-greeter Ana`
 test-greeter name="":
-    @node scripts/call.mjs Greeter/greet --ingress {{quote(ingress)}} {{ if name == "" { "" } else { "--string " + quote(name) } }}
+    @node bin/gridiron.js call Greeter/greet --host {{quote(host)}} --ingress-port {{ingress_port}} {{ if name == "" { "" } else { "--string=" + quote(name) } }}
 
 # Add 1 to the Counter virtual object <key> and print the new count
 test-counter key="demo":
-    @node scripts/call.mjs {{quote("Counter/" + encode_uri_component(key) + "/add")}} --ingress {{quote(ingress)}}
+    @node bin/gridiron.js call {{quote("Counter/" + key + "/add")}} --host {{quote(host)}} --ingress-port {{ingress_port}}
 
 # The whole test suite: type check, unit and integration tests (= npm test)
 test:

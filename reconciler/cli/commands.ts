@@ -2,6 +2,7 @@
 // Restate's ingress directly, without the reconciler's API.
 import { open, readFile } from "node:fs/promises";
 import pinoPretty from "pino-pretty";
+import { callableUrl } from "../core/address.ts";
 import { MeshDownError, UsageError } from "./errors.ts";
 import { print } from "./output.ts";
 import { logFile } from "../node/log.ts";
@@ -98,15 +99,13 @@ export async function logs(o: Readonly<Options>, v: Record<string, string | bool
 
 function ingressUrl(o: Readonly<Options>): string {
   if (process.env.GRIDIRON_INGRESS_URL) return process.env.GRIDIRON_INGRESS_URL.replace(/\/+$/, "");
-  const host = o.host === "0.0.0.0" ? "127.0.0.1" : o.host;
-  return `http://${host}:${o.ingressPort}`;
+  return callableUrl(o.host, o.ingressPort);
 }
 
 /** Restate's type of a service (Service, VirtualObject, Workflow), or undefined if the admin API does not say. */
 async function restateServiceType(o: Readonly<Options>, name: string): Promise<string | undefined> {
-  const host = o.host === "0.0.0.0" ? "127.0.0.1" : o.host;
   try {
-    const res = await fetch(`http://${host}:${o.adminPort}/services/${encodeURIComponent(name)}`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${callableUrl(o.host, o.adminPort)}/services/${encodeURIComponent(name)}`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) return undefined;
     const body = (await res.json()) as { ty?: unknown };
     return typeof body.ty === "string" ? body.ty : undefined;
@@ -128,16 +127,23 @@ function parseJsonArg(text: string): string {
 export async function call(o: Readonly<Options>, v: Record<string, string | boolean | undefined>, args: string[]): Promise<number> {
   const [target, ...rest] = args;
   const parts = target?.split("/") ?? [];
-  if (!target || parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
+  // In <Object>/<key>/<handler> the key is everything between the first and the last slash.
+  const middle = parts.slice(1, -1).join("/");
+  if (!target || parts.length < 2 || parts[0] === "" || parts.at(-1) === "" || (parts.length > 2 && middle === "")) {
     throw new UsageError("name the handler as <Service>/<handler> or <Object>/<key>/<handler>, e.g. gridiron call Greeter/greet");
   }
   const service = parts[0]!;
   const handler = parts[parts.length - 1]!;
-  let key = parts.length === 3 ? parts[1] : undefined;
+  let key = parts.length > 2 ? middle : undefined;
   let body: string | undefined;
-  if (parts.length === 3) {
-    if (rest.length > 1) throw new UsageError(`too many arguments: ${target} takes at most a JSON body`);
+  // --string <text>: the body is that text as a JSON string, so no shell quoting of JSON is needed.
+  const stringBody = typeof v.string === "string" ? JSON.stringify(v.string) : undefined;
+  if (parts.length > 2) {
+    if (rest.length > (stringBody === undefined ? 1 : 0)) throw new UsageError(`too many arguments: ${target} takes at most a JSON body (or --string)`);
     body = rest[0];
+  } else if (stringBody !== undefined) {
+    if (rest.length > 1) throw new UsageError("too many arguments: gridiron call <Service>/<handler> [<key>] --string <text>");
+    key = rest[0];
   } else if (rest.length === 2) {
     [key, body] = rest;
   } else if (rest.length === 1) {
@@ -157,6 +163,7 @@ export async function call(o: Readonly<Options>, v: Record<string, string | bool
     throw new UsageError("too many arguments: gridiron call <Service>/<handler> [<key>] [<json>]");
   }
   if (body !== undefined) parseJsonArg(body);
+  body ??= stringBody;
   const base = ingressUrl(o);
   const url = `${base}/${[service, key, handler].filter((p) => p !== undefined).map((p) => encodeURIComponent(p!)).join("/")}${v.send ? "/send" : ""}`;
   const headers: Record<string, string> = {};

@@ -115,8 +115,8 @@ const COMMANDS: Record<string, Command> = {
   },
   call: {
     summary: "call a handler through Restate's ingress and print the answer",
-    usage: "gridiron call <Service>/<handler> [<key>] [<json>] [--send] [--idempotency-key <k>] [--json]\n       gridiron call <Object>/<key>/<handler> [<json>] ...\n\n  gridiron call Greeter/greet                      no body\n  gridiron call Greeter/greet '\"Ana\"'              a JSON body (a string needs its quotes)\n  gridiron call Counter/add demo 5                 virtual object Counter, key demo, body 5",
-    flags: ["host", "ingress-port", "admin-port", "json", "send", "idempotency-key"],
+    usage: "gridiron call <Service>/<handler> [<key>] [<json> | --string <text>] [--send] [--idempotency-key <k>] [--json]\n       gridiron call <Object>/<key>/<handler> [<json> | --string <text>] ...\n\n  gridiron call Greeter/greet                      no body\n  gridiron call Greeter/greet '\"Ana\"'              a JSON body (a string needs its quotes)\n  gridiron call Greeter/greet --string Ana         the same body, without the quotes\n  gridiron call Counter/add demo 5                 virtual object Counter, key demo, body 5",
+    flags: ["host", "ingress-port", "admin-port", "json", "send", "idempotency-key", "string"],
     positionals: true,
     run: call,
   },
@@ -133,6 +133,7 @@ const FLAG_DOCS: Record<string, string> = {
   lines: "print only the last <n> matching lines (with --follow: before following)",
   send: "do not wait for the result: Restate answers with the invocation id at once",
   "idempotency-key": "Restate's Idempotency-Key header: a repeated call with the same key gets the first call's result",
+  string: "send <text> as the body, as a JSON string (instead of a <json> argument)",
 };
 
 function help(name?: string): string {

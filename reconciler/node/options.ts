@@ -1,6 +1,7 @@
 // Options resolved once at the edge (flags over environment over defaults), frozen, passed down.
 import { resolve } from "node:path";
 import { REPO_ROOT } from "../core/paths.ts";
+import { callableUrl } from "../core/address.ts";
 import { isLoopbackHost } from "../api/auth.ts";
 import { OUTBOUND_POLICIES, WORKERD_MODES, type OutboundPolicy, type WorkerdMode } from "../workerd/build.ts";
 
@@ -155,4 +156,5 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
 }
 
 export const workerdBaseUrl = (o: Pick<Options, "host" | "workerdPort">): string => `http://${o.host}:${o.workerdPort}`;
-export const apiUrl = (o: Pick<Options, "host" | "apiPort">): string => `http://${o.host}:${o.apiPort}`;
+/** Where a client on this machine calls the API. */
+export const apiUrl = (o: Pick<Options, "host" | "apiPort">): string => callableUrl(o.host, o.apiPort);
