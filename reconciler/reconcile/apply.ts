@@ -4,7 +4,7 @@
 // are where the crash tests cut) and the next pass picks up from what is there: every effect is
 // idempotent.
 import type { Logger } from "pino";
-import { asGridironError, type GridironError } from "../core/errors.ts";
+import { GridironError, asGridironError } from "../core/errors.ts";
 import { fault } from "../core/faults.ts";
 import type { RestateAdmin } from "../restate/admin.ts";
 import { deploymentUri } from "../restate/deployments.ts";
@@ -128,10 +128,10 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
     if (a.type === "drain") {
       draining = true;
       if (a.stuck) {
-        result.errors.push({ code: "VERSION_STUCK", kind: "stalled", message: `${a.service}/${a.version} is past its drain deadline; still needed by ${a.blocking} invocation(s): ${a.invocations.join(", ")}` });
+        result.errors.push(new GridironError("VERSION_STUCK", `${a.service}/${a.version} is past its drain deadline; still needed by ${a.blocking} invocation(s): ${a.invocations.join(", ")}`, { service: a.service, version: a.version }).toJSON());
       }
     } else if (a.type === "orphan") {
-      result.errors.push({ code: "VERSION_UNSERVABLE", kind: "stalled", message: `${a.service}/${a.version} is registered in Restate (${a.deploymentId}) but missing from the version store; it cannot be served` });
+      result.errors.push(new GridironError("VERSION_UNSERVABLE", `${a.service}/${a.version} is registered in Restate (${a.deploymentId}) but missing from the version store; it cannot be served`, { service: a.service, version: a.version, deploymentId: a.deploymentId }).toJSON());
       result.actions.push(a);
     }
   }

@@ -79,8 +79,7 @@ export function gate(input: GateInput): Gate {
       refused.push({
         ...ref,
         remember: true,
-        error: new GridironError("BREAKING_CHANGE", "stalled",
-          `bundle "${ref.service}" (version ${ref.version}) removes ${removed.join(", ")} that the serving version provides; calls to them would fail. If that is intended, set "breaking": true in gridiron.json`,
+        error: new GridironError("BREAKING_CHANGE", `bundle "${ref.service}" (version ${ref.version}) removes ${removed.join(", ")} that the serving version provides; calls to them would fail. If that is intended, set "breaking": true in gridiron.json`,
           { ...ref, removed }),
       });
       continue;
@@ -141,8 +140,7 @@ export function conflicts(o: Observation, held: ReadonlySet<string>, provides: R
           service: spec.service,
           version: spec.version,
           remember: false,
-          error: new GridironError("SERVICE_CONFLICT", "stalled",
-            `bundle "${spec.service}" provides Restate service "${rs}", which bundle "${owner}" already provides; one Restate service belongs to one bundle: remove it from one of them`,
+          error: new GridironError("SERVICE_CONFLICT", `bundle "${spec.service}" provides Restate service "${rs}", which bundle "${owner}" already provides; one Restate service belongs to one bundle: remove it from one of them`,
             { service: spec.service, restateService: rs, owner }),
         });
         break;

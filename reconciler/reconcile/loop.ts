@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
-import { GridironError, asGridironError } from "../core/errors.ts";
+import { GridironError, asGridironError, isSourceError } from "../core/errors.ts";
 import { ourDeployments } from "../restate/deployments.ts";
 import type { BundleCache } from "../source/bundle.ts";
 import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
@@ -287,9 +287,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const serving = this.status().services.find((s) => s.service === service)?.serving;
       const target = version ?? stored.find((s) => s.spec.version !== serving && !this.#failedVersions.has(keyOf(s.spec)))?.spec.version;
       const list = stored.map((s) => s.spec.version).join(", ") || "none";
-      if (!target) throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `no stored version of "${service}" to roll back to (stored: ${list})`);
+      if (!target) throw new GridironError("ROLLBACK_NO_VERSION", `no stored version of "${service}" to roll back to (stored: ${list})`);
       if (!stored.some((s) => s.spec.version === target)) {
-        throw new GridironError("ROLLBACK_NO_VERSION", "stalled", `version ${target} of "${service}" is not in the store (stored: ${list}); retention may have removed it`);
+        throw new GridironError("ROLLBACK_NO_VERSION", `version ${target} of "${service}" is not in the store (stored: ${list}); retention may have removed it`);
       }
       const src = await observeSource({ source: this.#d.source, limits: this.#d.limits, bundles: this.#bundles });
       await this.#pins.set(service, { version: target, sourceVersion: src.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
@@ -356,5 +356,3 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     await this.#queue.onIdle();
   }
 }
-
-const isSourceError = (e: GridironError): boolean => e.code.startsWith("SOURCE");

@@ -32,7 +32,7 @@ function observation(o: {
     revision: "folder:/x",
     desired,
     sourceVersions: new Map([...desired].map(([k, c]) => [k, c.spec.version])),
-    errors: new Map((o.errors ?? []).map((s) => [s, new GridironError("BUNDLE_INVALID", "stalled", `bundle "${s}": broken`)])),
+    errors: new Map((o.errors ?? []).map((s) => [s, new GridironError("BUNDLE_INVALID", `bundle "${s}": broken`)])),
     empty: o.empty ?? false,
     allowEmpty: o.allowEmpty ?? false,
     deployments: o.deployments ?? [],
@@ -42,7 +42,7 @@ function observation(o: {
 }
 
 const ok = (services: Record<string, string[]>): ValidationResult => ({ restateServices: Object.keys(services), handlers: new Map(Object.entries(services)), ms: 1 });
-const refusedBy = (message: string) => new GridironError("VERSION_INVALID", "stalled", message);
+const refusedBy = (message: string) => new GridironError("VERSION_INVALID", message);
 
 describe("heldBySource", () => {
   const cases: { name: string; o: Observation; failed?: string[]; held: string[] }[] = [
