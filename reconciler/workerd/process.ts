@@ -1,4 +1,5 @@
-// The one owner of workerd processes. Nothing else in Gridiron spawns or signals workerd.
+// The one owner of the serving workerd. Nothing else in Gridiron spawns or signals workerd (one
+// child process is a Generation, generation.ts; a throwaway one for validation is scratch.ts).
 //
 // A `WorkerdProcess` serves one listening socket through a chain of generations: `swap()` starts
 // generation N+1 on the same socket (an fd inherited from the launcher, `--socket-fd http=3`),
@@ -10,28 +11,14 @@
 // Loader mode: given `controlDir`, each generation also listens on its own unix socket there
 // (`--socket-addr control=unix:<dir>/g<N>.sock`), and `update()` replaces the serving generation's
 // live set through it without starting a new one.
-//
-// `startScratchWorkerd()` runs one throwaway instance on 127.0.0.1:0 to validate a bundle before
-// it goes near the serving generation.
-import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import { GridironError, type ErrorCode } from "../core/errors.ts";
+import { GridironError } from "../core/errors.ts";
 import { HttpClient } from "../core/http-client.ts";
-
-/** Where every generation finds the inherited listening socket (`--socket-fd <name>=3`). */
-const SOCKET_FD = 3;
-/** Where workerd writes its JSON control messages (`--control-fd=4`). */
-const CONTROL_FD = 4;
-const STDERR_TAIL_CHARS = 4096;
-const SCRATCH_STOP_GRACE_MS = 2000;
-
-export type WorkerdSocket = { fd: number } | { address: string };
+import { resolveWorkerdBinary } from "./binary.ts";
+import { putJson } from "./control.ts";
+import { Generation, type ExitInfo, type WorkerdSocket } from "./generation.ts";
 
 export interface WorkerdProcessOptions {
   /** workerd stdout/stderr lines are logged with {component: "workerd", generation, pid}. */
@@ -61,11 +48,6 @@ export interface WorkerdProcessOptions {
    * generation's control socket; the config must have a socket named "control". Loader mode only.
    */
   controlDir?: string;
-}
-
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 export interface WorkerdProcessEvents {
@@ -316,253 +298,5 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     this.#promote(gen);
     this.#log.warn({ generation: gen.n, pid: gen.pid, attempt }, "workerd restarted after crash");
     this.emit("restart", { generation: gen.n, pid: gen.pid, port: gen.port, attempt });
-  }
-}
-
-/**
- * PUT a JSON body to a generation's control socket. workerd reports `listen` per socket, so the
- * control socket may come up a moment after the HTTP one: a missing socket is retried briefly.
- */
-async function putJson(client: HttpClient, socketPath: string, urlPath: string, body: unknown, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    let res;
-    try {
-      res = await client.request(`http://workerd${urlPath}`, { method: "PUT", socketPath, headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline) {
-        throw new GridironError("WORKERD_CONTROL", `workerd control socket ${socketPath}: ${(err as Error).message}`, { socketPath }, { cause: err });
-      }
-      await new Promise((r) => setTimeout(r, Math.min(50, 5 * 2 ** attempt)));
-      continue;
-    }
-    if (res.status !== 200) throw new GridironError("WORKERD_CONTROL", `workerd control ${urlPath} answered ${res.status}: ${res.text.slice(0, 200)}`, { socketPath });
-    return;
-  }
-}
-
-export interface ScratchWorkerd {
-  port: number;
-  pid: number;
-  /** Everything workerd wrote to stderr so far (the last few KB). */
-  stderr(): string;
-  /** SIGTERM, SIGKILL after a short grace; resolves when it exited. Idempotent. */
-  stop(): Promise<void>;
-}
-
-/**
- * One throwaway workerd on 127.0.0.1:0, to validate a config before it goes near the serving
- * generation. Rejects with workerd's stderr if it exits before listening or times out.
- */
-export async function startScratchWorkerd(
-  configPath: string,
-  opts: { logger: Logger; binary?: boolean; timeoutMs?: number; extraArgs?: string[]; workerdPath?: string; socketName?: string },
-): Promise<ScratchWorkerd> {
-  const gen = new Generation({
-    logger: opts.logger,
-    socket: { address: "127.0.0.1:0" },
-    socketName: opts.socketName ?? "http",
-    binary: opts.binary ?? true,
-    extraArgs: opts.extraArgs ?? [],
-    workerdPath: opts.workerdPath ?? resolveWorkerdBinary(),
-    configPath,
-    label: "scratch",
-  });
-  const { port } = await gen.waitListening(opts.timeoutMs ?? 15_000);
-  let stopping: Promise<void> | undefined;
-  return {
-    port,
-    pid: gen.pid,
-    stderr: () => gen.stderrTail(),
-    stop() {
-      stopping ??= gen.terminate(SCRATCH_STOP_GRACE_MS).then(() => undefined);
-      return stopping;
-    },
-  };
-}
-
-/** The workerd executable of the installed npm package (its main module exports the path). */
-export function resolveWorkerdBinary(): string {
-  const require = createRequire(import.meta.url);
-  try {
-    const mod = require("workerd") as { default?: unknown };
-    if (typeof mod.default === "string") return mod.default;
-  } catch {
-    // fall through to the package's bin entry
-  }
-  const pkgJson = require.resolve("workerd/package.json");
-  const pkg = JSON.parse(readFileSync(pkgJson, "utf8")) as { bin?: string | Record<string, string> };
-  const bin = typeof pkg.bin === "string" ? pkg.bin : pkg.bin?.["workerd"];
-  if (bin === undefined) throw new GridironError("WORKERD_NOT_FOUND", `no workerd binary in ${pkgJson}`);
-  return path.join(path.dirname(pkgJson), bin);
-}
-
-/**
- * Every workerd child still running in this process. If the process exits without stop() (an
- * uncaught exception, process.exit()), they are SIGKILLed rather than left serving, orphaned, on
- * the shared socket. (Nothing runs when the process is SIGKILLed; that case still orphans them.)
- */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess): void {
-  liveChildren.add(child);
-  child.once("close", () => liveChildren.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once("exit", () => {
-    for (const c of liveChildren) c.kill("SIGKILL");
-  });
-}
-
-interface GenerationOptions {
-  logger: Logger;
-  socket: WorkerdSocket;
-  socketName: string;
-  binary: boolean;
-  extraArgs: string[];
-  workerdPath: string;
-  configPath: string;
-  label: number | "scratch";
-  /** Unix socket path for the config's "control" socket. */
-  controlSocket?: string;
-}
-
-/** One workerd child process: spawn, control-fd readiness, logs, stderr tail, signals, exit. */
-class Generation {
-  readonly n: number;
-  readonly label: number | "scratch";
-  readonly configPath: string;
-  readonly controlSocket: string | undefined;
-  readonly pid: number;
-  readonly exited: Promise<ExitInfo>;
-  port: number | undefined;
-  listeningAt: number | undefined;
-  /** True once we signalled it: its exit is not a crash. */
-  requested = false;
-  exitInfo: ExitInfo | undefined;
-  readonly #child: ChildProcess;
-  readonly #listening: Promise<number>;
-  #stderr = "";
-  #killTimer: NodeJS.Timeout | undefined;
-  #spawnError: Error | undefined;
-
-  constructor(o: GenerationOptions) {
-    this.label = o.label;
-    this.n = typeof o.label === "number" ? o.label : 0;
-    this.configPath = o.configPath;
-    this.controlSocket = o.controlSocket;
-    const fdSocket = "fd" in o.socket;
-    const args = [
-      "serve",
-      ...(o.binary ? ["--binary"] : []),
-      o.configPath,
-      ...("fd" in o.socket ? ["--socket-fd", `${o.socketName}=${SOCKET_FD}`] : ["--socket-addr", `${o.socketName}=${o.socket.address}`]),
-      ...(o.controlSocket === undefined ? [] : ["--socket-addr", `control=unix:${o.controlSocket}`]),
-      `--control-fd=${CONTROL_FD}`,
-      ...o.extraArgs,
-    ];
-    // stdio[3]: the inherited listening socket (an integer fd is dup2'ed to 3 in the child).
-    this.#child = spawn(o.workerdPath, args, {
-      stdio: ["ignore", "pipe", "pipe", "fd" in o.socket ? o.socket.fd : "ignore", "pipe"],
-    });
-    this.pid = this.#child.pid ?? -1;
-    if (this.#child.pid !== undefined) track(this.#child);
-    const log = o.logger.child({ component: "workerd", generation: o.label, pid: this.pid });
-    log.info({ args, fdSocket }, "workerd spawned");
-
-    this.exited = new Promise<ExitInfo>((resolve) => {
-      this.#child.once("error", (err) => {
-        // Spawn failure (ENOENT, EACCES…): there is no process and "close" may never come.
-        this.#spawnError = err;
-        if (this.#child.pid === undefined) resolve({ code: null, signal: null });
-      });
-      this.#child.once("close", (code, signal) => resolve({ code, signal }));
-    }).then((exit) => {
-      clearTimeout(this.#killTimer);
-      this.exitInfo = exit;
-      log.info({ ...exit, requested: this.requested }, "workerd exited");
-      return exit;
-    });
-
-    const stdout = this.#child.stdio[1] as Readable | null;
-    const stderr = this.#child.stdio[2] as Readable | null;
-    const control = this.#child.stdio[CONTROL_FD] as Readable | null | undefined;
-    if (stdout) createInterface({ input: stdout, crlfDelay: Infinity }).on("line", (line) => log.info(line));
-    if (stderr) {
-      createInterface({ input: stderr, crlfDelay: Infinity }).on("line", (line) => {
-        this.#stderr = (this.#stderr + line + "\n").slice(-STDERR_TAIL_CHARS);
-        log.warn(line);
-      });
-    }
-    this.#listening = new Promise<number>((resolve) => {
-      if (!control) return;
-      createInterface({ input: control, crlfDelay: Infinity }).on("line", (line) => {
-        let msg: { event?: unknown; socket?: unknown; port?: unknown };
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          log.warn({ line }, "unparsable workerd control message");
-          return;
-        }
-        log.debug({ msg }, "workerd control message");
-        if (msg.event === "listen" && msg.socket === o.socketName && typeof msg.port === "number") {
-          this.port = msg.port;
-          this.listeningAt = Date.now();
-          resolve(msg.port);
-        }
-      });
-    });
-  }
-
-  stderrTail(): string {
-    return this.#stderr;
-  }
-
-  /** Resolves once the socket is listening; otherwise kills it and rejects with the stderr tail. */
-  async waitListening(timeoutMs: number): Promise<this & { port: number }> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    });
-    try {
-      const outcome = await Promise.race([this.#listening, this.exited, timeout]);
-      if (typeof outcome === "number" && this.exitInfo === undefined) return this as this & { port: number };
-      if (outcome === "timeout") {
-        await this.terminate(0);
-        throw this.#startError("WORKERD_READY_TIMEOUT", `did not listen within ${timeoutMs} ms`);
-      }
-      const exit = this.exitInfo ?? (await this.exited);
-      if (this.#spawnError) {
-        throw this.#startError("WORKERD_SPAWN_FAILED", `could not be spawned: ${this.#spawnError.message}`);
-      }
-      const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
-      // A config workerd refuses (syntax error, bad module) is the input's fault: it needs a change.
-      throw this.#startError(this.requested ? "WORKERD_START_ABORTED" : "WORKERD_START_FAILED", `exited before listening (${how})`, exit);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** SIGTERM (drain), SIGKILL after `graceMs` (0: at once); resolves when it exited. */
-  terminate(graceMs: number): Promise<ExitInfo> {
-    this.requested = true;
-    if (this.exitInfo === undefined && this.#child.pid !== undefined) {
-      if (graceMs <= 0) {
-        this.#child.kill("SIGKILL");
-      } else if (this.#killTimer === undefined) {
-        this.#child.kill("SIGTERM");
-        this.#killTimer = setTimeout(() => this.#child.kill("SIGKILL"), graceMs);
-      }
-    }
-    return this.exited;
-  }
-
-  #startError(code: ErrorCode, what: string, exit?: ExitInfo): GridironError {
-    const stderr = this.#stderr.trim();
-    const generation = this.label === "scratch" ? "scratch workerd" : `workerd generation ${this.n}`;
-    const message = `${generation} ${what} with config ${this.configPath}${stderr ? `:\n${stderr}` : ""}`;
-    return new GridironError(code, message, { configPath: this.configPath, pid: this.pid, stderr, ...exit });
   }
 }

@@ -8,7 +8,7 @@ import { GridironError, asGridironError } from "../core/errors.ts";
 import type { RestateAdmin } from "../restate/admin.ts";
 import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./build.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
-import { startScratchWorkerd } from "./process.ts";
+import { startScratchWorkerd } from "./scratch.ts";
 
 const DISCOVER_ACCEPT = [2, 3, 4].map((v) => `application/vnd.restate.endpointmanifest.v${v}+json`).join(", ");
 

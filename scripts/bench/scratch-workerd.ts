@@ -8,7 +8,7 @@ import pino from "pino";
 import type { WorkerdConfig } from "../../reconciler/workerd/config.ts";
 import { CONTROL_SOCKET } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/process.ts";
+import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import type { Cleanup } from "./cleanup.ts";
 
 export async function withScratchWorkerd<T>(

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
 import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/process.ts";
+import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import { INVOCATION_CONTENT_TYPE, invocationRequestBody, messageTypes } from "../helpers/restate-protocol.ts";
 import { callIngress, registerDeployment, startRestate, type RestateServer } from "../helpers/restate.ts";

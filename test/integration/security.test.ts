@@ -17,7 +17,7 @@ import type { BundleSpec } from "../../reconciler/source/bundle.ts";
 import { publicKeyV1 } from "../../reconciler/restate/identity.ts";
 import { buildWorkerdConfig, ROUTER_FILE, type ServedVersion, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/process.ts";
+import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http.ts";
 import { freePorts } from "../helpers/ports.ts";
 import { startRestate } from "../helpers/restate.ts";

@@ -18,7 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bindListeningSocket, type BindOptions } from "../../reconciler/workerd/listen-socket.ts";
 import type { WorkerdConfig } from "../../reconciler/workerd/config.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd } from "../../reconciler/workerd/process.ts";
+import { startScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const launcherScript = path.join(root, "test/helpers/fd-launcher.ts");
