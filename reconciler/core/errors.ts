@@ -82,8 +82,6 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-const LEGACY_KINDS: ReadonlySet<unknown> = new Set<ErrorKind>(["waiting", "stalled", "failed"]);
-
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERRORS, code);
 }
@@ -114,13 +112,7 @@ export class GridironError extends Error {
   /** Free-form context (bundle, file, URL, HTTP status, response body…) for logs and status. */
   readonly context: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, context?: Record<string, unknown>, options?: Options);
-  /** @deprecated legacy form, removed when reconcile/ is converted: the kind comes from ERRORS. */
-  constructor(code: ErrorCode, kind: ErrorKind, message: string, context?: Record<string, unknown>, options?: Options);
-  constructor(code: ErrorCode, ...rest: unknown[]) {
-    // The legacy kind is dropped: test/core/errors.test.ts checks each legacy call agrees with ERRORS.
-    if (LEGACY_KINDS.has(rest[0]) && typeof rest[1] === "string") rest.shift();
-    const [message, context = {}, options] = rest as [string, Record<string, unknown>?, Options?];
+  constructor(code: ErrorCode, message: string, context: Record<string, unknown> = {}, options?: Options) {
     super(message, options);
     if (!isErrorCode(code)) throw new TypeError(`unregistered GridironError code ${JSON.stringify(code)}`);
     this.name = "GridironError";

@@ -55,7 +55,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #last: { o: Observation; plan: Plan; at: string } | undefined;
   /** Versions refused by the gate: not probed again on every resync (cleared on manual reconcile). */
   readonly #failedVersions = new Map<string, GridironError>();
-  readonly #serviceErrors = new Map<string, { code: string; message: string; since: string }>();
+  readonly #serviceErrors = new Map<string, { code: string; message: string; hint: string; since: string }>();
   /** Restate services each validated version provides. */
   readonly #provides = new Map<string, string[]>();
   readonly #history: ReconcileResult[] = [];
@@ -274,7 +274,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (prev?.message !== e.message) this.#log.warn({ service, err: e.toJSON() }, "bundle rejected; what serves is untouched");
     // The transition time changes only when the condition does.
     const since = prev && prev.message === e.message ? prev.since : new Date().toISOString();
-    this.#serviceErrors.set(service, { code: e.code, message: e.message, since });
+    this.#serviceErrors.set(service, { code: e.code, message: e.message, hint: e.hint, since });
   }
 
   /**

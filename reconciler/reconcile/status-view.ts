@@ -14,7 +14,7 @@ export interface StatusInput {
   now: string;
   served: readonly VersionRef[];
   failedVersions: ReadonlyMap<string, GridironError>;
-  serviceErrors: ReadonlyMap<string, { code: string; message: string; since: string }>;
+  serviceErrors: ReadonlyMap<string, { code: string; message: string; hint?: string; since: string }>;
   pins: ReadonlyMap<string, Pin>;
   conditionMemory: ConditionMemory;
   source: Status["source"];

@@ -55,7 +55,7 @@ export interface ServiceStatus {
   conditions: Condition[];
   versions: VersionStatus[];
   /** Why the service's bundle in the source is not what serves (invalid, failed discovery…). */
-  error?: { code: string; message: string; since: string };
+  error?: { code: string; message: string; hint?: string; since: string };
 }
 
 export interface ReconcileResult {
@@ -68,7 +68,8 @@ export interface ReconcileResult {
   actions: Action[];
   /** Versions that became the ones new calls reach in this pass. */
   deployed: { service: string; version: string }[];
-  errors: { code: string; kind: string; message: string }[];
+  /** What went wrong, each with what to do next (the error registry's hint). */
+  errors: { code: string; kind: string; message: string; hint?: string }[];
 }
 
 export interface Status {

@@ -81,13 +81,10 @@ describe("GridironError", () => {
     expect(e.context).toEqual({});
   });
 
-  it("accepts the legacy (code, kind, message) form while reconcile/ is converted", () => {
-    const e = new GridironError("BREAKING_CHANGE", "stalled", "removes a handler", { service: "greeter" });
-    expect(e.message).toBe("removes a handler");
-    expect(e.kind).toBe("stalled");
-    expect(e.context).toEqual({ service: "greeter" });
-    // A message that happens to be a kind's word is still the message in the new form.
-    expect(new GridironError("INTERNAL", "failed").message).toBe("failed");
+  it("takes no kind: a message that is a kind's word is the message", () => {
+    const e = new GridironError("INTERNAL", "failed");
+    expect(e.message).toBe("failed");
+    expect(e.kind).toBe("failed");
   });
 
   it("refuses an unregistered code, at compile time and at run time", () => {
@@ -116,16 +113,13 @@ describe("call sites in reconciler/", () => {
     expect(sites.filter((s) => !isErrorCode(s.groups[0]!)).map((s) => `${s.where} ${s.groups[0]}`)).toEqual([]);
   });
 
-  // The legacy form and inline { code, kind } objects remain in reconcile/ until it is converted;
-  // each must name the kind the registry gives its code, or the constructor silently changes it.
-  it("that still pass a kind pass the registry's", () => {
-    const legacy = [
+  // A kind written beside a code could disagree with the registry: the constructor takes none,
+  // and no inline { code, kind } error object is left to drift.
+  it("pass no kind and build no inline error objects", () => {
+    const inline = [
       ...scan(/GridironError\(\s*"([^"]+)",\s*"(waiting|stalled|failed)"/g),
       ...scan(/\{\s*code:\s*"([^"]+)",\s*kind:\s*"(waiting|stalled|failed)"/g),
-    ];
-    const wrong = legacy
-      .filter((s) => !isErrorCode(s.groups[0]!) || ERRORS[s.groups[0] as ErrorCode].kind !== s.groups[1])
-      .map((s) => `${s.where} ${s.groups[0]} ${s.groups[1]} (registry: ${isErrorCode(s.groups[0]!) ? ERRORS[s.groups[0]].kind : "unregistered"})`);
-    expect(wrong).toEqual([]);
+    ].map((s) => `${s.where} ${s.groups[0]} ${s.groups[1]}`);
+    expect(inline).toEqual([]);
   });
 });
