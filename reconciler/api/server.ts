@@ -8,8 +8,8 @@ import { bearerMatches } from "./auth.ts";
 import { GridironError, asGridironError } from "../core/errors.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
-import { verifyHubSignature } from "../source/git.ts";
 import { STATUS_PAGE } from "./status-page.ts";
+import { verifyHubSignature } from "./webhook.ts";
 
 export interface ApiServer {
   url: string;

@@ -54,6 +54,7 @@
 
   function header(s) {
     const r = s.lastReconcile;
+    // The revision test is revisionIsInformative's (reconciler/source/source.ts), which a page script cannot import.
     const rows = [
       ["source", [`${s.source.kind} ${s.source.location}`, s.source.revision && s.source.revision !== `folder:${s.source.location}` ? h("span", { class: "mono dim" }, ` @ ${s.source.revision}`) : ""]],
       ["restate", [`ingress ${s.restate.ingressUrl}  ·  admin ${s.restate.adminUrl}`]],

@@ -2,6 +2,7 @@
 import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { hintOf } from "../core/errors.ts";
+import { revisionIsInformative } from "../source/source.ts";
 
 export function print(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
@@ -35,7 +36,7 @@ export function printPlan(p: PlanReport): void {
 }
 
 export function printStatus(s: Status): void {
-  console.log(`source   ${s.source.kind} ${s.source.location}${s.source.revision && s.source.revision !== `folder:${s.source.location}` ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
+  console.log(`source   ${s.source.kind} ${s.source.location}${revisionIsInformative(s.source) ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
   console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
   const loaded = s.workerd.retiredLoaded ? `, ${s.workerd.retiredLoaded} dropped version(s) still loaded` : "";
   console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode${loaded})`);

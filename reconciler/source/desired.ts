@@ -21,6 +21,27 @@ const READ_CONCURRENCY = 32;
 /** A file of this name at the top of the bundles folder turns an empty folder into "remove all". */
 export const ALLOW_EMPTY_FILE = "gridiron-allow-empty";
 
+export interface TopLevel<T> {
+  /** The entries that are bundle directories. */
+  bundles: T[];
+  allowEmpty: boolean;
+  /** No bundle and no ALLOW_EMPTY_FILE: the source must be refused, not read as "remove everything". */
+  refusedEmpty: boolean;
+}
+
+/**
+ * The empty-source rule, the same for every source kind: which top-level entries of the bundles
+ * folder are bundles (directories, or links that may lead to one, not named with a leading dot:
+ * dot-entries are temp dirs of writers that rename into place, like build-service and editors),
+ * and whether a folder with none of them may mean "remove everything". A source that suddenly
+ * yields nothing is an error unless it says so with ALLOW_EMPTY_FILE.
+ */
+export function classifyTopLevel<T extends { name: string; dir: boolean }>(entries: readonly T[]): TopLevel<T> {
+  const bundles = entries.filter((e) => e.dir && !e.name.startsWith("."));
+  const allowEmpty = entries.some((e) => e.name === ALLOW_EMPTY_FILE);
+  return { bundles, allowEmpty, refusedEmpty: bundles.length === 0 && !allowEmpty };
+}
+
 export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LIMITS, cache?: BundleCache): Promise<Desired> {
   let entries;
   try {
@@ -32,9 +53,8 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
   const errors = new Map<string, GridironError>();
   const owners = new Map<string, string>();
   const sorted = entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const allowEmpty = sorted.some((e) => e.name === ALLOW_EMPTY_FILE);
-  // Dot-entries are temp dirs of writers that rename into place (build-service, editors).
-  const candidates = sorted.filter((e) => !e.name.startsWith(".") && (e.isDirectory() || e.isSymbolicLink()));
+  const top = classifyTopLevel(sorted.map((entry) => ({ name: entry.name, dir: entry.isDirectory() || entry.isSymbolicLink(), entry })));
+  const candidates = top.bundles.map((b) => b.entry);
   // Read concurrently (a no-op pass over hundreds of bundles is mostly waiting on stat calls),
   // then judge in name order so the outcome never depends on timing.
   const queue = new PQueue({ concurrency: READ_CONCURRENCY });
@@ -68,5 +88,6 @@ export async function readDesired(dir: string, limits: BundleLimits = DEFAULT_LI
     const present = new Set(candidates.map((e) => join(dir, e.name)));
     for (const key of cache.keys()) if (!present.has(key.slice(0, key.indexOf("\0")))) cache.delete(key);
   }
-  return { bundles, errors, empty: bundles.length === 0 && errors.size === 0, allowEmpty };
+  // Every candidate ends up a bundle or an error, so this is "no bundle directory" as the rule says.
+  return { bundles, errors, empty: bundles.length === 0 && errors.size === 0, allowEmpty: top.allowEmpty };
 }

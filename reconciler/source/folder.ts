@@ -4,7 +4,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { GridironError } from "../core/errors.ts";
-import type { Artifact, Source } from "./source.ts";
+import { folderRevision, type Artifact, type Source } from "./source.ts";
 
 export class FolderSource implements Source {
   readonly kind = "folder";
@@ -30,7 +30,7 @@ export class FolderSource implements Source {
     if (!info.isDirectory()) {
       throw new GridironError("SOURCE_NOT_A_FOLDER", `bundles folder ${this.dir} is not a directory`, { dir: this.dir });
     }
-    return { revision: `folder:${this.dir}`, dir: this.dir };
+    return { revision: folderRevision(this.dir), dir: this.dir };
   }
 
   /**

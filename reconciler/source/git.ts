@@ -8,16 +8,15 @@
 // and on an interval started by watch(), with exponential backoff while the remote fails.
 // Concurrent fetches are serialized; a caller that arrives while one runs gets the next one, so
 // a push announced by a webhook is never answered by a fetch that started before it.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
+import { writeDirAtomic } from "../core/atomic-write.ts";
 import { GridironError, type ErrorCode } from "../core/errors.ts";
 import { GitRunner, scrubSecrets, type GitCredentials } from "./_git-cmd.ts";
 import { listTree, writeTree } from "./_git-tree.ts";
+import { ALLOW_EMPTY_FILE, classifyTopLevel } from "./desired.ts";
 import type { Artifact, Source } from "./source.ts";
-// A file of this name at the top of the bundle path lets a commit with no bundles remove everything.
-import { ALLOW_EMPTY_FILE } from "./desired.ts";
 
 export interface GitSourceOptions {
   url: string;
@@ -115,7 +114,7 @@ export class GitSource implements Source {
         return a;
       },
       (err: unknown) => {
-        const e = err instanceof GridironError ? err : this.#error("SOURCE_GIT_FETCH", String((err as Error)?.message ?? err), err);
+        const e = err instanceof GridironError ? err : this.#error("SOURCE_GIT_FETCH", String((err as Error)?.message ?? err));
         if (e.message !== this.#last.error) this.#log?.warn({ err: e.toJSON() }, "git source error; nothing that serves is touched");
         this.#last = { ...this.#last, error: e.message };
         throw e;
@@ -135,7 +134,7 @@ export class GitSource implements Source {
     try {
       return await this.#fetchOnce(signal);
     } catch (err) {
-      if (signal.aborted) throw this.#error("SOURCE_GIT_ABORTED", "git fetch interrupted: the source is stopping", err);
+      if (signal.aborted) throw this.#error("SOURCE_GIT_ABORTED", "git fetch interrupted: the source is stopping");
       if (err instanceof GridironError && err.code === "SOURCE_EMPTY") throw err;
       if (await this.#healthy(signal)) throw err;
       this.#log?.warn({ repo: this.#repo, err: this.#git.scrub(String((err as Error)?.message ?? err)) }, "the local clone is damaged; cloning again");
@@ -166,30 +165,31 @@ export class GitSource implements Source {
     const oid = (await this.#git.run(["rev-parse", "--verify", "-q", treeish], signal).catch(() => "")).trim();
     const type = oid ? (await this.#git.run(["cat-file", "-t", oid], signal)).trim() : "";
     const entries = type === "tree" ? await listTree(this.#git, oid, signal) : [];
-    const bundles = new Set(entries.filter((e) => e.path.includes("/")).map((e) => e.path.slice(0, e.path.indexOf("/"))).filter((n) => !n.startsWith(".")));
-    const allowEmpty = entries.some((e) => e.path === ALLOW_EMPTY_FILE);
-    if (bundles.size === 0 && !allowEmpty) {
+    // The listing is recursive: a path with a slash lies inside a top-level directory.
+    const topDirs = new Map<string, boolean>();
+    for (const e of entries) {
+      const slash = e.path.indexOf("/");
+      const name = slash < 0 ? e.path : e.path.slice(0, slash);
+      topDirs.set(name, topDirs.get(name) === true || slash >= 0);
+    }
+    const top = classifyTopLevel([...topDirs].map(([name, dir]) => ({ name, dir })));
+    if (top.refusedEmpty) {
       const where = type === "tree" ? `"${this.path}" holds no bundle directories` : type ? `"${this.path}" is a file, not a folder` : `"${this.path}" does not exist`;
       throw this.#error("SOURCE_EMPTY",
         `commit ${sha.slice(0, 12)} on ${this.branch}: ${where}. Refusing to remove everything that serves; to really deploy nothing, commit an empty file ${this.path === "." ? "" : `${this.path}/`}${ALLOW_EMPTY_FILE}.`,
-        undefined, { revision });
+        { revision });
     }
 
     await mkdir(this.#trees, { recursive: true });
-    const tmp = path.join(this.#trees, `.tmp-${sha.slice(0, 12)}-${randomBytes(4).toString("hex")}`);
-    try {
+    // No fsync: trees are rebuilt by every process (#prepare), so a crash loses nothing.
+    await writeDirAtomic(treeDir, async (tmp) => {
       const { skipped } = await writeTree(this.#git, entries, this.path === "." ? tmp : path.join(tmp, this.path), signal);
       await mkdir(this.path === "." ? tmp : path.join(tmp, this.path), { recursive: true });
       if (skipped.length) this.#log?.warn({ revision, skipped }, "git tree entries not materialised");
-      await rm(treeDir, { recursive: true, force: true });
-      await rename(tmp, treeDir);
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw err;
-    }
+    }, { replace: true });
     this.#treeUse.set(sha, Date.now());
     await this.#gcTrees(sha);
-    this.#log?.info({ revision, bundles: bundles.size, ms: Math.round(performance.now() - t0) }, "git fetched a new revision");
+    this.#log?.info({ revision, bundles: top.bundles.length, ms: Math.round(performance.now() - t0) }, "git fetched a new revision");
     return { revision, dir };
   }
 
@@ -223,15 +223,11 @@ export class GitSource implements Source {
 
   /** Replaces the clone with a fresh empty repository (the next fetch fills it). */
   async #reinit(signal: AbortSignal): Promise<void> {
-    const tmp = path.join(this.#root, `.repo-${randomBytes(4).toString("hex")}`);
     try {
-      await this.#git.init(tmp, signal);
-      await rm(this.#repo, { recursive: true, force: true });
-      await rename(tmp, this.#repo);
+      await writeDirAtomic(this.#repo, (tmp) => this.#git.init(tmp, signal), { replace: true });
       await this.#git.run(["config", "remote.origin.url", this.url], signal);
     } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw this.#error("SOURCE_GIT_REPO", `cannot create the local clone in ${this.#repo}: ${(err as Error).message}`, err);
+      throw this.#error("SOURCE_GIT_REPO", `cannot create the local clone in ${this.#repo}: ${(err as Error).message}`);
     }
   }
 
@@ -250,17 +246,16 @@ export class GitSource implements Source {
     const url = this.#git.scrub(this.url);
     const retry = `Retrying every ${Math.round(this.#intervalMs / 1000)} s with backoff and on every reconcile; nothing that serves is touched.`;
     if (/couldn't find remote ref/i.test(raw)) {
-      return this.#error("SOURCE_GIT_BRANCH", `branch "${this.branch}" does not exist in ${url}. ${retry}`, err);
+      return this.#error("SOURCE_GIT_BRANCH", `branch "${this.branch}" does not exist in ${url}. ${retry}`);
     }
     if (/Authentication failed|Permission denied|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]|Host key verification failed/i.test(raw)) {
-      return this.#error("SOURCE_GIT_AUTH", `${url} refused the credentials (${detail}); check GRIDIRON_GIT_TOKEN or GRIDIRON_GIT_SSH_KEY. ${retry}`, err);
+      return this.#error("SOURCE_GIT_AUTH", `${url} refused the credentials (${detail}); check GRIDIRON_GIT_TOKEN or GRIDIRON_GIT_SSH_KEY. ${retry}`);
     }
-    return this.#error("SOURCE_GIT_FETCH", `cannot fetch ${this.branch} from ${url}: ${detail}. ${retry}`, err);
+    return this.#error("SOURCE_GIT_FETCH", `cannot fetch ${this.branch} from ${url}: ${detail}. ${retry}`);
   }
 
-  #error(code: ErrorCode, message: string, cause?: unknown, context: Record<string, unknown> = {}): GridironError {
-    // The cause is not attached: its text (git's stderr) may carry what scrubbing removed here.
-    void cause;
+  /** A source error, scrubbed. Never given the underlying error: git's stderr may hold what scrubbing removes. */
+  #error(code: ErrorCode, message: string, context: Record<string, unknown> = {}): GridironError {
     return new GridironError(code, this.#git.scrub(message), { url: this.#git.scrub(this.url), branch: this.branch, path: this.path, ...context });
   }
 
@@ -305,25 +300,6 @@ export class GitSource implements Source {
       this.#stop = new AbortController();
     };
   }
-}
-
-/**
- * Checks a GitHub-style webhook signature: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
- * raw body keyed with the secret>`, compared in constant time. A missing or malformed header is
- * a mismatch.
- */
-export function verifyHubSignature(secret: string, body: Uint8Array, header: string | string[] | undefined): boolean {
-  if (typeof header !== "string") return false;
-  const m = /^sha256=([0-9a-f]{64})$/i.exec(header.trim());
-  if (!m) return false;
-  const expected = createHmac("sha256", secret).update(body).digest();
-  const given = Buffer.from(m[1]!, "hex");
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-/** The header value a sender puts on `body`; for tests and for scripts that call the webhook. */
-export function signHubBody(secret: string, body: Uint8Array | string): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
 
 export { scrubSecrets };

@@ -7,6 +7,21 @@ export interface Artifact {
   dir: string;
 }
 
+/** A folder's revision: a folder has no history, so its revision is its path. */
+export function folderRevision(dir: string): string {
+  return `folder:${dir}`;
+}
+
+/**
+ * Whether a source's revision tells a reader more than its kind and location do (a git commit
+ * does; a folder's revision only repeats its path), so output shows it only then.
+ * status-page.client.js, which cannot import this, applies the same test.
+ */
+export function revisionIsInformative(source: { kind: string; location: string; revision?: string }): boolean {
+  if (!source.revision) return false;
+  return !(source.kind === "folder" && source.revision === folderRevision(source.location));
+}
+
 export interface Source {
   readonly kind: string;
   /** Where the desired state lives (a path or a URL), for status and logs. */

@@ -30,10 +30,6 @@ export class Pins {
     }
   }
 
-  get(service: string): Pin | undefined {
-    return this.#pins.get(service);
-  }
-
   entries(): [string, Pin][] {
     return [...this.#pins];
   }
