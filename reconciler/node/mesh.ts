@@ -64,7 +64,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     const loader = o.workerdMode === "loader";
     const controlDir = loader ? await makeControlDir(o.dataDir) : undefined;
     if (controlDir !== undefined) cleanups.push(() => rm(controlDir, { recursive: true, force: true }));
-    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd }, controlDir, extraArgs: loader ? ["--experimental"] : [] });
+    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd }, controlDir, extraArgs: loader ? ["--experimental"] : [], routerVerifies: o.requestIdentity });
     cleanups.push(() => workerd.stop());
     const store = new VersionStore(o.dataDir);
     // The loader's disk service must find the store's root from the first generation on.

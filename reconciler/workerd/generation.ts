@@ -8,6 +8,7 @@ import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { GridironError, type ErrorCode } from "../core/errors.ts";
 import { killOnExit } from "./children.ts";
+import { forwardLine, type OutputPolicy } from "./output.ts";
 
 /** Where every generation finds the inherited listening socket (`--socket-fd <name>=3`). */
 const SOCKET_FD = 3;
@@ -33,6 +34,8 @@ export interface GenerationOptions {
   label: number | "scratch";
   /** Unix socket path for the config's "control" socket. */
   controlSocket?: string;
+  /** Which of workerd's output lines are logged (all of them go to the stderr tail). */
+  output: OutputPolicy;
 }
 
 /** One workerd child process: spawn, control-fd readiness, logs, stderr tail, signals, exit. */
@@ -95,11 +98,15 @@ export class Generation {
     const stdout = this.#child.stdio[1] as Readable | null;
     const stderr = this.#child.stdio[2] as Readable | null;
     const control = this.#child.stdio[CONTROL_FD] as Readable | null | undefined;
-    if (stdout) createInterface({ input: stdout, crlfDelay: Infinity }).on("line", (line) => log.info(line));
+    if (stdout) {
+      createInterface({ input: stdout, crlfDelay: Infinity }).on("line", (line) => {
+        if (forwardLine(line, o.output)) log.info(line);
+      });
+    }
     if (stderr) {
       createInterface({ input: stderr, crlfDelay: Infinity }).on("line", (line) => {
         this.#stderr = (this.#stderr + line + "\n").slice(-STDERR_TAIL_CHARS);
-        log.warn(line);
+        if (forwardLine(line, o.output)) log.warn(line);
       });
     }
     this.#listening = new Promise<number>((resolve) => {

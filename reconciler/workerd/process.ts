@@ -19,6 +19,7 @@ import { HttpClient } from "../core/http-client.ts";
 import { resolveWorkerdBinary } from "./binary.ts";
 import { putJson } from "./control.ts";
 import { Generation, type ExitInfo, type WorkerdSocket } from "./generation.ts";
+import type { OutputPolicy } from "./output.ts";
 
 export interface WorkerdProcessOptions {
   /** workerd stdout/stderr lines are logged with {component: "workerd", generation, pid}. */
@@ -48,6 +49,12 @@ export interface WorkerdProcessOptions {
    * generation's control socket; the config must have a socket named "control". Loader mode only.
    */
   controlDir?: string;
+  /**
+   * The config's router verifies every request's Restate signature (request identity on): the
+   * Restate SDK's warning that a bundle does not is then dropped from workerd's logged output
+   * (see output.ts). Default false: every line is logged.
+   */
+  routerVerifies?: boolean;
 }
 
 export interface WorkerdProcessEvents {
@@ -76,6 +83,7 @@ interface ResolvedOptions {
   extraArgs: string[];
   workerdPath: string;
   controlDir: string | undefined;
+  output: OutputPolicy;
 }
 
 export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
@@ -112,8 +120,12 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       extraArgs: opts.extraArgs ?? [],
       workerdPath: opts.workerdPath ?? resolveWorkerdBinary(),
       controlDir: opts.controlDir,
+      output: { routerVerifies: opts.routerVerifies ?? false },
     };
     this.#log = opts.logger.child({ component: "workerd-process" });
+    if (this.#opts.output.routerVerifies) {
+      this.#log.info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
+    }
   }
 
   /** pid of the serving generation, if one is up. */

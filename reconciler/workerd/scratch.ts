@@ -18,10 +18,11 @@ export interface ScratchWorkerd {
 /**
  * One throwaway workerd on 127.0.0.1:0, to validate a config before it goes near the serving
  * generation. Rejects with workerd's stderr if it exits before listening or times out.
+ * `routerVerifies`: as WorkerdProcessOptions.routerVerifies, for this config's router.
  */
 export async function startScratchWorkerd(
   configPath: string,
-  opts: { logger: Logger; binary?: boolean; timeoutMs?: number; extraArgs?: string[]; workerdPath?: string; socketName?: string },
+  opts: { logger: Logger; binary?: boolean; timeoutMs?: number; extraArgs?: string[]; workerdPath?: string; socketName?: string; routerVerifies?: boolean },
 ): Promise<ScratchWorkerd> {
   const gen = new Generation({
     logger: opts.logger,
@@ -32,6 +33,7 @@ export async function startScratchWorkerd(
     workerdPath: opts.workerdPath ?? resolveWorkerdBinary(),
     configPath,
     label: "scratch",
+    output: { routerVerifies: opts.routerVerifies ?? false },
   });
   const { port } = await gen.waitListening(opts.timeoutMs ?? 15_000);
   let stopping: Promise<void> | undefined;

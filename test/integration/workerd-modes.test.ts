@@ -4,7 +4,7 @@
 //   versions pile up in the process until --workerd-recycle-after, then one fresh generation
 //   replaces it; a workerd crash restarts with the latest live set.
 // - static mode: every change is a new generation, as before the loader existed.
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -128,6 +128,20 @@ describe("loader mode (default)", () => {
     });
     expect(after.generation).toBeGreaterThan(before.generation);
     await greetsWith(h!, "Yo");
+  });
+
+  it("the router verifies signatures, so serving generations do not log the SDK's unsigned-requests warning; start-up says so once", async () => {
+    const lines = (await readFile(h!.mesh.logFile, "utf8")).split("\n").flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { msg?: string; component?: string; generation?: unknown }];
+      } catch {
+        return [];
+      }
+    });
+    // Every version above was loaded by a serving generation (several, after the recycle and the crash).
+    const warnings = lines.filter((l) => l.component === "workerd" && l.generation !== "scratch" && l.msg?.includes("without validating request signatures"));
+    expect(warnings).toEqual([]);
+    expect(lines.filter((l) => l.msg?.startsWith("the router verifies every request's signature"))).toHaveLength(1);
   });
 });
 
