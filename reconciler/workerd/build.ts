@@ -51,8 +51,8 @@ export interface WorkerdPolicy {
 
 /**
  * Vars every version gets unless its bundle sets them. The Restate SDK logs two INFO lines per
- * invocation; through workerd's stdout into the daemon's log that cost ~10% of workerd's CPU per
- * call in the benchmark. A bundle that wants them sets RESTATE_LOGGING itself.
+ * invocation, and carrying them through workerd's stdout into the daemon's log is a real share of
+ * workerd's CPU per call (docs/performance.md). A bundle that wants them sets RESTATE_LOGGING itself.
  */
 export const DEFAULT_VARS: Readonly<Record<string, string>> = { RESTATE_LOGGING: "WARN" };
 
@@ -72,9 +72,9 @@ export const LIVE_BINDING = "GRIDIRON_LIVE";
 
 /**
  * V8's young generation may grow to 32 MiB per isolate (semi-space), from V8's smaller default.
- * Under load most of workerd's CPU went to scavenges of short-lived request objects; see the
- * README's Performance section for the measurement. Only the ceiling is raised: idle isolates
- * keep a small young generation, so memory per live version stays as it was.
+ * Under load most of workerd's CPU went to scavenges of short-lived request objects (see
+ * docs/performance.md). Only the ceiling is raised: idle isolates keep a small young generation,
+ * so memory per live version stays as it was.
  */
 export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=32"];
 
