@@ -36,7 +36,7 @@ export interface BundleManifest {
 
 /**
  * Which adapter turns workerd's fetch events into Restate SDK calls. "gridiron" (default):
- * scripts/build/restate-fetch.js, which answers request-response calls in one buffer (see there);
+ * reconciler/build/restate-fetch.js, which answers request-response calls in one buffer (see there);
  * "sdk": the SDK's own streaming adapter, unchanged.
  */
 export type FetchAdapter = "gridiron" | "sdk";
@@ -73,7 +73,7 @@ function fetchAdapterPlugin(warnings: string[]): esbuild.Plugin {
         const version = (JSON.parse(await readFile(pkgFile, "utf8")) as { version?: string }).version ?? "unknown";
         const original = await readFile(args.path, "utf8");
         if (!ADAPTER_SDK_RANGE.test(version) || !original.includes("function fetcher(handler)")) {
-          warnings.push(`${SDK_PACKAGE} ${version}: Gridiron's fetch adapter is written for 1.17.x, so this bundle uses the SDK's own adapter (slower in workerd; see README, Performance)`);
+          warnings.push(`${SDK_PACKAGE} ${version}: Gridiron's fetch adapter is written for 1.17.x, so this bundle uses the SDK's own adapter (slower in workerd; see docs/performance.md)`);
           return undefined;
         }
         return { contents: await readFile(FETCH_ADAPTER_FILE, "utf8"), resolveDir: path.dirname(args.path), loader: "js" };

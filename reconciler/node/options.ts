@@ -75,7 +75,7 @@ export interface OptionSpec {
   envOnly?: boolean;
 }
 
-// One table drives parsing, `--help` and the README's configuration table.
+// One table drives parsing, `--help` and docs/configuration.md (scripts/gen-config-docs.ts).
 export const OPTION_SPECS: OptionSpec[] = [
   { key: "dataDir", flag: "data-dir", env: "GRIDIRON_DATA_DIR", default: () => ".gridiron", doc: "state: version store, workerd config, restate-server data" },
   { key: "bundlesDir", flag: "bundles-dir", env: "GRIDIRON_BUNDLES_DIR", default: () => "bundles", doc: "watched desired-state folder, one bundle per directory" },

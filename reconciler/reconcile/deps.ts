@@ -46,7 +46,7 @@ export interface ReconcilerDeps {
   restatePid?: () => number | undefined;
   /** Register without `Connection: close` (see reconcile/apply.ts); applies to new registrations. */
   restateKeepAlive?: boolean;
-  /** How workerd serves versions (build.ts); default "static". */
+  /** How workerd serves versions (build.ts); omitted: "static" (the daemon's default is "loader"). */
   workerdMode?: WorkerdMode;
   /** Loader mode: the version store's root, which the router reads module bytes from. */
   versionsDir?: string;

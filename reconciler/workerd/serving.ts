@@ -16,7 +16,7 @@ import type { ConfigFiles } from "./config-files.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
 import type { WorkerdProcess } from "./process.ts";
 
-/** Loader mode: dropped versions a generation may hold before it is replaced (about 5-9 MB each). */
+/** Loader mode: dropped versions a generation may hold before it is replaced (their cost: docs/performance.md). */
 export const DEFAULT_RECYCLE_AFTER = 16;
 
 export interface ServingDeps {
@@ -24,7 +24,7 @@ export interface ServingDeps {
   configFiles: ConfigFiles;
   store: VersionStore;
   policy: WorkerdPolicy;
-  /** Default "static". */
+  /** Omitted: "static" (the daemon's default is "loader", node/options.ts). */
   mode?: WorkerdMode;
   /** Loader mode: the version store's root, which the router reads module bytes from. */
   versionsDir?: string;

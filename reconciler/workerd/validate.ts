@@ -42,7 +42,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
   await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource, deps.policy)));
   let scratch;
   try {
-    scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000 });
+    scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000, routerVerifies: deps.policy.identityKeys !== null });
   } catch (err) {
     await rm(configPath, { force: true });
     throw fail(`workerd cannot load it: ${workerdReason(asGridironError(err))}`);

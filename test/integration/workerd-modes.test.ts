@@ -139,7 +139,7 @@ describe("loader mode (default)", () => {
       }
     });
     // Every version above was loaded by a serving generation (several, after the recycle and the crash).
-    const warnings = lines.filter((l) => l.component === "workerd" && l.generation !== "scratch" && l.msg?.includes("without validating request signatures"));
+    const warnings = lines.filter((l) => l.component === "workerd" && l.msg?.includes("without validating request signatures"));
     expect(warnings).toEqual([]);
     expect(lines.filter((l) => l.msg?.startsWith("the router verifies every request's signature"))).toHaveLength(1);
   });
