@@ -1,5 +1,5 @@
 // Which invocations still need a deployment, decided from Restate's own data. Pure, so every
-// attribution rule is a row in test/unit/drain.test.ts.
+// attribution rule is a row in test/reconcile/lifecycle.test.ts ("blockingInvocations").
 //
 // - An invocation pinned to a deployment needs that deployment until it completes.
 // - A queued, scheduled or paused invocation may have no pinned deployment yet: it will start on

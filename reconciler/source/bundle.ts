@@ -106,8 +106,8 @@ interface Listed {
 /**
  * Lists and checks every file (names, symlinks, limits) without reading contents. Synchronous on
  * purpose: this runs for every bundle on every pass, and each async fs call costs a trip through
- * libuv's thread pool (~15 µs against ~3 µs). At 500 trivial bundles a no-op pass read the folder
- * in ~30 ms async and ~9 ms like this; one bundle blocks the event loop for a few µs per file.
+ * libuv's thread pool, several times a synchronous call's cost, which dominated a no-op pass over
+ * hundreds of bundles (docs/performance.md). One bundle blocks the event loop only briefly.
  */
 function walk(bundle: string, root: string, limits: BundleLimits): Listed {
   const rootReal = realpathSync(root);

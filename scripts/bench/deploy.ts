@@ -1,6 +1,6 @@
 // One greeter deploy as a user makes it: a new bundle (same code, a new GREETING var in
 // gridiron.json, so a new content-addressed version) swapped into the watched folder the way
-// scripts/build-service.ts does it (old bundle renamed aside, new one renamed in, old one deleted),
+// reconciler/build/service.ts does it (old bundle renamed aside, new one renamed in, old one deleted),
 // then Restate ingress polled every few ms until the new text answers. The reconciler's JSON log
 // says where the time went: watcher → pass start → stored → validated → workerd swapped →
 // registered → first answer.
@@ -48,7 +48,7 @@ export interface Breakdown {
 
 export class GreeterDeployer {
   readonly #mesh: BenchMesh;
-  /** A built greeter bundle (scripts/build-service.ts) used as the template. */
+  /** A built greeter bundle (reconciler/build/service.ts) used as the template. */
   readonly #template: string;
   readonly #pollMs: number;
   #n = 0;
