@@ -14,7 +14,8 @@ const OUTCOMES: readonly ReconcileResult["outcome"][] = ["ok", "noop", "partial"
 /** What the metrics listen to: the reconciler (events + status) and the workerd owner (events). */
 export interface MetricsSources {
   reconciler: Pick<Reconciler, "on" | "off" | "status">;
-  workerd: Pick<WorkerdProcess, "on" | "off">;
+  /** Every workerd process of the node (one per cell). */
+  workerd: readonly Pick<WorkerdProcess, "on" | "off">[];
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }
@@ -122,10 +123,12 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const onRestart = () => restarts.inc();
   const onCrash = () => crashes.inc();
   src.reconciler.on("pass", onPass);
-  src.workerd.on("swap", onSwap);
-  src.workerd.on("update", onUpdate);
-  src.workerd.on("restart", onRestart);
-  src.workerd.on("crash", onCrash);
+  for (const w of src.workerd) {
+    w.on("swap", onSwap);
+    w.on("update", onUpdate);
+    w.on("restart", onRestart);
+    w.on("crash", onCrash);
+  }
 
   /** Sets the gauges that mirror status(): label sets of services that are gone disappear. */
   const refresh = () => {
@@ -157,10 +160,12 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
       if (closed) return;
       closed = true;
       src.reconciler.off("pass", onPass);
-      src.workerd.off("swap", onSwap);
-      src.workerd.off("update", onUpdate);
-      src.workerd.off("restart", onRestart);
-      src.workerd.off("crash", onCrash);
+      for (const w of src.workerd) {
+        w.off("swap", onSwap);
+        w.off("update", onUpdate);
+        w.off("restart", onRestart);
+        w.off("crash", onCrash);
+      }
     },
   };
 }

@@ -8,11 +8,20 @@ import { call, logs } from "./commands.ts";
 import { MeshDownError, UsageError } from "./errors.ts";
 import { print, printPlan, printResult, printStatus } from "./output.ts";
 import { createDaemonLogger } from "../node/log.ts";
-import { startMesh } from "../node/mesh.ts";
+import { startMesh, type CellSocket } from "../node/mesh.ts";
 import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "../node/options.ts";
 import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { bindListeningSocket } from "../workerd/listen-socket.ts";
+
+/** Launcher → daemon: the port of each cell socket, which the daemon inherits as fd 3, 4, …. */
+const CELL_PORTS_ENV = "GRIDIRON_INTERNAL_CELL_PORTS";
+
+function inheritedSockets(o: Readonly<Options>): CellSocket[] {
+  const ports = (process.env[CELL_PORTS_ENV] ?? String(o.workerdPort)).split(",").map(Number);
+  delete process.env[CELL_PORTS_ENV];
+  return ports.map((port, i) => ({ fd: 3 + i, port }));
+}
 
 const BIN = fileURLToPath(new URL("../../bin/gridiron.js", import.meta.url));
 
@@ -216,19 +225,29 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
     const code = await build(["--all", "--if-missing", "--out", o.bundlesDir]);
     if (code !== 0) return code;
   }
-  let socket;
-  try {
-    socket = await bindListeningSocket(o.host, o.workerdPort);
-  } catch (err) {
-    console.error(`gridiron up: cannot listen on ${o.host}:${o.workerdPort} for workerd (${(err as Error).message}). Is another mesh running? Stop it or pick --workerd-port.`);
-    return 1;
+  // One socket per cell, on consecutive ports: a version's deployment URI names its cell's port,
+  // so the ports must be the same at every start.
+  const sockets = [];
+  for (let i = 0; i < o.cells; i++) {
+    const port = o.workerdPort === 0 ? 0 : o.workerdPort + i;
+    try {
+      sockets.push(await bindListeningSocket(o.host, port));
+    } catch (err) {
+      await Promise.all(sockets.map((s) => s.close()));
+      console.error(`gridiron up: cannot listen on ${o.host}:${port} for workerd cell ${i} (${(err as Error).message}). Is another mesh running? Stop it, or pick --workerd-port (cells use it and the ${o.cells - 1} ports after it) or --cells.`);
+      return 1;
+    }
   }
   // The real port (the flag may say 0) goes last, so it wins over an earlier --workerd-port.
-  const args = [BIN, "__daemon", ...process.argv.slice(3).filter((a) => a !== "--build-demo"), "--workerd-port", String(socket.port)];
+  const args = [BIN, "__daemon", ...process.argv.slice(3).filter((a) => a !== "--build-demo"), "--workerd-port", String(sockets[0]!.port)];
   // The daemon leads its own process group, and restate-server and workerd join it. Ctrl-C reaches
   // only this launcher, which asks the daemon to stop them in order; if the daemon dies hard, the
   // group is killed so no server outlives it.
-  const child = spawn(process.execPath, args, { stdio: ["inherit", "inherit", "inherit", socket.fd], detached: true });
+  const child = spawn(process.execPath, args, {
+    stdio: ["inherit", "inherit", "inherit", ...sockets.map((s) => s.fd)],
+    env: { ...process.env, [CELL_PORTS_ENV]: sockets.map((s) => s.port).join(",") },
+    detached: true,
+  });
   // Listen for the exit before anything else is awaited, so an early death is never missed.
   const exited = new Promise<number>((resolve) => {
     child.on("exit", (code, signal) => {
@@ -245,7 +264,7 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
       resolve(code ?? 1);
     });
   });
-  await socket.close();
+  await Promise.all(sockets.map((s) => s.close()));
   const forward = () => child.kill("SIGTERM");
   process.on("SIGINT", forward);
   process.on("SIGTERM", forward);
@@ -278,7 +297,7 @@ async function daemon(o: Readonly<Options>): Promise<number> {
 
   let mesh;
   try {
-    mesh = await startMesh(o, logger, 3);
+    mesh = await startMesh(o, logger, inheritedSockets(o));
   } catch (err) {
     logger.fatal({ err }, "gridiron could not start");
     await new Promise((r) => logger.flush(() => r(undefined)));

@@ -2,7 +2,7 @@
 // watch (folder events or the git fetch interval) and the resync timer. Returns a handle whose
 // close() stops everything it started, in reverse order, and is safe to call twice. No signal
 // handling here: that belongs to the CLI.
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
@@ -16,7 +16,8 @@ import { RestateServer } from "../restate/server.ts";
 import { startApiServer } from "../api/server.ts";
 import { createSource } from "../source/index.ts";
 import { VersionStore } from "../store/versions.ts";
-import { ConfigFiles } from "../workerd/config-files.ts";
+import { ROUTER_FILE, type WorkerdPolicy } from "../workerd/build.ts";
+import { Cells } from "../workerd/cells.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
 
 export interface Mesh {
@@ -25,8 +26,14 @@ export interface Mesh {
   close(): Promise<void>;
 }
 
-/** `socketFd` is the listening socket for workerd, bound and handed over by the launcher. */
-export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: number): Promise<Mesh> {
+/** A cell's listening socket, bound and handed over by the launcher, and the port it is bound to. */
+export interface CellSocket {
+  fd: number;
+  port: number;
+}
+
+/** `sockets` are workerd's listening sockets, one per cell, bound and handed over by the launcher. */
+export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: readonly CellSocket[]): Promise<Mesh> {
   const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const fn of cleanups.splice(0).reverse()) {
@@ -61,26 +68,36 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     cleanups.push(async () => admin.close());
     if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
 
+    const workerdPolicy: WorkerdPolicy = { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound };
     const loader = o.workerdMode === "loader";
     const controlDir = loader ? await makeControlDir(o.dataDir) : undefined;
     if (controlDir !== undefined) cleanups.push(() => rm(controlDir, { recursive: true, force: true }));
-    const workerd = new WorkerdProcess({ logger, socket: { fd: socketFd }, controlDir, extraArgs: loader ? ["--experimental"] : [], routerVerifies: o.requestIdentity });
-    cleanups.push(() => workerd.stop());
     const store = new VersionStore(o.dataDir);
+    const cellControlDirs = controlDir === undefined ? [] : sockets.map((_, i) => join(controlDir, `c${i}`));
+    for (const dir of cellControlDirs) await mkdir(dir, { recursive: true, mode: 0o700 });
+    const processes = sockets.map((s, i) => new WorkerdProcess({
+      logger: i === 0 ? logger : logger.child({ cell: i }),
+      socket: { fd: s.fd },
+      controlDir: cellControlDirs[i],
+      extraArgs: loader ? ["--experimental"] : [],
+      routerVerifies: o.requestIdentity,
+    }));
+    let routerSource: string | undefined;
+    const cells = new Cells({
+      cells: processes.map((process, i) => ({ url: `http://${o.host}:${sockets[i]!.port}`, process })),
+      dataDir: o.dataDir, store, policy: workerdPolicy, mode: o.workerdMode, versionsDir: resolve(store.root), recycleAfter: o.workerdRecycleAfter,
+      routerSource: async () => (routerSource ??= await readFile(ROUTER_FILE, "utf8")),
+    }, logger);
+    cleanups.push(() => cells.stop());
     // The loader's disk service must find the store's root from the first generation on.
     await mkdir(store.root, { recursive: true });
     const source = await createSource(o, logger);
     const reconciler = new Reconciler({
-      logger, source, admin, workerd,
+      logger, source, admin, cells,
       store,
-      workerdMode: o.workerdMode,
-      versionsDir: resolve(store.root),
-      recycleAfter: o.workerdRecycleAfter,
-      configFiles: new ConfigFiles(o.dataDir),
-      workerdUrl: workerdBaseUrl(o),
       ingressUrl,
       dataDir: o.dataDir,
-      workerdPolicy: { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound },
+      workerdPolicy,
       signRequest: (path) => identity.sign(path),
       restatePid: () => restate?.pid,
       restateKeepAlive: o.restateKeepAlive,
@@ -91,7 +108,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
     cleanups.push(() => reconciler.close());
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
     // Before the first pass and the first swap, so the counters see every one of them.
-    const metrics = createMetrics({ reconciler, workerd });
+    const metrics = createMetrics({ reconciler, workerd: processes });
     cleanups.push(async () => metrics.close());
     await reconciler.start();
 
@@ -126,7 +143,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, socketFd: 
  */
 async function makeControlDir(dataDir: string): Promise<string> {
   const dir = join(resolve(dataDir), "workerd", "control");
-  if (Buffer.byteLength(dir) + "/g000000.sock".length > 107) return mkdtemp(join(tmpdir(), "gridiron-ctl-"));
+  if (Buffer.byteLength(dir) + "/c00/g000000.sock".length > 107) return mkdtemp(join(tmpdir(), "gridiron-ctl-"));
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return dir;

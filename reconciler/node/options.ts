@@ -14,6 +14,7 @@ export interface Options {
   adminPort: number;
   nodePort: number;
   workerdPort: number;
+  cells: number;
   apiPort: number;
   restateConfig: string;
   /** Start restate-server ourselves (true) or use one already running at adminPort/ingressPort. */
@@ -83,7 +84,8 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "ingressPort", flag: "ingress-port", env: "GRIDIRON_INGRESS_PORT", default: () => "8080", doc: "Restate ingress (clients call services here)" },
   { key: "adminPort", flag: "admin-port", env: "GRIDIRON_ADMIN_PORT", default: () => "9070", doc: "Restate admin API" },
   { key: "nodePort", flag: "node-port", env: "GRIDIRON_RESTATE_NODE_PORT", default: () => "5122", doc: "Restate node-to-node port" },
-  { key: "workerdPort", flag: "workerd-port", env: "GRIDIRON_WORKERD_PORT", default: () => "9080", doc: "workerd: every version at /<service>/<version>/" },
+  { key: "workerdPort", flag: "workerd-port", env: "GRIDIRON_WORKERD_PORT", default: () => "9080", doc: "workerd: every version at /<service>/<version>/ on its cell's port; cell i listens on this port + i" },
+  { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },
   { key: "apiPort", flag: "api-port", env: "GRIDIRON_API_PORT", default: () => "8081", doc: "reconciler HTTP API (/status, /reconcile, /healthz)" },
   { key: "restateConfig", flag: "restate-config", env: "GRIDIRON_RESTATE_CONFIG", default: () => resolve(REPO_ROOT, "config/restate.toml"), doc: "restate-server config file" },
   { key: "manageRestate", flag: "manage-restate", env: "GRIDIRON_MANAGE_RESTATE", default: () => "true", doc: "start restate-server (false: use a running one)" },
@@ -115,7 +117,10 @@ export const OPTION_SPECS: OptionSpec[] = [
 ];
 
 const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken", "restateKeepAlive"]);
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
+/** Each cell is a workerd process with its own port (workerd-port + i). */
+export const MAX_CELLS = 64;
+
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};
@@ -127,6 +132,7 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
       if (!Number.isInteger(n) || n < 0 || (spec.key.endsWith("Port") && n > 65535)) {
         throw new Error(`--${spec.flag} / ${spec.env}: expected a whole number${spec.key.endsWith("Port") ? " (port 0-65535)" : ""}, got ${JSON.stringify(value)}`);
       }
+      if (spec.key === "cells" && (n < 1 || n > MAX_CELLS)) throw new Error(`--${spec.flag} / ${spec.env}: expected 1 to ${MAX_CELLS} cells, got ${n}`);
       out[spec.key] = n;
     } else if (BOOLEAN_KEYS.has(spec.key)) {
       if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);

@@ -12,8 +12,9 @@ import type { BundleSpec } from "../source/bundle.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
 import type { VersionStore } from "../store/versions.ts";
 import type { ServedVersion } from "../workerd/build.ts";
-import type { Serving } from "../workerd/serving.ts";
+import type { Cells } from "../workerd/cells.ts";
 import { withBlocking, type Observation } from "./observe.ts";
+import { placeVersions } from "./placement.ts";
 import type { Action, Plan } from "./plan.ts";
 import type { ReconcileResult } from "./status.ts";
 
@@ -29,8 +30,7 @@ const DEPLOYMENT_HEADERS = { connection: "close" };
 export interface ApplyDeps {
   store: VersionStore;
   admin: RestateAdmin;
-  serving: Serving;
-  workerdUrl: string;
+  cells: Cells;
   /** Register without `Connection: close` (see DEPLOYMENT_HEADERS). */
   restateKeepAlive?: boolean;
 }
@@ -101,13 +101,14 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   // serve set and removals together hold all of them.
   const maybeRemoved = p.actions.filter((a) => a.type === "remove");
   const before = new Map([...p.serve, ...maybeRemoved].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
-  await d.serving.apply([...before.values()], candidatesOf(o), log);
+  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length);
+  await d.cells.apply([...before.values()], placed, candidatesOf(o), log);
   for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 
   for (const a of p.actions) {
     if (a.type !== "register" && a.type !== "promote") continue;
     fault("before-register");
-    await register(d, a, o.desired.get(a.service)!.spec, o.revision, log);
+    await register(d, d.cells.urls[placed.get(keyOf(a)) ?? 0]!, a, o.desired.get(a.service)!.spec, o.revision, log);
     fault("after-register");
     result.actions.push(a);
     result.deployed.push({ service: a.service, version: a.version });
@@ -142,7 +143,7 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
     log.info({ service: a.service, version: a.version, deploymentId: a.deploymentId }, "drained version deregistered");
     result.actions.push(a);
   }
-  await d.serving.apply(p.serve, candidatesOf(o), log);
+  await d.cells.apply(p.serve, placed, candidatesOf(o), log);
   for (const a of p.actions) {
     if (a.type !== "gc") continue;
     await d.store.remove(a.service, a.version);
@@ -152,12 +153,12 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   return { observation: o, plan: p, draining, removed: removals.length, held };
 }
 
-async function register(d: ApplyDeps, a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {
+async function register(d: ApplyDeps, cellUrl: string, a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {
   // A promote registers a version that Restate still knows under its old URI: Restate does not
   // make a re-registered URI latest again, so it gets a fresh tag (see restate/deployments.ts).
   const tag = a.type === "promote" ? `r${Date.now().toString(36)}` : undefined;
   const res = await d.admin.register({
-    uri: deploymentUri(d.workerdUrl, a.service, a.version, tag),
+    uri: deploymentUri(cellUrl, a.service, a.version, tag),
     force: false,
     breaking: spec.breaking,
     headers: d.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS,

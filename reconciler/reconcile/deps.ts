@@ -5,9 +5,8 @@ import type { RestateAdmin } from "../restate/admin.ts";
 import type { BundleLimits } from "../source/bundle.ts";
 import type { Source } from "../source/source.ts";
 import type { VersionStore } from "../store/versions.ts";
-import type { WorkerdMode, WorkerdPolicy } from "../workerd/build.ts";
-import type { ConfigFiles } from "../workerd/config-files.ts";
-import type { WorkerdProcess } from "../workerd/process.ts";
+import type { WorkerdPolicy } from "../workerd/build.ts";
+import type { Cells } from "../workerd/cells.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_RETAIN } from "./plan.ts";
 
 export interface LifecycleOptions {
@@ -28,10 +27,8 @@ export interface ReconcilerDeps {
   source: Source;
   store: VersionStore;
   admin: RestateAdmin;
-  workerd: WorkerdProcess;
-  configFiles: ConfigFiles;
-  /** Base URL Restate uses to reach our workerd, e.g. http://127.0.0.1:9080 */
-  workerdUrl: string;
+  /** The node's workerd processes; a version's deployment URI names its cell's base URL. */
+  cells: Cells;
   ingressUrl: string;
   dataDir: string;
   /** Request identity keys and outbound policy of every workerd config (serving and scratch). */
@@ -46,13 +43,4 @@ export interface ReconcilerDeps {
   restatePid?: () => number | undefined;
   /** Register without `Connection: close` (see reconcile/apply.ts); applies to new registrations. */
   restateKeepAlive?: boolean;
-  /** How workerd serves versions (build.ts); omitted: "static" (the daemon's default is "loader"). */
-  workerdMode?: WorkerdMode;
-  /** Loader mode: the version store's root, which the router reads module bytes from. */
-  versionsDir?: string;
-  /**
-   * Loader mode: versions dropped from the live set stay loaded (the Worker Loader never evicts
-   * them) until a fresh generation replaces the process; it does once this many have piled up.
-   */
-  recycleAfter?: number;
 }

@@ -17,9 +17,9 @@ import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
 import { Pins } from "../store/pins.ts";
 import { ROUTER_FILE } from "../workerd/build.ts";
-import { Serving } from "../workerd/serving.ts";
 import { validateVersion } from "../workerd/validate.ts";
 import { applyPlan } from "./apply.ts";
+import { placeVersions } from "./placement.ts";
 import { gate, outcomeOf, retries, toProbe, type Gate, type Probe } from "./gate.ts";
 import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
 import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
@@ -42,7 +42,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #life: LifecycleOptions;
   readonly #queue = new PQueue({ concurrency: 1 });
   readonly #pins: Pins;
-  readonly #serving: Serving;
   readonly #bundles: BundleCache = new Map();
   #queued: Promise<ReconcileResult> | undefined;
   #queuedToken: object | undefined;
@@ -70,10 +69,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#log = deps.logger.child({ component: "reconciler" });
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
     this.#pins = new Pins(deps.dataDir);
-    this.#serving = new Serving({
-      workerd: deps.workerd, configFiles: deps.configFiles, store: deps.store, policy: deps.workerdPolicy,
-      mode: deps.workerdMode, versionsDir: deps.versionsDir, recycleAfter: deps.recycleAfter, routerSource: () => this.#router(),
-    });
   }
 
   async #router(): Promise<string> {
@@ -88,13 +83,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async start(): Promise<void> {
     await this.#d.store.sweepTemp();
     await this.#pins.load();
-    const deployments = ourDeployments(this.#d.workerdUrl, await this.#d.admin.listDeployments());
+    const cells = this.#d.cells;
+    const deployments = ourDeployments(cells.urls, await this.#d.admin.listDeployments());
     const stored = new Set((await this.#d.store.list()).map((s) => keyOf(s.spec)));
     const serve = new Map<string, VersionRef>();
     for (const d of deployments) if (stored.has(keyOf(d))) serve.set(keyOf(d), { service: d.service, version: d.version });
     const refs = [...serve.values()];
-    const port = await this.#serving.start(refs);
-    this.#log.info({ versions: refs.length, port }, "workerd serving registered versions");
+    await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.cells.length), this.#log);
   }
 
   /** Queues a pass; triggers that arrive while one is already queued (not yet started) share it. */
@@ -131,7 +126,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   #observeDeps(): ObserveDeps {
     const d = this.#d;
-    return { source: d.source, admin: d.admin, store: d.store, pins: this.#pins, workerdUrl: d.workerdUrl, limits: d.limits, bundles: this.#bundles };
+    return { source: d.source, admin: d.admin, store: d.store, pins: this.#pins, cellUrls: d.cells.urls, limits: d.limits, bundles: this.#bundles };
   }
 
   /**
@@ -140,7 +135,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    */
   async #probe(o: Observation): Promise<Map<string, Probe>> {
     const probes = new Map<string, Probe>();
-    for (const c of toProbe(o, this.#failedVersions, this.#serving.served)) {
+    for (const c of toProbe(o, this.#failedVersions, this.#d.cells.served)) {
       try {
         probes.set(keyOf(c.spec), await validateVersion(c, this.#validateDeps()));
       } catch (err) {
@@ -160,7 +155,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const desired = [...o.desired.values()].map((c: Candidate) => c.spec).filter((s) => !held.has(s.service));
     return planActions(
       desired,
-      { stored: o.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })), served: this.#serving.served, registered: o.deployments },
+      { stored: o.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })), served: this.#d.cells.served, registered: o.deployments },
       { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers },
     );
   }
@@ -208,7 +203,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         result.errors.push(r.error.toJSON());
       }
 
-      const applied = await applyPlan({ ...this.#d, serving: this.#serving }, {
+      const applied = await applyPlan(this.#d, {
         observation: o,
         held: g.held,
         blocking,
@@ -227,7 +222,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // Status reflects what this pass registered or removed; the source was read at its start
       // (fetching it again, for git a second fetch, would only race with the next pass).
       const changed = result.deployed.length + applied.removed > 0;
-      const last = changed ? await refreshed(this.#d, applied.observation).catch(() => applied.observation) : applied.observation;
+      const last = changed ? await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, applied.observation).catch(() => applied.observation) : applied.observation;
       this.#last = { o: last, plan: applied.plan, at: result.startedAt };
     } catch (err) {
       const e = asGridironError(err);
@@ -331,18 +326,23 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   #statusAt(now: string): Status {
+    const cell0 = this.#d.cells.cells[0]!;
     return buildStatus({
       last: this.#last,
       now,
-      served: this.#serving.served,
+      served: this.#d.cells.served,
       failedVersions: this.#failedVersions,
       serviceErrors: this.#serviceErrors,
       pins: new Map(this.#pins.entries()),
       conditionMemory: this.#conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.o.revision, error: this.#sourceError },
       workerd: {
-        url: this.#d.workerdUrl, pid: this.#d.workerd.pid, generation: this.#d.workerd.generation, mode: this.#serving.mode,
-        ...(this.#serving.mode === "loader" ? { retiredLoaded: this.#serving.retiredLoaded() } : {}),
+        url: this.#d.cells.urls[0]!, pid: cell0.process.pid, generation: cell0.process.generation, mode: this.#d.cells.mode,
+        ...(this.#d.cells.mode === "loader" ? { retiredLoaded: this.#d.cells.retiredLoaded() } : {}),
+        cells: this.#d.cells.cells.map((c) => ({
+          index: c.index, url: c.url, pid: c.process.pid, generation: c.process.generation,
+          versions: c.serving.served.map(keyOf),
+        })),
       },
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,

@@ -48,8 +48,8 @@ export interface ObserveDeps {
   admin: RestateAdmin;
   store: VersionStore;
   pins: Pins;
-  /** Base URL Restate uses to reach our workerd: a deployment is ours when its URI is under it. */
-  workerdUrl: string;
+  /** Base URL of each cell: a deployment is ours when its URI is under one of them. */
+  cellUrls: readonly string[];
   limits?: BundleLimits;
   bundles: BundleCache;
 }
@@ -114,14 +114,14 @@ export async function observeSource(d: Pick<ObserveDeps, "source" | "limits" | "
  * whether Restate's invocations are queried for what still needs each deployment; null skips it.
  */
 export async function observeActual(
-  d: Pick<ObserveDeps, "admin" | "store" | "workerdUrl">,
+  d: Pick<ObserveDeps, "admin" | "store" | "cellUrls">,
   desired: ReadonlyMap<string, string> | null,
 ): Promise<Actual & { blocking?: Promise<Map<string, string[]>> }> {
   const [rawDeployments, catalog, stored] = await Promise.all([d.admin.listDeployments(), d.admin.services(), d.store.list()]);
   const latest = new Map(catalog.map((s) => [s.name, s.deploymentId]));
   const latestFor = new Map<string, string[]>();
   for (const [svc, id] of latest) latestFor.set(id, [...(latestFor.get(id) ?? []), svc]);
-  const ours = ourDeployments(d.workerdUrl, rawDeployments);
+  const ours = ourDeployments(d.cellUrls, rawDeployments);
   // Which invocations still need a deployment matters only for one that may be on its way out:
   // not latest for any service, or not what the source asks for (replaced, removed, pinned).
   // Restate retains completed invocations and the query scans them all, so a pass where every
@@ -145,7 +145,7 @@ export function withBlocking(o: Observation, blocking: ReadonlyMap<string, reado
  * store hold now. Each deployment's waiting invocations are carried over from the pass's own
  * query (by deployment id) instead of scanning Restate's invocations a second time.
  */
-export async function refreshed(d: Pick<ObserveDeps, "admin" | "store" | "workerdUrl">, o: Observation): Promise<Observation> {
+export async function refreshed(d: Pick<ObserveDeps, "admin" | "store" | "cellUrls">, o: Observation): Promise<Observation> {
   const now = await observeActual(d, null);
   const known = new Map(o.deployments.map((x) => [x.deploymentId, x.blocking]));
   return Object.freeze({

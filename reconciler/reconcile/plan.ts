@@ -1,5 +1,5 @@
 // The reconcile decision, as a pure function of what is wanted, what is there and what time it
-// is. It does no I/O so that every case is a row in a table test (test/unit/plan.test.ts).
+// is. It does no I/O so that every case is a row in a table test (test/reconcile/plan.test.ts).
 //
 // Lifecycle of a version: desired → stored → served (workerd) → registered (Restate sends new
 // calls to it). When it stops being desired its deployment is *draining*: it stays served while

@@ -79,8 +79,10 @@ export interface Status {
     pid?: number;
     generation: number;
     mode: "loader" | "static";
-    /** Loader mode: dropped versions still loaded in the serving process (a recycle clears them). */
+    /** Loader mode: dropped versions still loaded in the serving processes (a recycle clears them). */
     retiredLoaded?: number;
+    /** The node's workerd processes (cells): a version's deployment URI names its cell. */
+    cells?: CellStatus[];
   };
   restate: { ingressUrl: string; adminUrl: string; pid?: number };
   services: ServiceStatus[];
@@ -95,4 +97,15 @@ export interface PlanReport {
   invalid: { service: string; code: string; message: string }[];
   /** New versions as a pass would judge them: scratch workerd, Restate dry run, breaking changes, conflicts. */
   checks: { service: string; version: string; ok: boolean; message?: string; restateServices?: string[] }[];
+}
+
+export interface CellStatus {
+  index: number;
+  /** Base URL of the cell's socket: deployment URIs of its versions start with it. */
+  url: string;
+  /** Serving generation's pid (none: the cell has not run yet). */
+  pid?: number;
+  generation: number;
+  /** "<service>/<version>" of each version the cell serves. */
+  versions: string[];
 }

@@ -1,5 +1,5 @@
 // Restate's deployments → the versions we registered. A deployment is ours when its URI points
-// into our workerd: http://<host>:<port>/<service>/<version>/.
+// into one of our workerd cells: http://<host>:<cell port>/<service>/<version>/.
 import { checkServiceName, isVersionId } from "../source/names.ts";
 import type { Deployment } from "./admin.ts";
 
@@ -26,6 +26,8 @@ export function parseDeploymentUri(baseUrl: string, uri: string): { service: str
 export interface OurDeployment {
   service: string;
   version: string;
+  /** The cell (workerd process) its URI points at: the index of the matching base URL. */
+  cell: number;
   deploymentId: string;
   createdAt: string;
   uri: string;
@@ -33,12 +35,16 @@ export interface OurDeployment {
   metadata: Record<string, string>;
 }
 
-export function ourDeployments(baseUrl: string, deployments: readonly Deployment[]): OurDeployment[] {
+/** Deployments whose URI points into one of our cells; `cellUrls[i]` is cell i's base URL. */
+export function ourDeployments(cellUrls: readonly string[], deployments: readonly Deployment[]): OurDeployment[] {
   const out: OurDeployment[] = [];
   for (const d of deployments) {
-    const ref = parseDeploymentUri(baseUrl, d.uri);
-    if (!ref) continue;
-    out.push({ service: ref.service, version: ref.version, deploymentId: d.id, uri: d.uri, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata });
+    for (const [cell, base] of cellUrls.entries()) {
+      const ref = parseDeploymentUri(base, d.uri);
+      if (!ref) continue;
+      out.push({ service: ref.service, version: ref.version, cell, deploymentId: d.id, uri: d.uri, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata });
+      break;
+    }
   }
   return out;
 }

@@ -14,8 +14,9 @@ export class ConfigFiles {
   readonly dir: string;
   #current: string | undefined;
 
-  constructor(dataDir: string) {
-    this.dir = join(dataDir, "workerd");
+  /** `<data>/workerd`, or `<data>/workerd/<subdir>` for a cell other than the first. */
+  constructor(dataDir: string, subdir?: string) {
+    this.dir = subdir === undefined ? join(dataDir, "workerd") : join(dataDir, "workerd", subdir);
   }
 
   /** Writes a candidate config; the same bytes always land at the same path. */

@@ -123,9 +123,6 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       output: { routerVerifies: opts.routerVerifies ?? false },
     };
     this.#log = opts.logger.child({ component: "workerd-process" });
-    if (this.#opts.output.routerVerifies) {
-      this.#log.info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
-    }
   }
 
   /** pid of the serving generation, if one is up. */

@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { HttpClient } from "../../reconciler/core/http-client.ts";
 import type { Status } from "../../reconciler/reconcile/status.ts";
-import { freePorts } from "./ports.ts";
+import { freePortBlock, freePorts } from "./ports.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const GRIDIRON_BIN = path.join(REPO, "bin/gridiron.js");
@@ -20,9 +20,17 @@ export interface MeshPorts {
   api: number;
 }
 
+/** Cells a test mesh runs by default (GRIDIRON_CELLS unset): the node's default. */
+export const TEST_CELLS = 4;
+
+/** Free ports for one mesh; `workerd` is the first of TEST_CELLS consecutive free ports. */
 export async function allocatePorts(): Promise<MeshPorts> {
-  const [ingress, admin, node, workerd, api] = (await freePorts(5)) as [number, number, number, number, number];
-  return { ingress, admin, node, workerd, api };
+  for (;;) {
+    const workerd = await freePortBlock(TEST_CELLS);
+    const [ingress, admin, node, api] = (await freePorts(4)) as [number, number, number, number];
+    // The kernel may hand out a port inside the block again now that it is closed.
+    if ([ingress, admin, node, api].every((p) => p < workerd || p >= workerd + TEST_CELLS)) return { ingress, admin, node, workerd, api };
+  }
 }
 
 export function meshEnv(dataDir: string, bundlesDir: string, ports: MeshPorts): NodeJS.ProcessEnv {
@@ -48,6 +56,10 @@ export interface RunningMesh {
   logFile: string;
   http: HttpClient;
   status(): Promise<Status>;
+  /** Base URL of the workerd cell that serves `service` (any version of it), or of cell 0. */
+  cellUrl(service: string): Promise<string>;
+  /** Base URLs of every workerd cell of the node. */
+  cellUrls(): Promise<string[]>;
   /** POSTs JSON (or nothing) to Restate ingress. */
   call(urlPath: string, body?: unknown): Promise<{ status: number; text: string; json: unknown }>;
   /** SIGTERM to the launcher; resolves with its exit code once it (and so the mesh) is gone. */
@@ -105,6 +117,14 @@ export async function startGridiron(opts: {
     async status() {
       const r = await http.request(`${apiUrl}/status`);
       return JSON.parse(r.text) as Status;
+    },
+    async cellUrl(service) {
+      const s = JSON.parse((await http.request(`${apiUrl}/status`)).text) as Status;
+      return (s.workerd.cells?.find((c) => c.versions.some((k) => k.startsWith(`${service}/`)))?.url ?? s.workerd.url).replace("//0.0.0.0:", "//127.0.0.1:");
+    },
+    async cellUrls() {
+      const s = JSON.parse((await http.request(`${apiUrl}/status`)).text) as Status;
+      return (s.workerd.cells?.map((c) => c.url) ?? [s.workerd.url]).map((u) => u.replace("//0.0.0.0:", "//127.0.0.1:"));
     },
     async call(urlPath, body) {
       const r = await http.request(`${ingressUrl}${urlPath}`, {

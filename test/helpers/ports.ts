@@ -38,3 +38,32 @@ export async function freePorts(count: number): Promise<number[]> {
     await Promise.all(held.map((h) => close(h.server)));
   }
 }
+
+function listenOn(port: number): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", () => resolve(undefined));
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => resolve(server));
+  });
+}
+
+/**
+ * Returns the first of `count` consecutive ports that were all free on 127.0.0.1 a moment ago:
+ * workerd's cells listen on a base port and the ports after it.
+ */
+export async function freePortBlock(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const { server, port } = await listenOnFreePort();
+    const held: Server[] = [server];
+    let ok = port + count - 1 <= 65535;
+    for (let i = 1; ok && i < count; i++) {
+      const s = await listenOn(port + i);
+      if (s) held.push(s);
+      else ok = false;
+    }
+    await Promise.all(held.map(close));
+    if (ok) return port;
+  }
+  throw new Error(`no block of ${count} consecutive free ports found`);
+}

@@ -45,7 +45,8 @@ async function expectConverged(word: string): Promise<void> {
   await mesh!.http.request(`${mesh!.apiUrl}/reconcile`, { method: "POST", timeoutMs: 60_000 });
   // Every deployment Restate has for us points at a version workerd serves.
   const deployments = JSON.parse((await mesh!.http.request(`http://127.0.0.1:${ports.admin}/deployments`)).text) as { deployments: { uri: string }[] };
-  const ours = deployments.deployments.filter((d) => d.uri.startsWith(`http://127.0.0.1:${ports.workerd}/`));
+  const cells = await mesh!.cellUrls();
+  const ours = deployments.deployments.filter((d) => cells.some((c) => d.uri.startsWith(`${c}/`)));
   expect(ours.length).toBeGreaterThan(0);
   for (const d of ours) {
     // Connection: close, like Restate: a pooled connection may belong to a generation being replaced.
@@ -59,14 +60,17 @@ async function expectConverged(word: string): Promise<void> {
       expect((await stat(path.join(dataDir, "versions", service, entry, "spec.json"))).isFile()).toBe(true);
     }
   }
-  // The workerd config on disk is a complete one that decodes and routes every version it holds.
-  const config = decodeWorkerdConfig(new Uint8Array(await readFile(path.join(dataDir, "workerd", "config.bin"))));
-  const router = config.services.find((s) => s.name === "gridiron-router");
-  expect(router).toBeDefined();
-  // Loader mode: the router's live set; static mode: one worker per version.
-  const live = router && "worker" in router ? router.worker.bindings.find((b) => b.name === "GRIDIRON_LIVE") : undefined;
-  const served = live && "json" in live ? Object.keys(JSON.parse(live.json) as object).map((k) => `v/${k}`) : config.services.filter((s) => s.name.startsWith("v/")).map((s) => s.name);
+  // Each cell's workerd config on disk is a complete one that decodes and routes every version
+  // registered in that cell (a deployment's URI port names its cell: workerd port + index).
   for (const d of ours) {
+    const cell = Number(new URL(d.uri).port) - ports.workerd;
+    const file = cell === 0 ? path.join(dataDir, "workerd", "config.bin") : path.join(dataDir, "workerd", `cell-${cell}`, "config.bin");
+    const config = decodeWorkerdConfig(new Uint8Array(await readFile(file)));
+    const router = config.services.find((s) => s.name === "gridiron-router");
+    expect(router).toBeDefined();
+    // Loader mode: the router's live set; static mode: one worker per version.
+    const live = router && "worker" in router ? router.worker.bindings.find((b) => b.name === "GRIDIRON_LIVE") : undefined;
+    const served = live && "json" in live ? Object.keys(JSON.parse(live.json) as object).map((k) => `v/${k}`) : config.services.filter((s) => s.name.startsWith("v/")).map((s) => s.name);
     const [, service, version] = new URL(d.uri).pathname.split("/");
     expect(served).toContain(`v/${service}/${version}`);
   }

@@ -106,7 +106,7 @@ describe("version lifecycle", () => {
     await waitFor("v1 to be removed", async () => ((await service("greeter"))!.versions.find((v) => v.version === v1)?.state === "stored" ? true : undefined));
     const deployments = JSON.parse((await mesh!.http.request(`http://127.0.0.1:${ports.admin}/deployments`)).text) as { deployments: { uri: string }[] };
     expect(deployments.deployments.some((d) => d.uri.includes(`/${v1}/`))).toBe(false);
-    const gone = await mesh!.http.request(`http://127.0.0.1:${ports.workerd}/greeter/${v1}/discover`, { headers: { connection: "close", accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") } });
+    const gone = await mesh!.http.request(`${await mesh!.cellUrl("greeter")}/greeter/${v1}/discover`, { headers: { connection: "close", accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") } });
     expect(gone.status).toBe(404);
     expect((await stat(path.join(dataDir, "versions", "greeter", v1))).isDirectory()).toBe(true);
   });

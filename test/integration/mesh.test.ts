@@ -96,7 +96,7 @@ describe("a mesh from a bundles folder", () => {
     expect(after).not.toBe(before);
     // The previous version stays served by workerd so in-flight invocations can finish on it
     // (asked directly, so signed with the mesh's request identity key as Restate would).
-    const old = await mesh!.http.request(`http://127.0.0.1:${ports.workerd}/greeter/${before}/discover`, {
+    const old = await mesh!.http.request(`${await mesh!.cellUrl("greeter")}/greeter/${before}/discover`, {
       headers: { connection: "close", accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(dataDir), "/discover") },
     });
     expect(old.status).toBe(200);

@@ -268,7 +268,8 @@ describe("a mesh with the defaults (loopback, signed requests, outbound public)"
 
   it("a request straight to workerd is refused unless signed with the mesh's key, for its own path", async () => {
     const version = (await serving(a.mesh, "greeter"))!;
-    const url = `http://127.0.0.1:${a.ports.workerd}/greeter/${version}/invoke/Greeter/greet`;
+    const cell = await a.mesh.cellUrl("greeter");
+    const url = `${cell}/greeter/${version}/invoke/Greeter/greet`;
     const post = (headers: Record<string, string>) =>
       a.mesh.http.request(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: '"Mallory"' });
     const unsigned = await post({});
@@ -281,7 +282,7 @@ describe("a mesh with the defaults (loopback, signed requests, outbound public)"
     expect(wrongPath.status).toBe(401);
     // The same key and path Restate would use gets through to the SDK (which then wants its own
     // protocol framing; what matters is that the router let it pass).
-    const discover = await a.mesh.http.request(`http://127.0.0.1:${a.ports.workerd}/greeter/${version}/discover`, { headers: { ...DISCOVER_ACCEPT, ...signedHeaders(meshKey(a.dataDir), "/discover") } });
+    const discover = await a.mesh.http.request(`${cell}/greeter/${version}/discover`, { headers: { ...DISCOVER_ACCEPT, ...signedHeaders(meshKey(a.dataDir), "/discover") } });
     expect(discover.status).toBe(200);
     expect(discover.text).toContain('"Greeter"');
     // Health stays open for probes.

@@ -70,7 +70,7 @@ async function waitStored(h: Harness, version: string): Promise<void> {
 
 /** GET /discover of a version straight on workerd, signed like Restate signs it. */
 async function discover(h: Harness, version: string): Promise<number> {
-  const r = await h.mesh.http.request(`http://127.0.0.1:${h.ports.workerd}/greeter/${version}/discover`, {
+  const r = await h.mesh.http.request(`${await h.mesh.cellUrl("greeter")}/greeter/${version}/discover`, {
     headers: { accept: "application/vnd.restate.endpointmanifest.v3+json", ...signedHeaders(meshKey(h.dataDir), "/discover") },
   });
   return r.status;

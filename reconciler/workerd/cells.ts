@@ -1,0 +1,119 @@
+// Cells: the workerd processes of one node, each on its own listening socket. workerd runs every
+// isolate of a process on one thread and enforces no CPU or memory limit, so a handler that hangs
+// or allocates without bound takes its whole process down; a cell bounds that to what it holds.
+// Which version goes to which cell is decided by reconcile/placement.ts; this module makes each
+// cell serve exactly its share. Cell 0 always runs; another starts when it first holds a version.
+import type { Logger } from "pino";
+import { keyOf, type VersionRef } from "../source/names.ts";
+import type { VersionStore } from "../store/versions.ts";
+import type { ServedVersion, WorkerdMode, WorkerdPolicy } from "./build.ts";
+import { ConfigFiles } from "./config-files.ts";
+import type { WorkerdProcess } from "./process.ts";
+import { Serving } from "./serving.ts";
+
+export interface Cell {
+  readonly index: number;
+  /** Base URL Restate uses for versions in this cell: http://<host>:<port>. */
+  readonly url: string;
+  readonly process: WorkerdProcess;
+  readonly serving: Serving;
+}
+
+export interface CellsDeps {
+  /** One entry per cell: its base URL and its supervisor (not started yet). */
+  cells: readonly { url: string; process: WorkerdProcess }[];
+  dataDir: string;
+  store: VersionStore;
+  policy: WorkerdPolicy;
+  mode?: WorkerdMode;
+  versionsDir?: string;
+  recycleAfter?: number;
+  routerSource: () => Promise<string>;
+}
+
+export class Cells {
+  readonly cells: readonly Cell[];
+
+  constructor(d: CellsDeps, log?: Logger) {
+    if (d.policy.identityKeys !== null) {
+      log?.child({ component: "workerd-process" }).info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
+    }
+    this.cells = d.cells.map(({ url, process }, index) => ({
+      index,
+      url,
+      process,
+      serving: new Serving({
+        workerd: process,
+        // Cell 0 keeps the single-process layout (<data>/workerd/config.bin) so a node that
+        // upgrades finds its last good config where it was.
+        configFiles: new ConfigFiles(d.dataDir, index === 0 ? undefined : `cell-${index}`),
+        store: d.store,
+        policy: d.policy,
+        mode: d.mode,
+        versionsDir: d.versionsDir,
+        recycleAfter: d.recycleAfter,
+        routerSource: d.routerSource,
+      }),
+    }));
+  }
+
+  get mode(): WorkerdMode {
+    return this.cells[0]!.serving.mode;
+  }
+
+  get urls(): string[] {
+    return this.cells.map((c) => c.url);
+  }
+
+  /** Every version served by any cell. */
+  get served(): VersionRef[] {
+    return this.cells.flatMap((c) => c.serving.served);
+  }
+
+  /** Where each served version is served: key → cell index. */
+  servedIn(): Map<string, number> {
+    return new Map(this.cells.flatMap((c) => c.serving.served.map((v) => [keyOf(v), c.index] as const)));
+  }
+
+  /** Loader mode: dropped versions still loaded, over all cells. */
+  retiredLoaded(): number {
+    return this.cells.reduce((n, c) => n + c.serving.retiredLoaded(), 0);
+  }
+
+  /** Starts cell 0, and every other cell that holds a version in `placed`. */
+  async start(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, log: Logger): Promise<void> {
+    const byCell = this.#split(refs, placed);
+    for (const c of this.cells) {
+      const mine = byCell.get(c.index) ?? [];
+      if (c.index !== 0 && mine.length === 0) continue;
+      const port = await c.serving.start(mine);
+      log.info({ cell: c.index, versions: mine.length, port }, "workerd cell serving registered versions");
+    }
+  }
+
+  /**
+   * Makes each cell serve exactly its share of `serve`. A cell that has never run and gets
+   * nothing stays down; one that ran keeps running (empty) so its socket keeps answering.
+   */
+  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger): Promise<void> {
+    const byCell = this.#split(serve, placed);
+    for (const c of this.cells) {
+      const mine = byCell.get(c.index) ?? [];
+      if (mine.length === 0 && c.process.configPath === undefined && c.index !== 0) continue;
+      await c.serving.apply(mine, candidates, log.child({ cell: c.index }));
+    }
+  }
+
+  #split(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>): Map<number, VersionRef[]> {
+    const out = new Map<number, VersionRef[]>();
+    for (const v of refs) {
+      const cell = placed.get(keyOf(v)) ?? 0;
+      out.set(cell, [...(out.get(cell) ?? []), { service: v.service, version: v.version }]);
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.cells.map((c) => c.process.stop()));
+  }
+}
