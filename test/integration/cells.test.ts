@@ -1,0 +1,55 @@
+// Cells: a handler that never yields stops its own workerd process, not the node. With the demo
+// services and a spinning one on a node of 4 cells, each service is in a cell of its own, and
+// while Spinner/spin holds its cell's thread, Greeter and Counter keep answering.
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { buildService } from "../../reconciler/build/service.ts";
+import { REPO, allocatePorts, startGridiron, waitFor, type RunningMesh } from "../helpers/mesh.ts";
+import { tearDownMesh } from "../helpers/teardown.ts";
+
+let root: string;
+let dataDir: string;
+let mesh: RunningMesh | undefined;
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "gridiron-cells-"));
+  dataDir = path.join(root, "data");
+  const bundlesDir = path.join(root, "bundles");
+  await buildService("greeter", bundlesDir);
+  await buildService("counter", bundlesDir);
+  await buildService("spinner", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services") });
+  mesh = await startGridiron({ dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log") });
+  await waitFor("three services to serve", async () => ((await mesh!.status()).services.filter((s) => s.serving).length === 3 ? true : undefined));
+});
+
+afterAll(() => tearDownMesh(mesh, root, dataDir));
+
+it("places each service in a cell of its own, each a workerd process of its own", async () => {
+  const cells = (await mesh!.status()).workerd.cells!;
+  expect(cells).toHaveLength(4);
+  const holding = cells.filter((c) => c.versions.length > 0);
+  expect(holding.map((c) => c.versions.map((k) => k.split("/")[0]))).toEqual([["counter"], ["greeter"], ["spinner"]]);
+  expect(new Set(holding.map((c) => c.pid)).size).toBe(3);
+  expect((await mesh!.call("/Spinner/ping")).json).toBe("pong");
+});
+
+it("a handler that never yields stops its own cell only: Greeter and Counter keep answering", async () => {
+  const spinCell = await mesh!.cellUrl("spinner");
+  const sent = await mesh!.call("/Spinner/spin/send");
+  expect(sent.status).toBe(202);
+  // The spinner's cell stops answering even its health route once the handler holds the thread.
+  await waitFor("the spinner's cell to hang", async () =>
+    (await mesh!.http.request(`${spinCell}/_gridiron/health`, { timeoutMs: 500 }).then(() => false, () => true)) ? true : undefined);
+  const failures: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const g = await mesh!.http.request(`${mesh!.ingressUrl}/Greeter/greet`, { method: "POST", headers: { "content-type": "application/json" }, body: '"Ana"', timeoutMs: 5000 })
+      .catch((e: Error) => ({ status: 0, text: e.message }));
+    if (g.status !== 200) failures.push(`greet: ${g.status} ${g.text}`);
+    const c = await mesh!.http.request(`${mesh!.ingressUrl}/Counter/cells/add`, { method: "POST", headers: { "content-type": "application/json" }, body: "1", timeoutMs: 5000 })
+      .catch((e: Error) => ({ status: 0, text: e.message }));
+    if (c.status !== 200) failures.push(`add: ${c.status} ${c.text}`);
+  }
+  expect(failures).toEqual([]);
+});
