@@ -59,6 +59,10 @@
       ["source", [`${s.source.kind} ${s.source.location}`, s.source.revision && s.source.revision !== `folder:${s.source.location}` ? h("span", { class: "mono dim" }, ` @ ${s.source.revision}`) : ""]],
       ["restate", [`ingress ${s.restate.ingressUrl}  ·  admin ${s.restate.adminUrl}`]],
       ["workerd", [`${s.workerd.url}  ·  pid ${s.workerd.pid ?? "–"}  ·  generation ${s.workerd.generation}`]],
+      ...(s.workerd.cells || []).filter((c) => c.pid !== undefined || c.versions.length > 0).map((c) => [`cell ${c.index}`, [
+        h("span", { class: "mono", "data-cell": String(c.index) }, `${c.url}  ·  pid ${c.pid ?? "–"}  ·  generation ${c.generation}`),
+        c.versions.length ? h("div", { class: "mono dim small" }, c.versions.join(", ")) : h("div", { class: "dim small" }, "empty"),
+      ]]),
       ["last reconcile", r ? [`#${r.id} `, badge(r.outcome, OUTCOME_KIND[r.outcome] || "muted"), ` in ${r.durationMs} ms, `, time(r.startedAt), ` (${r.trigger})`] : ["none yet"]],
     ];
     return h("section", { class: "summary" },

@@ -40,6 +40,10 @@ export function printStatus(s: Status): void {
   console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
   const loaded = s.workerd.retiredLoaded ? `, ${s.workerd.retiredLoaded} dropped version(s) still loaded` : "";
   console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode${loaded})`);
+  for (const c of s.workerd.cells ?? []) {
+    if (c.pid === undefined && c.versions.length === 0) continue;
+    console.log(`  cell ${c.index}  ${c.url}  pid ${c.pid ?? "-"}  generation ${c.generation}  ${c.versions.length ? c.versions.join(", ") : "(empty)"}`);
+  }
   if (s.lastReconcile) {
     const r = s.lastReconcile;
     console.log(`last     reconcile #${r.id} ${r.outcome} in ${r.durationMs} ms at ${r.startedAt} (${r.trigger})`);
