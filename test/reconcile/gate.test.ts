@@ -16,7 +16,7 @@ function spec(service: string, version: string, breaking = false): BundleSpec {
 }
 
 function deployment(service: string, version: string, latestFor: string[], restateServices = latestFor): ObservedDeployment {
-  return { service, version, deploymentId: `dp_${service}_${version}`, createdAt: "2026-01-01T00:00:00Z", uri: `http://w/${service}/${version}/`, restateServices, metadata: {}, latestFor, blocking: [] };
+  return { service, version, cell: 0, deploymentId: `dp_${service}_${version}`, createdAt: "2026-01-01T00:00:00Z", uri: `http://w/${service}/${version}/`, restateServices, metadata: {}, latestFor, blocking: [] };
 }
 
 function observation(o: {
