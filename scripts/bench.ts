@@ -9,7 +9,8 @@
  *                 [--sizes 10,100,500] [--deploys N] [--mode loader|static]
  *
  * Sections: 1 invocations (Gridiron/workerd vs Node SDK, same restate-server), 2 deploy latency,
- * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live.
+ * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live, 5 cells (their cost, and
+ * a spinning handler beside the demo services).
  */
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -28,8 +29,9 @@ import { startNodePeer, waitInvocationsDone } from "./bench/peer.ts";
 import { measureReconcileCost } from "./bench/reconcile-cost.ts";
 import { WORKERD_MODES } from "../reconciler/workerd/build.ts";
 import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
+import { measureCells } from "./bench/cells.ts";
 
-const SECTIONS = ["invocations", "deploy", "load", "reconcile"] as const;
+const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const PROFILES = {
@@ -39,6 +41,7 @@ const PROFILES = {
     deployLatency: { deploys: 12 },
     underLoad: { deploys: 10, rate: 200, connections: 16, steadyS: 10, quietMaxMs: 15_000 },
     reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
+    cells: { connections: 16, durationS: 20, rate: 200, hangMs: 2000, pauseWaitMs: 90_000 },
   },
   quick: {
     name: "quick",
@@ -46,6 +49,7 @@ const PROFILES = {
     deployLatency: { deploys: 5 },
     underLoad: { deploys: 5, rate: 200, connections: 16, steadyS: 4, quietMaxMs: 3_000 },
     reconcile: { sizes: [10, 100], noopPasses: 3, oneChangePasses: 2, growBudgetMs: 60_000 },
+    cells: { connections: 16, durationS: 8, rate: 200, hangMs: 2000, pauseWaitMs: 70_000 },
   },
 };
 
@@ -265,6 +269,11 @@ async function main(argv: string[]): Promise<number> {
         await mesh.stop();
       });
     }
+    if (only.has("cells")) {
+      await section("5. cells", async () => {
+        results.cells = await measureCells(root, cleanup, { ...profile.cells, fetchAdapter: fetchAdapter as FetchAdapter, log });
+      });
+    }
   } finally {
     await cleanup.run(log);
   }
@@ -272,7 +281,7 @@ async function main(argv: string[]): Promise<number> {
 
   results.finishedAt = new Date().toISOString();
   results.targets = checkTargets(results);
-  if (!only.has("deploy") || !only.has("load") || !only.has("invocations") || !only.has("reconcile")) results.notes.push(`only: ${[...only].join(", ")}`);
+  if (SECTIONS.some((s) => !only.has(s))) results.notes.push(`only: ${[...only].join(", ")}`);
   console.log(`\n${renderReport(results)}`);
   const file = values.json ? path.resolve(values.json) : path.join(resultsDir, `${stamp}.json`);
   await mkdir(path.dirname(file), { recursive: true });

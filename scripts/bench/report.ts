@@ -1,5 +1,6 @@
 // Turns the measured results into the printed table and the targets of issue 6 (PASS/MISS).
 // A benchmark reports; a miss never changes the exit code.
+import type { CellsResult } from "./cells.ts";
 import type { CpuUse } from "./cpu.ts";
 import type { DeployTiming } from "./deploy.ts";
 import type { UnderLoadResult, DeployLatencyResult } from "./deploys.ts";
@@ -21,6 +22,7 @@ export interface BenchResults {
   deployLatency?: DeployLatencyResult;
   deploysUnderLoad?: UnderLoadResult;
   reconcileCost?: { bundle: string; sizes: SizeResult[]; skipped: number[] };
+  cells?: CellsResult;
   targets: TargetCheck[];
   notes: string[];
   errors: { section: string; message: string }[];
@@ -51,6 +53,14 @@ export function meanLoad(runs: LoadResult[]): { rps: number; p50: number; p99: n
 
 export function checkTargets(r: BenchResults): TargetCheck[] {
   const out: TargetCheck[] = [];
+  const p = r.cells?.poison;
+  if (p) {
+    out.push({ name: "cells: failed demo calls beside a spinning handler", target: "0", value: String(p.withPoison.failed), pass: p.withPoison.failed === 0 });
+    const ratio = p.withPoison.p99 / Math.max(1, p.steady.p99);
+    out.push({ name: "cells: demo p99 beside a spinning handler / steady", target: "≤ 3x", value: `${ratio.toFixed(2)}x`, pass: ratio <= 3 });
+    out.push({ name: "cells: hung cell replaced", target: `≤ ${2 * p.hangMs} ms`, value: p.replacedMs === null ? "not seen" : `${p.replacedMs} ms`, pass: p.replacedMs !== null && p.replacedMs <= 2 * p.hangMs });
+    out.push({ name: "cells: spinning invocation paused", target: "≤ 60 s", value: p.pausedMs === null ? "not paused" : `${(p.pausedMs / 1000).toFixed(1)} s`, pass: p.pausedMs !== null && p.pausedMs <= 60_000 });
+  }
   for (const c of r.invocations?.cases ?? []) {
     const g = meanLoad(c.gridiron);
     const n = meanLoad(c.node);
@@ -253,6 +263,21 @@ export function renderReport(r: BenchResults): string {
         fresh.map((s) => [String(s.versions), ms(s.freshGeneration!.startMs), ms(s.freshGeneration!.coldMs), s.freshGeneration!.warmMs.toFixed(1)])));
     }
     if (c.skipped.length) out.push(`   not reached within the time budget: ${c.skipped.join(", ")} versions`);
+  }
+
+  if (r.cells) {
+    out.push("");
+    out.push("5. Cells (demo services on one workerd process vs on cells; a spinning handler beside them)");
+    out.push(table(["cells", "workerd processes", "idle RSS MB (each)", "total MB", "greet req/s", "p99 ms", "failed"],
+      r.cells.cost.map((c) => [String(c.cells), String(c.processes), c.rssMb.join(" + "), String(c.totalRssMb), String(Math.round(c.greet.rps)), String(c.greet.p99), String(c.greet.failed)])));
+    const p = r.cells.poison;
+    if (p) {
+      out.push(table(["greet at a fixed rate", "req/s", "p50 ms", "p99 ms", "failed"], [
+        ["steady", String(Math.round(p.steady.rps)), String(p.steady.p50), String(p.steady.p99), String(p.steady.failed)],
+        [`with ${p.spins} Spinner/spin calls`, String(Math.round(p.withPoison.rps)), String(p.withPoison.p50), String(p.withPoison.p99), String(p.withPoison.failed)],
+      ]));
+      out.push(`   hung cell back after ${p.replacedMs ?? "-"} ms (--cell-hang-ms ${p.hangMs}); first spin paused after ${p.pausedMs ?? "-"} ms`);
+    }
   }
 
   if (r.targets.length) {
