@@ -4,9 +4,10 @@
  *   node bin/build-service.js <name...> [--out <bundlesDir>]
  *   node bin/build-service.js --all [--out <bundlesDir>] [--if-missing]
  *
- * A bundle is `<out>/<name>/` holding `index.js` (ESM), the SDK's wasm module emitted next to it
- * (`sdk_shared_core_wasm_bindings_bg-<HASH>.wasm`, imported by index.js as `./<that name>`) and a
- * `gridiron.json` manifest. The bundle is written to a dot-prefixed temp dir inside `<out>` and
+ * A bundle is `<out>/<name>/` holding `index.js` (ESM), its source map `index.js.map` (linked by
+ * `//# sourceMappingURL`, so Gridiron maps workerd's stack traces back to the .ts sources), the
+ * SDK's wasm module emitted next to it (`sdk_shared_core_wasm_bindings_bg-<HASH>.wasm`, imported by
+ * index.js as `./<that name>`) and a `gridiron.json` manifest. The bundle is written to a dot-prefixed temp dir inside `<out>` and
  * renamed into place, so a watcher never sees a half-written bundle.
  */
 import { randomBytes } from "node:crypto";
@@ -101,8 +102,6 @@ export interface BuildResult {
   warnings: string[];
 }
 
-/** Service names are directory names that are safe everywhere (paths, URLs, workerd names). */
-
 /** Builds `services/<name>/index.ts` into `<outDir>/<name>/`, replacing any existing bundle. */
 export async function buildService(name: string, outDir: string, opts: BuildOptions = {}): Promise<BuildResult> {
   // The bundle directory name is the service name the reconciler serves: hold it to the same rule.
@@ -136,12 +135,16 @@ export async function buildService(name: string, outDir: string, opts: BuildOpti
       assetNames: "[name]-[hash]",
       ...(opts.define ? { define: opts.define } : {}),
       absWorkingDir: REPO_ROOT,
+      // The map carries positions only (no copies of the sources): a stack frame needs no more.
+      sourcemap: "linked",
+      sourcesContent: false,
       logLevel: "silent",
       write: true,
       metafile: true,
       plugins: adapter === "gridiron" ? [fetchAdapterPlugin(warnings)] : [],
     });
     const sdkFetchBundled = Object.keys(result.metafile.inputs).some((f) => SDK_FETCH_MODULE.test(`/${f}`));
+    await nameSourcesFromRepo(path.join(tmpDir, "index.js.map"), tmpDir);
     const manifest: BundleManifest = {
       name,
       main: "index.js",
@@ -172,6 +175,23 @@ export async function buildService(name: string, outDir: string, opts: BuildOpti
     await rm(tmpDir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * esbuild names each source relative to the output directory (`../../services/shop/index.ts`),
+ * which says nothing once the bundle is copied elsewhere (the version store, a git repository).
+ * Sources inside the repository are renamed relative to its root (`services/shop/index.ts`), so a
+ * mapped stack frame reads the same on every machine; others keep their absolute path.
+ */
+async function nameSourcesFromRepo(mapFile: string, outDir: string): Promise<void> {
+  const map = JSON.parse(await readFile(mapFile, "utf8")) as { sources?: string[] };
+  map.sources = (map.sources ?? []).map((s) => {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(s)) return s; // a plugin namespace, not a file
+    const abs = path.resolve(outDir, s);
+    const rel = path.relative(REPO_ROOT, abs);
+    return rel.startsWith("..") || path.isAbsolute(rel) ? abs : rel.split(path.sep).join("/");
+  });
+  await writeFile(mapFile, JSON.stringify(map));
 }
 
 /** Names of all services with a `services/<name>/index.ts`, sorted. */

@@ -59,7 +59,14 @@ export async function logs(o: Readonly<Options>, v: Record<string, string | bool
   for (const l of lines) learn(l.entry);
   const wanted = (l: { raw: string; entry?: LogLine }) => !service || (l.entry ? isAbout(l.entry, service, restateNames) : l.raw.includes(service));
   const pretty = pinoPretty.prettyFactory({ colorize: process.stdout.isTTY === true, translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l", ignore: "pid,hostname,name", singleLine: true });
-  const show = (l: { raw: string; entry?: LogLine }) => process.stdout.write(v.json || !l.entry ? `${l.raw}\n` : pretty(l.entry));
+  // A worker's error carries its whole stack in one event: printed below its line, as a stack reads.
+  const prettyWithStack = (entry: LogLine) => {
+    const { stack, ...rest } = entry;
+    if (typeof stack !== "string") return pretty(entry);
+    const lines = stack.split("\n").map((s) => `${/^\s+at\s/.test(s) ? "      " : "    "}${s.trim()}`);
+    return `${pretty(rest).replace(/\n$/, "")}\n${lines.join("\n")}\n`;
+  };
+  const show = (l: { raw: string; entry?: LogLine }) => process.stdout.write(v.json || !l.entry ? `${l.raw}\n` : prettyWithStack(l.entry));
   const matching = lines.filter(wanted);
   for (const l of matching.slice(Math.max(0, matching.length - limit))) show(l);
   if (!v.follow) return 0;

@@ -81,6 +81,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       controlDir: cellControlDirs[i],
       extraArgs: loader ? ["--experimental"] : [],
       routerVerifies: o.requestIdentity,
+      versionsDir: resolve(store.root),
     }));
     let routerSource: string | undefined;
     const cells = new Cells({

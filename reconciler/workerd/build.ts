@@ -10,6 +10,7 @@ import type { BundleSpec } from "../source/bundle.ts";
 import { base58Decode, isPublicKeyV1, PUBLIC_KEY_PREFIX } from "../restate/identity.ts";
 import { DEFAULT_COMPATIBILITY_DATE } from "../source/manifest.ts";
 import type { Binding, Module, Service, WorkerdConfig } from "./config.ts";
+import { sourceUrlComment } from "./stack.ts";
 
 export interface ServedVersion {
   spec: BundleSpec;
@@ -83,12 +84,13 @@ export const routeName = (service: string, version: string): string => `${servic
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
-function toModule(name: string, type: BundleSpec["modules"][number]["type"], bytes: Uint8Array): Module {
+/** `sourceUrl`: appended to JS modules so their stack frames name the version (stack.ts). */
+function toModule(name: string, type: BundleSpec["modules"][number]["type"], bytes: Uint8Array, sourceUrl = ""): Module {
   switch (type) {
     case "esModule":
-      return { name, esModule: decoder.decode(bytes) };
+      return { name, esModule: decoder.decode(bytes) + sourceUrl };
     case "commonJsModule":
-      return { name, commonJsModule: decoder.decode(bytes) };
+      return { name, commonJsModule: decoder.decode(bytes) + sourceUrl };
     case "wasm":
       return { name, wasm: bytes };
     case "json":
@@ -140,8 +142,12 @@ function networkServices(policy: WorkerdPolicy): Service[] {
   ];
 }
 
-/** Static mode: every live version is a worker of the config; a change means a new generation. */
-export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSource: string, policy: WorkerdPolicy): WorkerdConfig {
+/**
+ * Static mode: every live version is a worker of the config; a change means a new generation.
+ * `nameModules`: JS modules get a `//# sourceURL` naming their version, so a stack that workerd
+ * logs says which version it comes from (off: the modules are exactly the bundle's text).
+ */
+export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSource: string, policy: WorkerdPolicy, opts: { nameModules?: boolean } = {}): WorkerdConfig {
   checkPolicy(policy);
   const services: Service[] = [];
   const routes: Binding[] = [];
@@ -149,7 +155,7 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSou
     const modules = spec.modules.map((m) => {
       const bytes = files.get(m.name);
       if (!bytes) throw new Error(`${spec.service}/${spec.version}: module ${m.name} missing from the stored bundle`);
-      return toModule(m.name, m.type, bytes);
+      return toModule(m.name, m.type, bytes, opts.nameModules ? sourceUrlComment(spec.service, spec.version, m.name) : "");
     });
     const name = workerServiceName(spec.service, spec.version);
     services.push({

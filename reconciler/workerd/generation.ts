@@ -8,7 +8,8 @@ import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { GridironError, type ErrorCode } from "../core/errors.ts";
 import { killOnExit } from "./children.ts";
-import { forwardLine, type OutputPolicy } from "./output.ts";
+import { describeEvent, EventBuffer, forwardLine, type OutputPolicy } from "./output.ts";
+import { mapStack, type SourceMapLookup } from "./stack.ts";
 
 /** Where every generation finds the inherited listening socket (`--socket-fd <name>=3`). */
 const SOCKET_FD = 3;
@@ -36,6 +37,8 @@ export interface GenerationOptions {
   controlSocket?: string;
   /** Which of workerd's output lines are logged (all of them go to the stderr tail). */
   output: OutputPolicy;
+  /** Where the source maps of the versions it serves are: logged stacks then name the sources. */
+  sourceMaps?: SourceMapLookup;
 }
 
 /** One workerd child process: spawn, control-fd readiness, logs, stderr tail, signals, exit. */
@@ -98,16 +101,23 @@ export class Generation {
     const stdout = this.#child.stdio[1] as Readable | null;
     const stderr = this.#child.stdio[2] as Readable | null;
     const control = this.#child.stdio[CONTROL_FD] as Readable | null | undefined;
+    // One log event per console call or uncaught error, not one per line (see output.ts).
+    const logEvent = (stream: "stdout" | "stderr") => (lines: string[]) => {
+      if (!forwardLine(lines[0]!, o.output)) return;
+      const { level, message, stack, ...about } = describeEvent(lines, stream);
+      const mapped = stack !== undefined && o.sourceMaps ? mapStack(stack, o.sourceMaps) : stack;
+      log[level]({ ...about, ...(mapped !== undefined ? { stack: mapped } : {}) }, message);
+    };
     if (stdout) {
-      createInterface({ input: stdout, crlfDelay: Infinity }).on("line", (line) => {
-        if (forwardLine(line, o.output)) log.info(line);
-      });
+      const events = new EventBuffer(logEvent("stdout"));
+      createInterface({ input: stdout, crlfDelay: Infinity }).on("line", (line) => events.push(line)).on("close", () => events.close());
     }
     if (stderr) {
+      const events = new EventBuffer(logEvent("stderr"));
       createInterface({ input: stderr, crlfDelay: Infinity }).on("line", (line) => {
         this.#stderr = (this.#stderr + line + "\n").slice(-STDERR_TAIL_CHARS);
-        if (forwardLine(line, o.output)) log.warn(line);
-      });
+        events.push(line);
+      }).on("close", () => events.close());
     }
     this.#listening = new Promise<number>((resolve) => {
       if (!control) return;

@@ -20,6 +20,8 @@ import { resolveWorkerdBinary } from "./binary.ts";
 import { putJson } from "./control.ts";
 import { Generation, type ExitInfo, type WorkerdSocket } from "./generation.ts";
 import type { OutputPolicy } from "./output.ts";
+import { storeSourceMaps } from "./source-maps.ts";
+import type { SourceMapLookup } from "./stack.ts";
 
 export interface WorkerdProcessOptions {
   /** workerd stdout/stderr lines are logged with {component: "workerd", generation, pid}. */
@@ -55,6 +57,11 @@ export interface WorkerdProcessOptions {
    * (see output.ts). Default false: every line is logged.
    */
   routerVerifies?: boolean;
+  /**
+   * The version store's root (`<data>/versions`): stacks in workerd's logged output are mapped
+   * through the source maps of the versions they name. Default: logged as workerd wrote them.
+   */
+  versionsDir?: string;
 }
 
 export interface WorkerdProcessEvents {
@@ -84,6 +91,7 @@ interface ResolvedOptions {
   workerdPath: string;
   controlDir: string | undefined;
   output: OutputPolicy;
+  sourceMaps: SourceMapLookup | undefined;
 }
 
 export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
@@ -121,6 +129,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       workerdPath: opts.workerdPath ?? resolveWorkerdBinary(),
       controlDir: opts.controlDir,
       output: { routerVerifies: opts.routerVerifies ?? false },
+      sourceMaps: opts.versionsDir === undefined ? undefined : storeSourceMaps(opts.versionsDir),
     };
     this.#log = opts.logger.child({ component: "workerd-process" });
   }

@@ -78,6 +78,10 @@ async function workerCode(env, key, entry) {
     const res = await env.GRIDIRON_VERSIONS.fetch(base + m.name.split("/").map(encodeURIComponent).join("/"));
     if (!res.ok) throw new Error(`${key}: module ${m.name} is not readable in the version store (HTTP ${res.status})`);
     modules[m.name] = await LOADER_MODULE[m.type](res);
+    // Stack frames then name the version (`<service>/<version>/<module>:line:col`): every version
+    // has its own index.js, and the daemon maps frames through that version's source map (stack.ts).
+    if (m.type === "esModule") modules[m.name].js += `\n//# sourceURL=${key}/${m.name}\n`;
+    if (m.type === "commonJsModule") modules[m.name].cjs += `\n//# sourceURL=${key}/${m.name}\n`;
   }));
   return {
     compatibilityDate: entry.compatibilityDate,

@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import { resolveWorkerdBinary } from "./binary.ts";
 import { Generation } from "./generation.ts";
+import type { SourceMapLookup } from "./stack.ts";
 
 const SCRATCH_STOP_GRACE_MS = 2000;
 
@@ -18,11 +19,12 @@ export interface ScratchWorkerd {
 /**
  * One throwaway workerd on 127.0.0.1:0, to validate a config before it goes near the serving
  * generation. Rejects with workerd's stderr if it exits before listening or times out.
- * `routerVerifies`: as WorkerdProcessOptions.routerVerifies, for this config's router.
+ * `routerVerifies`: as WorkerdProcessOptions.routerVerifies, for this config's router;
+ * `sourceMaps`: where logged stacks find the source maps of the bundle under test.
  */
 export async function startScratchWorkerd(
   configPath: string,
-  opts: { logger: Logger; binary?: boolean; timeoutMs?: number; extraArgs?: string[]; workerdPath?: string; socketName?: string; routerVerifies?: boolean },
+  opts: { logger: Logger; binary?: boolean; timeoutMs?: number; extraArgs?: string[]; workerdPath?: string; socketName?: string; routerVerifies?: boolean; sourceMaps?: SourceMapLookup },
 ): Promise<ScratchWorkerd> {
   const gen = new Generation({
     logger: opts.logger,
@@ -34,6 +36,7 @@ export async function startScratchWorkerd(
     configPath,
     label: "scratch",
     output: { routerVerifies: opts.routerVerifies ?? false },
+    sourceMaps: opts.sourceMaps,
   });
   const { port } = await gen.waitListening(opts.timeoutMs ?? 15_000);
   let stopping: Promise<void> | undefined;

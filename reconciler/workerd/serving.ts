@@ -142,6 +142,6 @@ export class Serving {
       const config = buildLoaderConfig(specs, router, this.#d.policy, this.#d.versionsDir);
       return { path: await this.#d.configFiles.write(encodeWorkerdConfig(config)), live: liveSet(specs) };
     }
-    return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, router, this.#d.policy))), live: undefined };
+    return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildWorkerdConfig(versions, router, this.#d.policy, { nameModules: true }))), live: undefined };
   }
 }

@@ -178,12 +178,12 @@ describe("demo services in workerd behind restate-server", () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 30_000);
 
-  it("build-service emits index.js, the wasm it imports by relative name, and gridiron.json", async () => {
+  it("build-service emits index.js, its source map, the wasm it imports by relative name, and gridiron.json", async () => {
     const files = (await readdir(greeterDir)).sort();
-    expect(files).toHaveLength(3);
+    expect(files).toHaveLength(4);
     const wasm = files.find((f) => f.endsWith(".wasm"));
     expect(wasm).toMatch(/^sdk_shared_core_wasm_bindings_bg-[A-Z0-9]{8}\.wasm$/);
-    expect(files).toEqual(["gridiron.json", "index.js", wasm].sort());
+    expect(files).toEqual(["gridiron.json", "index.js", "index.js.map", wasm].sort());
     const js = await readFile(path.join(greeterDir, "index.js"), "utf8");
     expect(js).toContain(`from "./${wasm}"`);
     expect(JSON.parse(await readFile(path.join(greeterDir, "gridiron.json"), "utf8"))).toEqual({
