@@ -9,6 +9,9 @@ import type { RestateAdmin } from "../restate/admin.ts";
 import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./build.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
 import { startScratchWorkerd } from "./scratch.ts";
+import { bundleSourceMaps } from "./source-maps.ts";
+import { frameLocations, mapStack, type SourceMapLookup } from "./stack.ts";
+import { firstSyntaxError, formatSyntaxLocation, type SyntaxLocation } from "./syntax.ts";
 
 const DISCOVER_ACCEPT = [2, 3, 4].map((v) => `application/vnd.restate.endpointmanifest.v${v}+json`).join(", ");
 
@@ -37,15 +40,18 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
   const fail = (message: string, context: Record<string, unknown> = {}) =>
     new GridironError("VERSION_INVALID", `bundle "${service}" (version ${version}): ${message}`, { service, version, ...context });
 
+  const sourceMaps = bundleSourceMaps(service, version, v.files);
   await mkdir(deps.scratchDir, { recursive: true });
   const configPath = join(deps.scratchDir, `${service}-${version}.bin`);
   await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource, deps.policy)));
   let scratch;
   try {
-    scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000, routerVerifies: deps.policy.identityKeys !== null });
+    scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000, routerVerifies: deps.policy.identityKeys !== null, sourceMaps });
   } catch (err) {
     await rm(configPath, { force: true });
-    throw fail(`workerd cannot load it: ${workerdReason(asGridironError(err))}`);
+    const reason = workerdReason(asGridironError(err), sourceMaps);
+    const syntax = /SyntaxError/.test(reason) ? await syntaxErrorOf(v) : undefined;
+    throw fail(`workerd cannot load it: ${reason}${syntax ? `. esbuild: ${formatSyntaxLocation(syntax)}` : ""}`, syntax ? { syntaxError: syntax } : {});
   }
   try {
     const base = `http://127.0.0.1:${scratch.port}/${service}/${version}/`;
@@ -99,11 +105,30 @@ function lastLines(text: string, n = 4): string {
   return text.trim().split("\n").slice(-n).join(" | ") || "(nothing)";
 }
 
-function workerdReason(err: GridironError): string {
+/**
+ * workerd's complaint about a version it cannot load, one line per complaint. A complaint that
+ * workerd follows with a stack (an exception at import, V8's syntax error position) gets where it
+ * happened, its first frame mapped through the bundle's source map: `(at src/index.ts:3:9)`.
+ */
+function workerdReason(err: GridironError, sourceMaps: SourceMapLookup): string {
   const stderr = typeof err.context.stderr === "string" ? err.context.stderr : "";
   // Keep workerd's own complaint (e.g. "Uncaught SyntaxError: …", a compatibility date it does not
   // know); drop what the code logs at start-up and workerd's advisory warnings.
-  const lines = stderr.split("\n").filter((l) => l.trim() && !l.includes("[restate]") && !/does not need to be specified/.test(l));
-  const telling = lines.filter((l) => /error|exception|uncaught|failed|invalid|compatibility|not /i.test(l));
-  return (telling.length ? telling.slice(-3) : lines.slice(-3)).join(" | ") || err.message;
+  const all = stderr.split("\n");
+  const kept = all.map((l, i) => ({ l, i })).filter(({ l }) => l.trim() && !l.includes("[restate]") && !/does not need to be specified/.test(l));
+  const telling = kept.filter(({ l }) => /error|exception|uncaught|failed|invalid|compatibility|not /i.test(l));
+  const where = (i: number) => {
+    const frame = frameLocations(all[i + 1] ?? "")[0];
+    if (!frame || !/^\s+at\s/.test(all[i + 1] ?? "")) return "";
+    const mapped = frameLocations(mapStack(`    at ${frame.file}:${frame.line}:${frame.column}`, sourceMaps))[0]!;
+    return ` (at ${mapped.file}:${mapped.line}:${mapped.column})`;
+  };
+  return (telling.length ? telling.slice(-3) : kept.slice(-3)).map(({ l, i }) => l + where(i)).join(" | ") || err.message;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+/** esbuild's view of the version's syntax error: the module, line and column (main module first). */
+function syntaxErrorOf(v: ServedVersion): Promise<SyntaxLocation | undefined> {
+  return firstSyntaxError(v.spec.modules.map((m) => ({ name: m.name, type: m.type, text: () => decoder.decode(v.files.get(m.name) ?? new Uint8Array()) })));
 }
