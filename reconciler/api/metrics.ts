@@ -50,7 +50,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   });
   const errors = new Counter({
     name: "gridiron_reconcile_errors_total",
-    help: "Errors reported by reconcile passes, by error code (e.g. VERSION_INVALID, SOURCE_GIT_FETCH)",
+    help: "Errors reported by reconcile passes, by error code (e.g. VERSION_INVALID, BUNDLE_INVALID, SOURCE_GIT_FETCH); a rejected bundle or version counts once, when it appears",
     labelNames: ["code"] as const,
     registers,
   });
@@ -107,7 +107,8 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const onPass = (r: ReconcileResult) => {
     reconciles.inc({ outcome: r.outcome });
     duration.observe(r.durationMs / 1000);
-    for (const e of r.errors) errors.inc({ code: e.code });
+    // A rejected bundle or version counts once, in the pass that first reports it (reconcile/rejections.ts).
+    for (const e of r.errors) if (!e.repeated) errors.inc({ code: e.code });
     if (r.errors.some(isSourceError)) sourceErrors.inc();
     if (r.outcome === "ok" || r.outcome === "noop") {
       lastSuccessAt = Date.parse(r.startedAt) + r.durationMs;

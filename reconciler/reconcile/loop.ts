@@ -23,6 +23,7 @@ import { placeVersions } from "./placement.ts";
 import { gate, outcomeOf, retries, toProbe, type Gate, type Probe } from "./gate.ts";
 import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
 import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
+import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
 import { buildPlanReport, buildStatus, recordConditions, type ConditionMemory } from "./status-view.ts";
 import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from "./deps.ts";
 import type { PlanReport, ReconcileResult, Status } from "./status.ts";
@@ -55,6 +56,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** Versions refused by the gate: not probed again on every resync (cleared on manual reconcile). */
   readonly #failedVersions = new Map<string, GridironError>();
   readonly #serviceErrors = new Map<string, { code: string; message: string; hint: string; since: string }>();
+  /** Keys of the rejections the last pass reported (rejections.ts: each is counted once). */
+  #rejected = new Set<string>();
   /** Restate services each validated version provides. */
   readonly #provides = new Map<string, string[]>();
   readonly #history: ReconcileResult[] = [];
@@ -200,8 +203,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
           this.#failedVersions.set(keyOf(r), r.error);
         }
         this.#setServiceError(r.service, r.error);
-        result.errors.push(r.error.toJSON());
       }
+      // Every rejection present is this pass's error, counted once (rejections.ts); a refusal the
+      // source has moved past leaves status now.
+      for (const key of forgotten(this.#failedVersions, o)) this.#failedVersions.delete(key);
+      const counted = countOnce(this.#rejected, rejectionsOf(o, g, this.#failedVersions));
+      this.#rejected = counted.seen;
+      for (const r of counted.rejections) result.errors.push({ ...r.error.toJSON(), ...(r.repeated ? { repeated: true } : {}) });
 
       const applied = await applyPlan(this.#d, {
         observation: o,
@@ -234,7 +242,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       result.outcome = outcomeOf(result);
       this.#history.unshift(result);
       this.#history.length = Math.min(this.#history.length, HISTORY);
-      const level = result.outcome === "noop" ? "debug" : result.errors.length > 0 ? "warn" : "info";
+      // A rejection the last pass reported already is not news: every resync would repeat it.
+      const news = result.errors.some((e) => !e.repeated);
+      const level = news ? "warn" : result.actions.length > 0 ? "info" : "debug";
       log[level]({ trigger, outcome: result.outcome, ms: result.durationMs, deployed: result.deployed, actions: result.actions.map((a) => `${a.type} ${a.service}/${a.version}`) }, "reconcile pass done");
       const retry = retries(result);
       this.#failures = retry ? this.#failures + 1 : 0;

@@ -69,7 +69,14 @@ export interface ReconcileResult {
   /** Versions that became the ones new calls reach in this pass. */
   deployed: { service: string; version: string }[];
   /** What went wrong, each with what to do next (the error registry's hint). */
-  errors: { code: string; kind: string; message: string; hint?: string }[];
+  errors: {
+    code: string;
+    kind: string;
+    message: string;
+    hint?: string;
+    /** A rejected bundle or version an earlier pass already reported: not counted again (reconcile/rejections.ts). */
+    repeated?: boolean;
+  }[];
 }
 
 export interface Status {
