@@ -1,6 +1,7 @@
 // Service and version names end up in URL paths, directory names, workerd service names and
 // Restate metadata, so they are held to the narrowest set that is safe in all four: lowercase
 // ASCII letters, digits and inner hyphens (versions also allow inner dots), like a DNS label.
+// docs/deploying.md#names states the rule for users, once; every other doc links there.
 
 /** One version of one service: the unit the store keeps, workerd serves and Restate registers. */
 export interface VersionRef {
