@@ -53,6 +53,10 @@ test:
 bench:
     npm run bench
 
+# A 3-node Restate cluster on loopback in the foreground (ingress 8080/8180/8280, admin 9070/9170/9270); Ctrl-C stops it
+cluster-restate *args:
+    node --import tsx scripts/cluster-restate.ts {{args}}
+
 # Build the all-in-one container image (container/Dockerfile)
 docker-build:
     docker build -f container/Dockerfile -t {{image}} .

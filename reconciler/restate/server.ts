@@ -31,9 +31,14 @@ export interface RestateServerOptions {
  * the wrapper would put a Node process between us and the pid we must stop.
  */
 export function restateServerBin(): string {
+  return restateNativeBin("restate-server");
+}
+
+/** Same for any of Restate's npm-packaged binaries (`restate-server`, `restatectl`). */
+export function restateNativeBin(name: "restate-server" | "restatectl"): string {
   // Resolve from the wrapper package, whose optional dependency the platform package is.
-  const fromWrapper = createRequire(createRequire(import.meta.url).resolve("@restatedev/restate-server/package.json"));
-  return fromWrapper.resolve(`@restatedev/restate-server-${process.platform}-${process.arch}/bin/restate-server`);
+  const fromWrapper = createRequire(createRequire(import.meta.url).resolve(`@restatedev/${name}/package.json`));
+  return fromWrapper.resolve(`@restatedev/${name}-${process.platform}-${process.arch}/bin/${name}`);
 }
 
 export interface RestateServerEvents {
