@@ -59,6 +59,7 @@ export const ERRORS = {
   RESTATE_HTTP_RETRY: { kind: "failed", area: "restate", hint: "Restate failed or was overloaded; Gridiron retries with backoff. Check restate-server's log if it persists." },
   RESTATE_START: { kind: "failed", area: "restate", hint: "Read restate-server's output in the message and its log in the data dir." },
   RESTATE_PORT_TAKEN: { kind: "stalled", area: "restate", hint: "Stop what holds the port, or choose other ports (GRIDIRON_INGRESS_PORT, GRIDIRON_ADMIN_PORT, GRIDIRON_RESTATE_NODE_PORT)." },
+  INVOCATION_NOT_FOUND: { kind: "stalled", area: "restate", hint: "Check the id with `gridiron invocations`; Restate forgets a completed invocation after its retention." },
   REQUEST_IDENTITY_REJECTED: { kind: "failed", area: "restate", hint: "restate-server must sign requests with this mesh's identity key: let Gridiron start it, point it at <data>/identity/private.pem, or run with --request-identity=false." },
 
   // workerd, the process that serves the bundles.

@@ -143,7 +143,21 @@ export class RestateAdmin {
   async resumeInvocation(id: string, deployment?: string): Promise<void> {
     const path = `/invocations/${encodeURIComponent(id)}/resume${deployment ? `?deployment=${encodeURIComponent(deployment)}` : ""}`;
     const { status, text } = await this.#request("PATCH", path);
+    if (status === 404) throw new GridironError("INVOCATION_NOT_FOUND", `resuming ${id}: Restate knows no such invocation`, { id });
     if (status >= 300) this.#fail("PATCH", path, status, text, `resuming ${id}`);
+  }
+
+  /**
+   * Ends an invocation now, wherever it is (a backing-off one too, which a cancel does not reach
+   * while its handler keeps failing). One that has already completed is reported, not an error.
+   */
+  async killInvocation(id: string): Promise<"killed" | "already-completed"> {
+    const path = `/invocations/${encodeURIComponent(id)}/kill`;
+    const { status, text } = await this.#request("PATCH", path);
+    if (status === 404) throw new GridironError("INVOCATION_NOT_FOUND", `killing ${id}: Restate knows no such invocation`, { id });
+    if (status === 409) return "already-completed";
+    if (status >= 300) this.#fail("PATCH", path, status, text, `killing ${id}`);
+    return "killed";
   }
 
   /** Runs SQL on Restate's introspection tables. */
