@@ -4,6 +4,7 @@
 // one): two meshes in one process (tests) must not share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { isSourceError } from "../core/errors.ts";
+import type { InvocationWatch } from "./invocations.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
 import type { ReconcileResult, VersionState } from "../reconcile/status.ts";
 import type { WorkerdProcess } from "../workerd/process.ts";
@@ -18,6 +19,8 @@ export interface MetricsSources {
   workerd: readonly Pick<WorkerdProcess, "on" | "off">[];
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+  /** Adds the invocations in trouble to status() at scrape time. */
+  invocations?: Pick<InvocationWatch, "status">;
 }
 
 export interface Metrics {
@@ -88,6 +91,12 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     labelNames: ["service", "condition"] as const,
     registers,
   });
+  const trouble = new Gauge({
+    name: "gridiron_invocations_in_trouble",
+    help: "Invocations that need a human, per service and state: retrying (failed, tried again), paused, blocking (still need a replaced version), as in gridiron invocations",
+    labelNames: ["service", "state"] as const,
+    registers,
+  });
   const swaps = new Counter({ name: "gridiron_workerd_swaps_total", help: "workerd generation swaps (a new config took over the listening socket)", registers });
   const swapSeconds = new Histogram({
     name: "gridiron_workerd_swap_duration_seconds",
@@ -132,12 +141,17 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   }
 
   /** Sets the gauges that mirror status(): label sets of services that are gone disappear. */
-  const refresh = () => {
-    const s = src.reconciler.status();
+  const refresh = async () => {
+    const s = src.invocations ? await src.invocations.status(src.reconciler.status()) : src.reconciler.status();
     versions.reset();
     draining.reset();
     conditions.reset();
+    trouble.reset();
     for (const svc of s.services) {
+      for (const state of ["retrying", "paused", "blocking"] as const) {
+        const n = svc.versions.reduce((sum, v) => sum + (v.trouble ?? []).filter((t) => t.state === state).length, 0);
+        if (src.invocations) trouble.set({ service: svc.service, state }, n);
+      }
       for (const state of VERSION_STATES) versions.set({ service: svc.service, state }, svc.versions.filter((v) => v.state === state).length);
       for (const v of svc.versions) {
         if (v.state === "draining" || v.state === "stuck") draining.set({ service: svc.service, version: v.version }, v.blocking ?? 0);
@@ -154,7 +168,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     registry,
     contentType: registry.contentType,
     async scrape() {
-      refresh();
+      await refresh();
       return registry.metrics();
     },
     close() {

@@ -1,11 +1,14 @@
 // The reconciler's HTTP API (:8081): GET /healthz, GET /status, GET /plan, POST /reconcile,
 // POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured), GET /metrics
-// (Prometheus) and GET / (the status page).
+// (Prometheus), GET / (the status page), and with an invocation watch GET /invocations,
+// POST /invocations/kill and POST /invocations/resume.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { bearerMatches } from "./auth.ts";
 import { GridironError, asGridironError } from "../core/errors.ts";
+import { isInvocationId } from "../restate/trouble.ts";
+import { troubleList, type InvocationWatch } from "./invocations.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
 import { STATUS_PAGE } from "./status-page.ts";
@@ -51,7 +54,7 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
   return Buffer.concat(chunks);
 }
 
-export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; metrics?: Pick<Metrics, "scrape" | "contentType">; apiToken?: string }): Promise<ApiServer> {
+export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; metrics?: Pick<Metrics, "scrape" | "contentType">; apiToken?: string; invocations?: InvocationWatch }): Promise<ApiServer> {
   const log = opts.logger.child({ component: "api" });
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
     "GET /healthz": async (_req, res) => send(res, 200, { ok: true }),
@@ -65,7 +68,7 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       res.writeHead(200, { "content-type": opts.metrics.contentType, "cache-control": "no-store" });
       res.end(text);
     },
-    "GET /status": async (_req, res) => send(res, 200, reconciler.status()),
+    "GET /status": async (_req, res) => send(res, 200, opts.invocations ? await opts.invocations.status(reconciler.status()) : reconciler.status()),
     "GET /plan": async (_req, res) => send(res, 200, await reconciler.plan()),
     "POST /reconcile": async (_req, res) => {
       const result = await reconciler.reconcile("api");
@@ -102,6 +105,30 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       send(res, 200, await reconciler.moveInvocations(body.service, body.version));
     },
   };
+  const watch = opts.invocations;
+  if (watch) {
+    routes["GET /invocations"] = async (req, res) => {
+      const service = new URL(req.url ?? "/", "http://x").searchParams.get("service") ?? undefined;
+      const status = await watch.status(reconciler.status());
+      send(res, 200, { ...status.troubleCheck, invocations: troubleList(status, service) });
+    };
+    // Kill and resume change what a drain waits for: a pass follows, so a version no longer needed goes now.
+    routes["POST /invocations/kill"] = async (req, res) => {
+      const body = await readJson(req);
+      if (typeof body.id !== "string" || !isInvocationId(body.id)) return send(res, 400, { error: 'body must be {"id": "inv_…"}' });
+      const outcome = await watch.kill(body.id);
+      void reconciler.reconcile("kill");
+      send(res, 200, { id: body.id, outcome });
+    };
+    routes["POST /invocations/resume"] = async (req, res) => {
+      const body = await readJson(req);
+      if (typeof body.id !== "string" || !isInvocationId(body.id)) return send(res, 400, { error: 'body must be {"id": "inv_…", "deployment"?: "latest" | "dp_…"}' });
+      const deployment = typeof body.deployment === "string" ? body.deployment : undefined;
+      await watch.resume(body.id, deployment);
+      void reconciler.reconcile("resume");
+      send(res, 200, { id: body.id, outcome: "resumed", ...(deployment ? { deployment } : {}) });
+    };
+  }
   // With a token, every route wants `Authorization: Bearer <token>` except GET /healthz (probes)
   // and POST /hooks/git when the webhook has an HMAC secret (senders cannot add a bearer token).
   const open = (method: string | undefined, path: string) =>

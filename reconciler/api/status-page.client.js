@@ -46,11 +46,16 @@
     if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
     return `${Math.floor(s / 86400)} d ago`;
   }
+  function until(iso) {
+    const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+    return !Number.isFinite(s) ? "" : s <= 0 ? "now" : s < 120 ? `in ${s} s` : `in ${Math.round(s / 60)} min`;
+  }
   const time = (iso) => (iso ? h("time", { datetime: iso, title: iso }, ago(iso)) : "");
   const badge = (text, kind) => h("span", { class: `badge ${kind}` }, text);
   const STATE_KIND = { serving: "ok", draining: "warn", stuck: "bad", stored: "muted", failed: "bad", unservable: "bad" };
   const CONDITION_KIND = { Ready: "ok", Progressing: "info", Draining: "warn", Failed: "bad" };
   const OUTCOME_KIND = { ok: "ok", noop: "muted", partial: "warn", error: "bad" };
+  const TROUBLE_KIND = { retrying: "bad", paused: "warn", blocking: "warn" };
 
   function header(s) {
     const r = s.lastReconcile;
@@ -68,6 +73,7 @@
     return h("section", { class: "summary" },
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       s.source.error ? h("div", { class: "error", id: "source-error" }, h("strong", {}, "source error: "), s.source.error) : null,
+      s.troubleCheck && s.troubleCheck.error ? h("div", { class: "error", id: "trouble-error" }, h("strong", {}, "invocations: "), s.troubleCheck.error) : null,
     );
   }
 
@@ -85,6 +91,22 @@
     );
   }
 
+  // Invocations that need a human, under their version: what fails, the error, and the command that ends it.
+  function troubleRow(v) {
+    if (!v.trouble || !v.trouble.length) return null;
+    return h("tr", { class: "trouble-row", "data-trouble-for": v.version },
+      h("td", { colspan: "6" }, h("ul", { class: "trouble" }, v.trouble.map((t) => {
+        const e = t.lastError;
+        const progress = t.state === "retrying"
+          ? `attempt ${t.attempts ?? "?"} failed${t.nextRetryAt && t.status === "backing-off" ? `, next retry ${until(t.nextRetryAt)}` : ""}`
+          : t.state === "paused" ? `paused after ${t.attempts ?? "?"} attempts` : `${t.status}, still needs this version`;
+        return h("li", { "data-invocation": t.id },
+          badge(t.state, TROUBLE_KIND[t.state] || "muted"), " ", h("span", { class: "mono" }, t.id), " ", h("span", { class: "mono" }, t.target), h("span", { class: "dim" }, `  ${progress}`),
+          e ? h("div", { class: "error" }, h("strong", {}, e.message), e.entry ? h("span", { class: "dim" }, ` (in ${e.entry})`) : "", e.stack ? h("pre", { class: "small" }, e.stack) : null) : null,
+          t.resolve && t.resolve.length ? h("div", { class: "small" }, "resolve: ", t.resolve.map((c, i) => [i ? "  or  " : "", h("code", { class: "mono" }, c)])) : null);
+      }))));
+  }
+
   function serviceCard(svc) {
     const trueConditions = svc.conditions.filter((c) => c.status);
     return h("section", { class: `service${svc.error ? " failed" : ""}`, "data-service": svc.service },
@@ -99,7 +121,7 @@
       svc.versions.length
         ? h("table", { class: "versions" },
           h("thead", {}, h("tr", {}, ["state", "version", "Restate services", "drain", "since", "details"].map((t) => h("th", {}, t)))),
-          h("tbody", {}, svc.versions.map(versionRow)))
+          h("tbody", {}, svc.versions.map((v) => [versionRow(v), troubleRow(v)])))
         : h("p", { class: "dim" }, "no versions"),
       trueConditions.length
         ? h("ul", { class: "conditions" }, trueConditions.map((c) =>

@@ -40,6 +40,8 @@ th { color: var(--dim); font-weight: 500; font-size: .8rem; border-top: 0; }
 .error pre { white-space: pre-wrap; word-break: break-word; margin: .3rem 0 0; }
 .error-line { color: var(--bad); word-break: break-word; }
 .conditions { margin: .5rem 0 0; padding-left: 1.2rem; color: var(--dim); }
+.trouble { list-style: none; margin: 0; padding: 0; } .trouble li { margin: .2rem 0 .5rem; }
+.trouble pre { max-height: 8rem; overflow: auto; }
 .history { margin-top: 1.5rem; } .history h2 { font-size: 1rem; }
 .empty { color: var(--dim); }
 time, td.mono { white-space: nowrap; }

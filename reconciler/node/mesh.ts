@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import { isLoopbackHost, loadOrCreateApiToken } from "../api/auth.ts";
 import { loadOrCreateIdentity } from "../restate/identity.ts";
+import { InvocationWatch } from "../api/invocations.ts";
 import { createMetrics } from "../api/metrics.ts";
 import { workerdBaseUrl, type Options } from "./options.ts";
 import { Reconciler } from "../reconcile/loop.ts";
@@ -108,12 +109,16 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     });
     cleanups.push(() => reconciler.close());
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
+    // Its own admin client with a short timeout: status waits on its query, a pass never does.
+    const troubleAdmin = new RestateAdmin(adminUrl, { timeoutMs: 3000 });
+    cleanups.push(async () => troubleAdmin.close());
+    const invocations = new InvocationWatch(troubleAdmin);
     // Before the first pass and the first swap, so the counters see every one of them.
-    const metrics = createMetrics({ reconciler, workerd: processes });
+    const metrics = createMetrics({ reconciler, workerd: processes, invocations });
     cleanups.push(async () => metrics.close());
     await reconciler.start();
 
-    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined });
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined, invocations });
     cleanups.push(() => api.close());
 
     // Watch before the first pass: a change made while it runs queues another pass instead of

@@ -1,5 +1,6 @@
 // What `gridiron status`, GET /status and logs report. Written on every exit path of a pass.
 import type { Action, Plan } from "./plan.ts";
+import type { InvocationInTrouble } from "../restate/trouble.ts";
 
 export type VersionState =
   /** Registered, and where new calls go. */
@@ -31,6 +32,11 @@ export interface VersionStatus {
   /** When a drained version will be removed (ISO time). */
   removeAt?: string;
   reason?: string;
+  /**
+   * Its invocations that need a human: retrying, paused, or holding up its removal, each with the
+   * commands that resolve it. Added by GET /status from a query of its own (api/invocations.ts).
+   */
+  trouble?: InvocationInTrouble[];
 }
 
 export type ConditionType = "Ready" | "Progressing" | "Draining" | "Failed";
@@ -95,6 +101,8 @@ export interface Status {
   services: ServiceStatus[];
   lastReconcile?: ReconcileResult;
   history: ReconcileResult[];
+  /** When Restate was asked for the invocations in trouble, and why it could not answer. */
+  troubleCheck?: { checkedAt: string; error?: string };
 }
 
 /** What `gridiron plan` prints: what a pass would do now, through the same gate, without doing it. */
