@@ -1,10 +1,7 @@
-// The `gridiron logs` and `gridiron call` commands: they read the mesh's log file and call
-// Restate's ingress directly, without the reconciler's API.
+// The `gridiron logs` command: it reads the mesh's log file, without the reconciler's API.
 import { open, readFile } from "node:fs/promises";
 import pinoPretty from "pino-pretty";
-import { callableUrl } from "../core/address.ts";
-import { MeshDownError, UsageError } from "./errors.ts";
-import { print } from "./output.ts";
+import { UsageError } from "./errors.ts";
 import { logFile } from "../node/log.ts";
 import type { Options } from "../node/options.ts";
 
@@ -102,98 +99,4 @@ export async function logs(o: Readonly<Options>, v: Record<string, string | bool
     if (size === undefined) offset = 0; // rotated away and not recreated yet
   }
   return 0;
-}
-
-function ingressUrl(o: Readonly<Options>): string {
-  if (process.env.GRIDIRON_INGRESS_URL) return process.env.GRIDIRON_INGRESS_URL.replace(/\/+$/, "");
-  return callableUrl(o.host, o.ingressPort);
-}
-
-/** Restate's type of a service (Service, VirtualObject, Workflow), or undefined if the admin API does not say. */
-async function restateServiceType(o: Readonly<Options>, name: string): Promise<string | undefined> {
-  try {
-    const res = await fetch(`${callableUrl(o.host, o.adminPort)}/services/${encodeURIComponent(name)}`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) return undefined;
-    const body = (await res.json()) as { ty?: unknown };
-    return typeof body.ty === "string" ? body.ty : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseJsonArg(text: string): string {
-  try {
-    JSON.parse(text);
-    return text;
-  } catch {
-    throw new UsageError(`the body must be JSON, got ${JSON.stringify(text)} (a string needs its quotes: '"${text}"')`);
-  }
-}
-
-/** `gridiron call <Service>/<handler> [<key>] [<json>]`: POST through Restate's ingress. */
-export async function call(o: Readonly<Options>, v: Record<string, string | boolean | undefined>, args: string[]): Promise<number> {
-  const [target, ...rest] = args;
-  const parts = target?.split("/") ?? [];
-  // In <Object>/<key>/<handler> the key is everything between the first and the last slash.
-  const middle = parts.slice(1, -1).join("/");
-  if (!target || parts.length < 2 || parts[0] === "" || parts.at(-1) === "" || (parts.length > 2 && middle === "")) {
-    throw new UsageError("name the handler as <Service>/<handler> or <Object>/<key>/<handler>, e.g. gridiron call Greeter/greet");
-  }
-  const service = parts[0]!;
-  const handler = parts[parts.length - 1]!;
-  let key = parts.length > 2 ? middle : undefined;
-  let body: string | undefined;
-  // --string <text>: the body is that text as a JSON string, so no shell quoting of JSON is needed.
-  const stringBody = typeof v.string === "string" ? JSON.stringify(v.string) : undefined;
-  if (parts.length > 2) {
-    if (rest.length > (stringBody === undefined ? 1 : 0)) throw new UsageError(`too many arguments: ${target} takes at most a JSON body (or --string)`);
-    body = rest[0];
-  } else if (stringBody !== undefined) {
-    if (rest.length > 1) throw new UsageError("too many arguments: gridiron call <Service>/<handler> [<key>] --string <text>");
-    key = rest[0];
-  } else if (rest.length === 2) {
-    [key, body] = rest;
-  } else if (rest.length === 1) {
-    // One argument: a key for a virtual object or workflow, a body for a plain service.
-    const ty = await restateServiceType(o, service);
-    if (ty === "VirtualObject" || ty === "Workflow") key = rest[0];
-    else if (ty !== undefined) body = rest[0];
-    else {
-      try {
-        JSON.parse(rest[0]!);
-        body = rest[0];
-      } catch {
-        key = rest[0];
-      }
-    }
-  } else if (rest.length > 2) {
-    throw new UsageError("too many arguments: gridiron call <Service>/<handler> [<key>] [<json>]");
-  }
-  if (body !== undefined) parseJsonArg(body);
-  body ??= stringBody;
-  const base = ingressUrl(o);
-  const url = `${base}/${[service, key, handler].filter((p) => p !== undefined).map((p) => encodeURIComponent(p!)).join("/")}${v.send ? "/send" : ""}`;
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (typeof v["idempotency-key"] === "string") headers["idempotency-key"] = v["idempotency-key"];
-  let res: Response;
-  try {
-    res = await fetch(url, { method: "POST", headers, body });
-  } catch (err) {
-    throw new MeshDownError(`no Restate ingress answers at ${base} (${(err as Error).cause ?? (err as Error).message}). Start the mesh with 'npm start' or 'gridiron up', or set --ingress-port / GRIDIRON_INGRESS_URL.`);
-  }
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === "" ? null : JSON.parse(text);
-  } catch {
-    /* not JSON: keep the text */
-  }
-  if (v.json) print({ status: res.status, ok: res.ok, url, body: parsed, ...(res.headers.get("x-restate-id") ? { invocationId: res.headers.get("x-restate-id") } : {}) });
-  else if (res.ok) console.log(text);
-  else {
-    const hint = res.status === 404 ? ` Is a bundle providing ${service} serving? Check 'gridiron status'.` : "";
-    console.error(`gridiron call: POST ${url} answered ${res.status}: ${text.trim()}${hint}`);
-  }
-  return res.ok ? 0 : 1;
 }

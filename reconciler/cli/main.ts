@@ -4,8 +4,11 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { findApiToken } from "../api/auth.ts";
-import { call, logs } from "./commands.ts";
+import { call } from "./call.ts";
+import { logs } from "./commands.ts";
 import { MeshDownError, UsageError } from "./errors.ts";
+import { invocationsText, type InvocationsReport } from "./invocations-output.ts";
+import { isInvocationId } from "../restate/trouble.ts";
 import { print, printPlan, printResult, printStatus } from "./output.ts";
 import { createDaemonLogger } from "../node/log.ts";
 import { startMesh, type CellSocket } from "../node/mesh.ts";
@@ -115,6 +118,49 @@ const COMMANDS: Record<string, Command> = {
       return status === 200 && body.failed?.length === 0 ? 0 : 1;
     },
   },
+  invocations: {
+    summary: "list the invocations in trouble (retrying, paused, holding up a drain) with their errors and the command that ends each",
+    usage: "gridiron invocations [<service>] [--json]",
+    flags: CLIENT_FLAGS,
+    positionals: true,
+    async run(o, v, args) {
+      const [service, extra] = args;
+      if (extra !== undefined) throw new UsageError("name at most one service (a bundle or a Restate service), e.g. gridiron invocations faulty");
+      const { body } = await callApi<InvocationsReport>(o, "GET", `/invocations${service ? `?service=${encodeURIComponent(service)}` : ""}`);
+      if (v.json) print(body);
+      else console.log(invocationsText(body, Date.now(), service));
+      return body.error ? 1 : 0;
+    },
+  },
+  kill: {
+    summary: "end an invocation now (a retrying one too); Restate does not run the rest of its handler",
+    usage: "gridiron kill <invocation-id> [--json]",
+    flags: CLIENT_FLAGS,
+    positionals: true,
+    async run(o, v, args) {
+      const id = invocationIdArg(args, "kill");
+      const { status, body } = await callApi<{ id: string; outcome: string; error?: { message: string; hint?: string } }>(o, "POST", "/invocations/kill", { id });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron kill: ${body.error.message}${body.error.hint ? `\n  hint: ${body.error.hint}` : ""}`);
+      else console.log(body.outcome === "killed" ? `killed ${id}` : `${id} had already completed: nothing to kill`);
+      return status === 200 ? 0 : 1;
+    },
+  },
+  resume: {
+    summary: "resume a paused invocation (a backing-off one retries at once), on its deployment or another",
+    usage: "gridiron resume <invocation-id> [--deployment latest|<deployment-id>] [--json]",
+    flags: [...CLIENT_FLAGS, "deployment"],
+    positionals: true,
+    async run(o, v, args) {
+      const id = invocationIdArg(args, "resume");
+      const deployment = typeof v.deployment === "string" ? v.deployment : undefined;
+      const { status, body } = await callApi<{ id: string; error?: { message: string; hint?: string } }>(o, "POST", "/invocations/resume", { id, deployment });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron resume: ${body.error.message}${body.error.hint ? `\n  hint: ${body.error.hint}` : ""}`);
+      else console.log(`resumed ${id}${deployment ? ` on ${deployment === "latest" ? "the latest deployment" : deployment}` : ""}`);
+      return status === 200 ? 0 : 1;
+    },
+  },
   logs: {
     summary: "print the mesh's log lines (from <data-dir>/logs/gridiron.log), or only those about one service",
     usage: "gridiron logs [<service>] [--follow] [--lines <n>] [--json] [--data-dir <dir>]",
@@ -124,8 +170,8 @@ const COMMANDS: Record<string, Command> = {
   },
   call: {
     summary: "call a handler through Restate's ingress and print the answer",
-    usage: "gridiron call <Service>/<handler> [<key>] [<json> | --string <text>] [--send] [--idempotency-key <k>] [--json]\n       gridiron call <Object>/<key>/<handler> [<json> | --string <text>] ...\n\n  gridiron call Greeter/greet                      no body\n  gridiron call Greeter/greet '\"Ana\"'              a JSON body (a string needs its quotes)\n  gridiron call Greeter/greet --string Ana         the same body, without the quotes\n  gridiron call Counter/add demo 5                 virtual object Counter, key demo, body 5",
-    flags: ["host", "ingress-port", "admin-port", "json", "send", "idempotency-key", "string"],
+    usage: "gridiron call <Service>/<handler> [<key>] [<json> | --string <text>] [--send] [--idempotency-key <k>] [--timeout <s>] [--json]\n       gridiron call <Object>/<key>/<handler> [<json> | --string <text>] ...\n\nAn answer that is late because the handler fails is explained on stderr after a few seconds (the\ninvocation's id, attempt and error); the call keeps waiting, up to --timeout if given.\n\n  gridiron call Greeter/greet                      no body\n  gridiron call Greeter/greet '\"Ana\"'              a JSON body (a string needs its quotes)\n  gridiron call Greeter/greet --string Ana         the same body, without the quotes\n  gridiron call Counter/add demo 5                 virtual object Counter, key demo, body 5\n  gridiron call Files/put --content-type application/octet-stream 'raw bytes'",
+    flags: ["host", "ingress-port", "admin-port", "json", "send", "idempotency-key", "string", "content-type", "timeout"],
     positionals: true,
     run: call,
   },
@@ -143,6 +189,9 @@ const FLAG_DOCS: Record<string, string> = {
   send: "do not wait for the result: Restate answers with the invocation id at once",
   "idempotency-key": "Restate's Idempotency-Key header: a repeated call with the same key gets the first call's result",
   string: "send <text> as the body, as a JSON string (instead of a <json> argument)",
+  "content-type": "send the body argument as it is, with this content type (for handlers that take bytes or text, not JSON)",
+  timeout: "stop waiting after <seconds> with exit code 1 (the invocation goes on; see gridiron invocations)",
+  deployment: "resume on this deployment: latest (the serving version's) or a deployment id; default: the one it is pinned to",
 };
 
 function help(name?: string): string {
@@ -159,7 +208,7 @@ function help(name?: string): string {
     lines.push("", EXIT_CODES);
     return lines.join("\n");
   }
-  const list = Object.entries(COMMANDS).filter(([n]) => !n.startsWith("_")).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  const list = Object.entries(COMMANDS).filter(([n]) => !n.startsWith("_")).map(([n, c]) => `  ${n.padEnd(11)} ${c.summary}`);
   return `gridiron: durable Restate services in workerd, reconciled from a bundles folder or a git branch\n\nUsage: gridiron <command> [options]\n\nCommands:\n${list.join("\n")}\n\nRun 'gridiron <command> --help' for its options.\n${EXIT_CODES}`;
 }
 
@@ -313,6 +362,13 @@ async function daemon(o: Readonly<Options>): Promise<number> {
   // Everything we own has stopped; a stray handle (a library's timer) must not keep a daemon
   // without servers alive, holding the launcher and whoever waits on it.
   process.exit(0);
+}
+
+function invocationIdArg(args: string[], command: string): string {
+  const [id, extra] = args;
+  if (!id || extra !== undefined) throw new UsageError(`name one invocation id, e.g. gridiron ${command} inv_1dqFHZ4uRRdp4gFJHxCQQwrUwSARmYqH84 (ids are in 'gridiron invocations')`);
+  if (!isInvocationId(id)) throw new UsageError(`"${id}" is not an invocation id: they look like inv_1dqFHZ4uRRdp4gFJHxCQQwrUwSARmYqH84 (see 'gridiron invocations')`);
+  return id;
 }
 
 async function callApi<T>(o: Readonly<Options>, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {

@@ -2,6 +2,7 @@
 import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { hintOf } from "../core/errors.ts";
+import { troubleCheckLine, versionTroubleLines } from "./invocations-output.ts";
 import { revisionIsInformative } from "../source/source.ts";
 
 export function print(value: unknown): void {
@@ -50,12 +51,18 @@ export function printStatus(s: Status): void {
   }
   console.log("");
   if (s.services.length === 0) console.log("no services yet: put a bundle into the bundles folder (just deploy-demo)");
+  const troubleCheck = troubleCheckLine(s);
+  if (troubleCheck) console.log(troubleCheck);
   for (const svc of s.services) {
     const flags = svc.conditions.filter((c) => c.status).map((c) => c.type).join(",") || "-";
-    console.log(`${svc.service}  [${flags}]${svc.serving ? `  serving ${svc.serving}` : ""}${svc.pinned ? `  (rollback pin: ${svc.pinned})` : ""}`);
+    // A service removed from the source keeps its last version registered until it drains: that is no longer "serving".
+    const leaving = svc.desired === undefined && svc.serving !== undefined && !svc.versions.some((v) => v.version === svc.serving && v.state === "serving");
+    const head = leaving ? `  removed from the source; ${svc.serving} drains` : svc.serving ? `  serving ${svc.serving}` : "";
+    console.log(`${svc.service}  [${flags}]${head}${svc.pinned ? `  (rollback pin: ${svc.pinned})` : ""}`);
     for (const v of svc.versions) {
       const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);
+      for (const line of versionTroubleLines(v.trouble, Date.now())) console.log(line);
     }
     if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}${hintLine(svc.error.code, "  ")}`);
   }

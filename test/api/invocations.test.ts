@@ -107,7 +107,7 @@ describe("InvocationWatch", () => {
   it("asks Restate once for everyone who asks within the TTL, and again after a kill", async () => {
     let queries = 0;
     const admin = {
-      query: async () => { queries++; return [row]; },
+      query: async <Row>() => { queries++; return [row] as Row[]; },
       killInvocation: async () => "killed" as const,
       resumeInvocation: async () => undefined,
     };
@@ -126,7 +126,7 @@ describe("InvocationWatch", () => {
   it("keeps the last answer, with the error beside it, when Restate does not answer", async () => {
     let fail = false;
     const admin = {
-      query: async () => { if (fail) throw new Error("connect ECONNREFUSED"); return [row]; },
+      query: async <Row>() => { if (fail) throw new Error("connect ECONNREFUSED"); return [row] as Row[]; },
       killInvocation: async () => "killed" as const,
       resumeInvocation: async () => undefined,
     };
@@ -141,7 +141,7 @@ describe("InvocationWatch", () => {
 
   it("does not ask when no version is registered", async () => {
     let queries = 0;
-    const admin = { query: async () => { queries++; return []; }, killInvocation: async () => "killed" as const, resumeInvocation: async () => undefined };
+    const admin = { query: async <Row>() => { queries++; return [] as Row[]; }, killInvocation: async () => "killed" as const, resumeInvocation: async () => undefined };
     await new InvocationWatch(admin).status(status([]));
     expect(queries).toBe(0);
   });
