@@ -33,15 +33,20 @@ type Admin = Pick<RestateAdmin, "query" | "killInvocation" | "resumeInvocation">
 export class InvocationWatch {
   readonly #admin: Admin;
   readonly #ttlMs: number;
+  readonly #mapStack: ((stack: string) => string) | undefined;
   #last: { key: string; at: number; snapshot: TroubleSnapshot } | undefined;
   #inflight: { key: string; promise: Promise<TroubleSnapshot> } | undefined;
   /** Bumped by invalidate(): an answer to a question asked before it is not kept. */
   #epoch = 0;
 
-  /** `admin` should have a short timeout of its own: status waits for it. */
-  constructor(admin: Admin, opts: { ttlMs?: number } = {}) {
+  /**
+   * `admin` should have a short timeout of its own: status waits for it. `mapStack` points the
+   * stacks Restate keeps (frames in the bundle's index.js) at the sources, through source maps.
+   */
+  constructor(admin: Admin, opts: { ttlMs?: number; mapStack?: (stack: string) => string } = {}) {
     this.#admin = admin;
     this.#ttlMs = opts.ttlMs ?? 1000;
+    this.#mapStack = opts.mapStack;
   }
 
   /** The invocations in trouble for what `status` shows, at most `ttlMs` old. */
@@ -62,13 +67,23 @@ export class InvocationWatch {
     const checkedAt = new Date().toISOString();
     let snapshot: TroubleSnapshot;
     try {
-      snapshot = { list: await queryTrouble(this.#admin, services, blocking), checkedAt };
+      snapshot = { list: (await queryTrouble(this.#admin, services, blocking)).map((t) => this.#mapped(t)), checkedAt };
     } catch (err) {
       // Keep showing what was last known (status must answer without Restate), and say why it is old.
       snapshot = { list: previous?.list ?? [], checkedAt: previous?.checkedAt ?? checkedAt, error: `asking Restate for invocations in trouble: ${(err as Error).message}` };
     }
     if (epoch === this.#epoch) this.#last = { key, at: Date.now(), snapshot };
     return snapshot;
+  }
+
+  #mapped(t: InvocationInTrouble): InvocationInTrouble {
+    const stack = t.lastError?.stack;
+    if (!stack || !this.#mapStack) return t;
+    try {
+      return { ...t, lastError: { ...t.lastError!, stack: this.#mapStack(stack) } };
+    } catch {
+      return t; // an unreadable source map leaves the stack as Restate has it
+    }
   }
 
   /** After a kill or resume: the next question asks Restate again. */

@@ -20,6 +20,8 @@ import { VersionStore } from "../store/versions.ts";
 import { ROUTER_FILE, type WorkerdPolicy } from "../workerd/build.ts";
 import { Cells } from "../workerd/cells.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
+import { storeSourceMaps } from "../workerd/source-maps.ts";
+import { mapStack } from "../workerd/stack.ts";
 
 export interface Mesh {
   reconciler: Reconciler;
@@ -112,7 +114,8 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     // Its own admin client with a short timeout: status waits on its query, a pass never does.
     const troubleAdmin = new RestateAdmin(adminUrl, { timeoutMs: 3000 });
     cleanups.push(async () => troubleAdmin.close());
-    const invocations = new InvocationWatch(troubleAdmin);
+    const storedMaps = storeSourceMaps(resolve(store.root));
+    const invocations = new InvocationWatch(troubleAdmin, { mapStack: (stack) => mapStack(stack, storedMaps) });
     // Before the first pass and the first swap, so the counters see every one of them.
     const metrics = createMetrics({ reconciler, workerd: processes, invocations });
     cleanups.push(async () => metrics.close());

@@ -139,6 +139,17 @@ describe("InvocationWatch", () => {
     expect(s.troubleCheck?.error).toBe("asking Restate for invocations in trouble: connect ECONNREFUSED");
   });
 
+  it("points each stack at the sources through mapStack", async () => {
+    const admin = {
+      query: async <Row>() => [{ ...row, last_failure: "[500 Internal] boom\nError: boom\n    at fail (faulty/v-1/index.js:9:13)" }] as Row[],
+      killInvocation: async () => "killed" as const,
+      resumeInvocation: async () => undefined,
+    };
+    const watch = new InvocationWatch(admin, { mapStack: (stack) => stack.replace("faulty/v-1/index.js:9:13", "services/faulty/index.ts:10:13") });
+    const [t] = troubleList(await watch.status(status([service()])));
+    expect(t!.lastError!.stack).toBe("Error: boom\n    at fail (services/faulty/index.ts:10:13)");
+  });
+
   it("does not ask when no version is registered", async () => {
     let queries = 0;
     const admin = { query: async <Row>() => { queries++; return [] as Row[]; }, killInvocation: async () => "killed" as const, resumeInvocation: async () => undefined };
