@@ -2,7 +2,6 @@
 // development and tests of Gridiron beyond one node. In production the same shape runs as a
 // Kubernetes StatefulSet (deploy/kubernetes/); here every node is a child process we started, and
 // only those are ever signalled (by pid, through their ChildProcess).
-import { execFile } from "node:child_process";
 import path from "node:path";
 import type { Logger } from "pino";
 import { GridironError } from "../core/errors.ts";
@@ -12,7 +11,7 @@ import {
   type ClusterLayout, type ClusterNodePorts,
 } from "./cluster-config.ts";
 import { ClusterNode, listening } from "./cluster-node.ts";
-import { restateNativeBin } from "./server.ts";
+import { restatectl } from "./restatectl.ts";
 
 export { DEV_CLUSTER_PORTS, type ClusterNodePorts };
 
@@ -69,7 +68,6 @@ export interface RestateCluster {
 
 const POLL_MS = 100;
 const PORT_RETRY_MS = 2000;
-const RESTATECTL_TIMEOUT_MS = 30_000;
 
 /**
  * Starts the nodes, provisions the cluster (a no-op for a base dir provisioned before) and
@@ -199,14 +197,8 @@ function nodeAt(nodes: ClusterNode[], i: number): ClusterNode {
 
 /** restatectl provision, retried until the nodes answer; restatectl exits 0 even when it failed. */
 async function provision(layout: ClusterLayout, nodes: ClusterNode[], deadline: number, signal: AbortSignal | undefined): Promise<void> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("RESTATE")) env[k] = v;
   for (;;) {
-    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
-      execFile(restateNativeBin("restatectl"), provisionArgs(layout), { env, timeout: RESTATECTL_TIMEOUT_MS }, (err, stdout, stderr) => {
-        resolve({ stdout, stderr: stderr || (err ? err.message : "") });
-      });
-    });
+    const { stdout, stderr } = await restatectl(provisionArgs(layout));
     if (provisionSucceeded(stdout)) return;
     signal?.throwIfAborted();
     const dead = nodes.find((n) => !n.running);
