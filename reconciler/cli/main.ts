@@ -21,7 +21,8 @@ import { bindListeningSocket } from "../workerd/listen-socket.ts";
 const CELL_PORTS_ENV = "GRIDIRON_INTERNAL_CELL_PORTS";
 
 function inheritedSockets(o: Readonly<Options>): CellSocket[] {
-  const ports = (process.env[CELL_PORTS_ENV] ?? String(o.workerdPort)).split(",").map(Number);
+  const listed = process.env[CELL_PORTS_ENV] ?? (o.role === "registrar" ? "" : String(o.workerdPort));
+  const ports = listed.split(",").filter(Boolean).map(Number);
   delete process.env[CELL_PORTS_ENV];
   return ports.map((port, i) => ({ fd: 3 + i, port }));
 }
@@ -276,8 +277,9 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
   }
   // One socket per cell, on consecutive ports: a version's deployment URI names its cell's port,
   // so the ports must be the same at every start.
+  // A registrar serves nothing: no workerd, no sockets.
   const sockets = [];
-  for (let i = 0; i < o.cells; i++) {
+  for (let i = 0; i < (o.role === "registrar" ? 0 : o.cells); i++) {
     const port = o.workerdPort === 0 ? 0 : o.workerdPort + i;
     try {
       sockets.push(await bindListeningSocket(o.host, port));
@@ -288,7 +290,7 @@ async function up(o: Readonly<Options>, v: Record<string, string | boolean | und
     }
   }
   // The real port (the flag may say 0) goes last, so it wins over an earlier --workerd-port.
-  const args = [BIN, "__daemon", ...process.argv.slice(3).filter((a) => a !== "--build-demo"), "--workerd-port", String(sockets[0]!.port)];
+  const args = [BIN, "__daemon", ...process.argv.slice(3).filter((a) => a !== "--build-demo"), ...(sockets[0] ? ["--workerd-port", String(sockets[0].port)] : [])];
   // The daemon leads its own process group, and restate-server and workerd join it. Ctrl-C reaches
   // only this launcher, which asks the daemon to stop them in order; if the daemon dies hard, the
   // group is killed so no server outlives it.

@@ -19,6 +19,9 @@ import { createSource } from "../source/index.ts";
 import { VersionStore } from "../store/versions.ts";
 import { ROUTER_FILE, type WorkerdPolicy } from "../workerd/build.ts";
 import { Cells } from "../workerd/cells.ts";
+import { HttpClient } from "../core/http-client.ts";
+import { callableUrl } from "../core/address.ts";
+import { RegistrarLock, nodesServe, systemBundles } from "./cluster.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
@@ -87,8 +90,11 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       versionsDir: resolve(store.root),
     }));
     let routerSource: string | undefined;
+    // A registrar serves nothing: its cells are the nodes', at the address Restate reaches them.
+    const cellCount = o.role === "registrar" ? o.cells : processes.length;
+    const urls = cellUrls(o, Array.from({ length: cellCount }, (_, i) => sockets[i]?.port ?? o.workerdPort + i));
     const cells = new Cells({
-      cells: processes.map((process, i) => ({ url: `http://${o.host}:${sockets[i]!.port}`, process })),
+      cells: urls.map((url, i) => ({ url, process: processes[i] })),
       dataDir: o.dataDir, store, policy: workerdPolicy, mode: o.workerdMode, versionsDir: resolve(store.root), recycleAfter: o.workerdRecycleAfter,
       routerSource: async () => (routerSource ??= await readFile(ROUTER_FILE, "utf8")),
     }, logger);
@@ -96,8 +102,23 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     // The loader's disk service must find the store's root from the first generation on.
     await mkdir(store.root, { recursive: true });
     const source = await createSource(o, logger);
+    const cluster = o.role !== "all";
+    const system = cluster ? await systemBundles(o.dataDir) : undefined;
+    const peers = new HttpClient();
+    cleanups.push(async () => peers.close());
+    const nodes = o.nodes.split(",").map((u) => u.trim().replace(/\/$/, "")).filter(Boolean);
+    if (o.role === "registrar" && nodes.length === 0) throw new Error("--role registrar needs --nodes: the API URLs of the nodes that must serve a version before it is registered");
+    const registrarLock = o.role === "registrar" ? new RegistrarLock({ ingressUrl: callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http: peers, logger }) : undefined;
+    if (registrarLock) {
+      registrarLock.start();
+      cleanups.push(() => registrarLock.release());
+    }
     const reconciler = new Reconciler({
       logger, source, admin, cells,
+      role: o.role,
+      system,
+      registrarLock,
+      nodesServe: o.role === "registrar" ? () => nodesServe(nodes, peers, o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {}) : undefined,
       store,
       ingressUrl,
       dataDir: o.dataDir,
@@ -156,4 +177,19 @@ async function makeControlDir(dataDir: string): Promise<string> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return dir;
+}
+
+/**
+ * Base URL of each cell as Restate reaches it: --workerd-url (a Service in front of every node)
+ * with its port + i, or this machine's host with each cell's own port.
+ */
+export function cellUrls(o: Pick<Options, "host" | "workerdUrl">, ports: readonly number[]): string[] {
+  if (!o.workerdUrl) return ports.map((p) => `http://${o.host}:${p}`);
+  const base = new URL(o.workerdUrl);
+  const first = Number(base.port || (base.protocol === "https:" ? 443 : 80));
+  return ports.map((_, i) => {
+    const u = new URL(base);
+    u.port = String(first + i);
+    return u.origin;
+  });
 }

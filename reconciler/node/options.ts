@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { REPO_ROOT } from "../core/paths.ts";
 import { callableUrl } from "../core/address.ts";
 import { isLoopbackHost } from "../api/auth.ts";
+import { ROLES, type Role } from "../reconcile/deps.ts";
 import { OUTBOUND_POLICIES, WORKERD_MODES, type OutboundPolicy, type WorkerdMode } from "../workerd/build.ts";
 
 
@@ -15,6 +16,14 @@ export interface Options {
   nodePort: number;
   workerdPort: number;
   cells: number;
+  /** What this process does in a cluster: node (serve), registrar (register), or all (one machine). */
+  role: Role;
+  /** Registrar: API base URLs of the nodes that must serve a version before it is registered. */
+  nodes: string;
+  /** The nodes' workerd address as Restate reaches it (cell i: its port + i); empty: http://<host>:<workerd-port>. */
+  workerdUrl: string;
+  /** Registrar: how long the registrar lock lasts without renewal (failover time). */
+  registrarLeaseMs: number;
   apiPort: number;
   restateConfig: string;
   /** Start restate-server ourselves (true) or use one already running at adminPort/ingressPort. */
@@ -85,6 +94,10 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "adminPort", flag: "admin-port", env: "GRIDIRON_ADMIN_PORT", default: () => "9070", doc: "Restate admin API" },
   { key: "nodePort", flag: "node-port", env: "GRIDIRON_RESTATE_NODE_PORT", default: () => "5122", doc: "Restate node-to-node port" },
   { key: "workerdPort", flag: "workerd-port", env: "GRIDIRON_WORKERD_PORT", default: () => "9080", doc: "workerd: every version at /<service>/<version>/ on its cell's port; cell i listens on this port + i" },
+  { key: "role", flag: "role", env: "GRIDIRON_ROLE", default: () => "all", doc: "all: one machine does everything; node: fetch, validate, store and serve in workerd (a registrar registers); registrar: register, promote, drain and deregister in Restate once every node serves a version (one acts at a time, by a lock kept in Restate)" },
+  { key: "nodes", flag: "nodes", env: "GRIDIRON_NODES", default: () => "", doc: "registrar: comma-separated API URLs of the nodes; a version is registered only once every node that answers serves it" },
+  { key: "workerdUrl", flag: "workerd-url", env: "GRIDIRON_WORKERD_URL", default: () => "", doc: "the nodes' workerd as Restate reaches it, e.g. a Service address (cell i: its port + i); default http://<host>:<workerd-port>" },
+  { key: "registrarLeaseMs", flag: "registrar-lease-ms", env: "GRIDIRON_REGISTRAR_LEASE_MS", default: () => "10000", doc: "registrar: how long the registrar lock holds without renewal; another registrar takes over after it" },
   { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },
   { key: "apiPort", flag: "api-port", env: "GRIDIRON_API_PORT", default: () => "8081", doc: "reconciler HTTP API (/status, /reconcile, /healthz)" },
   { key: "restateConfig", flag: "restate-config", env: "GRIDIRON_RESTATE_CONFIG", default: () => resolve(REPO_ROOT, "config/restate.toml"), doc: "restate-server config file" },
@@ -120,7 +133,7 @@ const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity",
 /** Each cell is a workerd process with its own port (workerd-port + i). */
 export const MAX_CELLS = 64;
 
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};
@@ -137,6 +150,9 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
     } else if (BOOLEAN_KEYS.has(spec.key)) {
       if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);
       out[spec.key] = value === "true" || value === "1";
+    } else if (spec.key === "role") {
+      if (!(ROLES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${ROLES.join(", ")}, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
     } else if (spec.key === "workerdMode") {
       if (!(WORKERD_MODES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${WORKERD_MODES.join(" or ")}, got ${JSON.stringify(value)}`);
       out[spec.key] = value;

@@ -15,6 +15,7 @@ import type { ServedVersion } from "../workerd/build.ts";
 import type { Cells } from "../workerd/cells.ts";
 import { withBlocking, type Observation } from "./observe.ts";
 import { placeVersions } from "./placement.ts";
+import type { Role } from "./deps.ts";
 import type { Action, Plan } from "./plan.ts";
 import type { ReconcileResult } from "./status.ts";
 
@@ -31,6 +32,8 @@ export interface ApplyDeps {
   store: VersionStore;
   admin: RestateAdmin;
   cells: Cells;
+  /** Default "all". A node never touches Restate's registry; a registrar serves nothing. */
+  role?: Role;
   /** Register without `Connection: close` (see DEPLOYMENT_HEADERS). */
   restateKeepAlive?: boolean;
 }
@@ -50,6 +53,11 @@ export interface ApplyInput {
   onUnstored: (service: string, e: GridironError) => void;
   /** A version became the one new calls reach. */
   onDeployed: (v: VersionRef) => void;
+  /**
+   * Registrar: which services this pass may register, promote or deregister. Nothing while another
+   * registrar holds the lock; before the lock service itself is registered, only that.
+   */
+  mayRegister?: (service: string) => boolean;
 }
 
 export interface Applied {
@@ -63,6 +71,8 @@ export interface Applied {
   removed: number;
   /** The gate's held services, with any whose version could not be stored. */
   held: ReadonlySet<string>;
+  /** Registrar: versions not registered yet because not every node serves them. */
+  waiting: string[];
 }
 
 export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applied> {
@@ -101,12 +111,23 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   // serve set and removals together hold all of them.
   const maybeRemoved = p.actions.filter((a) => a.type === "remove");
   const before = new Map([...p.serve, ...maybeRemoved].map((v) => [keyOf(v), { service: v.service, version: v.version }]));
-  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length);
+  const role = d.role ?? "all";
+  const registry = role !== "node";
+  const may = (service: string) => registry && (input.mayRegister?.(service) ?? true);
+  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length, role === "all" ? "spread" : "hash");
   await d.cells.apply([...before.values()], placed, candidatesOf(o), log);
-  for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
+  if (d.cells.local) for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 
+  // A registrar registers a version only once every node serves it, in the cell they serve it in.
+  const waiting: string[] = [];
+  const nodesServe = d.cells.local ? undefined : d.cells.servedIn();
   for (const a of p.actions) {
-    if (a.type !== "register" && a.type !== "promote") continue;
+    if (!may(a.service) || (a.type !== "register" && a.type !== "promote")) continue;
+    if (nodesServe && !nodesServe.has(keyOf(a))) {
+      waiting.push(keyOf(a));
+      continue;
+    }
+    if (nodesServe) placed.set(keyOf(a), nodesServe.get(keyOf(a))!);
     fault("before-register");
     await register(d, d.cells.urls[placed.get(keyOf(a)) ?? 0]!, a, o.desired.get(a.service)!.spec, o.revision, log);
     fault("after-register");
@@ -136,21 +157,24 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
       result.actions.push(a);
     }
   }
-  for (const a of removals) {
+  for (const a of removals.filter((r) => may(r.service))) {
     fault("before-deregister");
     await d.admin.deregister(a.deploymentId);
     fault("after-deregister");
     log.info({ service: a.service, version: a.version, deploymentId: a.deploymentId }, "drained version deregistered");
     result.actions.push(a);
   }
-  await d.cells.apply(p.serve, placed, candidatesOf(o), log);
+  // A node drops a version only once the registrar has deregistered it.
+  const registered = new Set(o.deployments.map(keyOf));
+  const keep = registry ? p.serve : [...before.values()].filter((v) => p.serve.some((s) => keyOf(s) === keyOf(v)) || registered.has(keyOf(v)));
+  await d.cells.apply(keep, placed, candidatesOf(o), log);
   for (const a of p.actions) {
-    if (a.type !== "gc") continue;
+    if (a.type !== "gc" || (!registry && registered.has(keyOf(a)))) continue;
     await d.store.remove(a.service, a.version);
     log.info({ service: a.service, version: a.version }, "version removed from disk (retention)");
     result.actions.push(a);
   }
-  return { observation: o, plan: p, draining, removed: removals.length, held };
+  return { observation: o, plan: p, draining, removed: registry ? removals.length : 0, held, waiting };
 }
 
 async function register(d: ApplyDeps, cellUrl: string, a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {

@@ -2,12 +2,32 @@
 // lifecycle settings of drains and retention.
 import type { Logger } from "pino";
 import type { RestateAdmin } from "../restate/admin.ts";
-import type { BundleLimits } from "../source/bundle.ts";
+import type { Bundle, BundleLimits } from "../source/bundle.ts";
 import type { Source } from "../source/source.ts";
 import type { VersionStore } from "../store/versions.ts";
 import type { WorkerdPolicy } from "../workerd/build.ts";
 import type { Cells } from "../workerd/cells.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_RETAIN } from "./plan.ts";
+
+/**
+ * What a Gridiron process does. all: everything, on one machine. node: fetch, validate, store and
+ * serve (never touches Restate's registry). registrar: register, promote, drain and deregister,
+ * once every node serves a version (serves nothing itself).
+ */
+export const ROLES = ["all", "node", "registrar"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** What a registrar knows of its lock before a pass. */
+export interface LockState {
+  /** This registrar holds it: it may change Restate's registry. */
+  held: boolean;
+  /** The lock's own service is not registered yet: registering that one bundle is allowed. */
+  missing: boolean;
+  /** The bundle (Gridiron service name) that provides the lock. */
+  service: string;
+  /** Who holds it, when known. */
+  holder?: string | null;
+}
 
 export interface LifecycleOptions {
   /** How long a version must stay drained before removal. */
@@ -29,6 +49,17 @@ export interface ReconcilerDeps {
   admin: RestateAdmin;
   /** The node's workerd processes; a version's deployment URI names its cell's base URL. */
   cells: Cells;
+  /** Default "all". */
+  role?: Role;
+  /**
+   * Registrar: what every Ready node serves (key → cell), asked before each pass; a version is
+   * registered only once it is in there.
+   */
+  nodesServe?: () => Promise<Map<string, number>>;
+  /** Bundles Gridiron serves itself in a cluster (the registrar lock), beside the source's. */
+  system?: readonly Bundle[];
+  /** Registrar: the lock that lets one registrar act at a time. */
+  registrarLock?: { check(): Promise<LockState> };
   ingressUrl: string;
   dataDir: string;
   /** Request identity keys and outbound policy of every workerd config (serving and scratch). */

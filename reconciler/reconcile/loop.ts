@@ -129,7 +129,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   #observeDeps(): ObserveDeps {
     const d = this.#d;
-    return { source: d.source, admin: d.admin, store: d.store, pins: this.#pins, cellUrls: d.cells.urls, limits: d.limits, bundles: this.#bundles };
+    return { source: d.source, admin: d.admin, store: d.store, pins: this.#pins, cellUrls: d.cells.urls, limits: d.limits, bundles: this.#bundles, system: d.system };
   }
 
   /**
@@ -138,7 +138,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    */
   async #probe(o: Observation): Promise<Map<string, Probe>> {
     const probes = new Map<string, Probe>();
-    for (const c of toProbe(o, this.#failedVersions, this.#d.cells.served)) {
+    // A registrar serves nothing itself: a version it proved once is not proved again each pass
+    // while it waits for the nodes to serve it.
+    const proven = this.#d.cells.local ? [] : [...this.#provides.keys()].map((k) => ({ service: k.slice(0, k.indexOf("/")), version: k.slice(k.indexOf("/") + 1) }));
+    for (const c of toProbe(o, this.#failedVersions, [...this.#d.cells.served, ...proven])) {
       try {
         probes.set(keyOf(c.spec), await validateVersion(c, this.#validateDeps()));
       } catch (err) {
@@ -177,6 +180,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     let draining = false;
     try {
       await this.#router();
+      // A registrar acts on what every Ready node serves, and only while it holds the lock.
+      if (this.#d.nodesServe) this.#d.cells.setRemoteServed(await this.#d.nodesServe());
+      const lock = this.#d.registrarLock ? await this.#d.registrarLock.check() : undefined;
+      const mayRegister = (service: string) => !lock || lock.held || (lock.missing && service === lock.service);
       const { observation: o, blocking } = await observe(this.#observeDeps(), log, { queryInvocations: true });
       result.revision = o.revision;
       // Every later line of this pass says which desired state it works from.
@@ -220,9 +227,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         log,
         onUnstored: (service, e) => this.#setServiceError(service, e),
         onDeployed: () => this.#failedVersions.clear(),
+        mayRegister,
       });
       this.#timers = applied.plan.timers;
-      draining = applied.draining;
+      // Waiting for the nodes (or for the lock) is polled like a drain.
+      draining = applied.draining || applied.waiting.length > 0 || (lock !== undefined && !lock.held);
+      if (applied.waiting.length > 0) log.info({ waiting: applied.waiting }, "not registered yet: waiting for every node to serve it");
 
       // A service whose desired version now serves has no error left to report.
       for (const c of o.desired.values()) if (!applied.held.has(c.spec.service)) this.#serviceErrors.delete(c.spec.service);
@@ -296,7 +306,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       if (!stored.some((s) => s.spec.version === target)) {
         throw new GridironError("ROLLBACK_NO_VERSION", `version ${target} of "${service}" is not in the store (stored: ${list}); retention may have removed it`);
       }
-      const src = await observeSource({ source: this.#d.source, limits: this.#d.limits, bundles: this.#bundles });
+      const src = await observeSource({ source: this.#d.source, limits: this.#d.limits, bundles: this.#bundles, system: this.#d.system });
       await this.#pins.set(service, { version: target, sourceVersion: src.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
       this.#failedVersions.clear();
       this.#log.info({ service, version: target }, "rollback pinned");
@@ -347,11 +357,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       conditionMemory: this.#conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.o.revision, error: this.#sourceError },
       workerd: {
-        url: this.#d.cells.urls[0]!, pid: cell0.process.pid, generation: cell0.process.generation, mode: this.#d.cells.mode,
+        url: this.#d.cells.urls[0]!, pid: cell0.process?.pid, generation: cell0.process?.generation ?? 0, mode: this.#d.cells.mode,
         ...(this.#d.cells.mode === "loader" ? { retiredLoaded: this.#d.cells.retiredLoaded() } : {}),
         cells: this.#d.cells.cells.map((c) => ({
-          index: c.index, url: c.url, pid: c.process.pid, generation: c.process.generation,
-          versions: c.serving.served.map(keyOf),
+          index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0,
+          versions: (c.serving?.served ?? []).map(keyOf),
         })),
       },
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },

@@ -5,8 +5,8 @@ import type { Logger } from "pino";
 import type { RestateAdmin, RestateService } from "../restate/admin.ts";
 import { ourDeployments, type OurDeployment } from "../restate/deployments.ts";
 import { DRAIN_QUERY, blockingInvocations, parseInvocationRows } from "../restate/invocations.ts";
-import { DEFAULT_LIMITS, type BundleCache, type BundleLimits } from "../source/bundle.ts";
-import type { GridironError } from "../core/errors.ts";
+import { DEFAULT_LIMITS, type Bundle, type BundleCache, type BundleLimits } from "../source/bundle.ts";
+import { bundleError, type GridironError } from "../core/errors.ts";
 import { readDesired } from "../source/desired.ts";
 import type { Source } from "../source/source.ts";
 import type { Pins } from "../store/pins.ts";
@@ -52,6 +52,8 @@ export interface ObserveDeps {
   cellUrls: readonly string[];
   limits?: BundleLimits;
   bundles: BundleCache;
+  /** Bundles Gridiron itself needs served (a cluster's registrar lock), beside the source's. */
+  system?: readonly Bundle[];
 }
 
 /**
@@ -96,14 +98,21 @@ export async function observe(
 }
 
 /** What the source asks for, without rollback pins. */
-export async function observeSource(d: Pick<ObserveDeps, "source" | "limits" | "bundles">): Promise<Omit<Observation, keyof Actual>> {
+export async function observeSource(d: Pick<ObserveDeps, "source" | "limits" | "bundles" | "system">): Promise<Omit<Observation, keyof Actual>> {
   const artifact = await d.source.fetch();
   const read = await readDesired(artifact.dir, d.limits ?? DEFAULT_LIMITS, d.bundles);
+  const system = d.system ?? [];
+  const errors = new Map(read.errors);
+  for (const b of read.bundles) {
+    if (system.some((s) => s.spec.service === b.spec.service)) errors.set(b.spec.service, bundleError(b.spec.service, "this name is reserved for a bundle Gridiron serves itself; rename the bundle"));
+  }
+  const bundles = [...read.bundles.filter((b) => !errors.has(b.spec.service)), ...system];
   return {
     revision: artifact.revision,
-    desired: new Map(read.bundles.map((b) => [b.spec.service, { spec: b.spec, files: b.files }])),
-    sourceVersions: new Map(read.bundles.map((b) => [b.spec.service, b.spec.version])),
-    errors: read.errors,
+    desired: new Map(bundles.map((b) => [b.spec.service, { spec: b.spec, files: b.files }])),
+    sourceVersions: new Map(bundles.map((b) => [b.spec.service, b.spec.version])),
+    errors,
+    // Gridiron's own bundles do not make an empty source look full.
     empty: read.empty,
     allowEmpty: read.allowEmpty,
   };

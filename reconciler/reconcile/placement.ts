@@ -25,6 +25,11 @@ export function placeVersions(
   registered: readonly PlacedDeployment[],
   served: ReadonlyMap<string, number>,
   cells: number,
+  /**
+   * spread (one machine): a cell per service while cells last. hash (a cluster): a new version's
+   * cell is a hash of its service name, so every node and the registrar agree without talking.
+   */
+  fresh: "spread" | "hash" = "spread",
 ): Map<string, number> {
   const out = new Map<string, number>();
   const byKey = new Map<string, PlacedDeployment>();
@@ -45,6 +50,10 @@ export function placeVersions(
   const home = new Map<string, number>();
   for (const d of byKey.values()) if ((d.latestFor?.length ?? 0) > 0) home.set(d.service, d.cell);
   for (const v of rest) {
+    if (fresh === "hash") {
+      place(v, hashCell(v.service, cells));
+      continue;
+    }
     const cell = home.get(v.service) ?? [...out].find(([k]) => k.startsWith(`${v.service}/`))?.[1];
     const empty = holds.findIndex((h) => h.size === 0);
     const shared = cell !== undefined && [...holds[cell]!].some((s) => s !== v.service);
@@ -55,6 +64,13 @@ export function placeVersions(
     place(v, leastLoaded(holds));
   }
   return out;
+}
+
+/** FNV-1a of the service name, modulo the cell count. */
+export function hashCell(service: string, cells: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < service.length; i++) h = Math.imul(h ^ service.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % cells;
 }
 
 function leastLoaded(holds: readonly Set<string>[]): number {

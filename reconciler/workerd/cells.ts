@@ -5,6 +5,11 @@
 // cell serve exactly its share. Cell 0 always runs; another starts when it first holds a version.
 import type { Logger } from "pino";
 import { keyOf, type VersionRef } from "../source/names.ts";
+
+const refOf = (key: string): VersionRef => {
+  const i = key.indexOf("/");
+  return { service: key.slice(0, i), version: key.slice(i + 1) };
+};
 import type { VersionStore } from "../store/versions.ts";
 import type { ServedVersion, WorkerdMode, WorkerdPolicy } from "./build.ts";
 import { ConfigFiles } from "./config-files.ts";
@@ -15,13 +20,14 @@ export interface Cell {
   readonly index: number;
   /** Base URL Restate uses for versions in this cell: http://<host>:<port>. */
   readonly url: string;
-  readonly process: WorkerdProcess;
-  readonly serving: Serving;
+  /** Absent on a registrar: its cells are the nodes' (it serves nothing itself). */
+  readonly process?: WorkerdProcess;
+  readonly serving?: Serving;
 }
 
 export interface CellsDeps {
-  /** One entry per cell: its base URL and its supervisor (not started yet). */
-  cells: readonly { url: string; process: WorkerdProcess }[];
+  /** One entry per cell: its base URL and its supervisor (not started yet; none on a registrar). */
+  cells: readonly { url: string; process?: WorkerdProcess }[];
   dataDir: string;
   store: VersionStore;
   policy: WorkerdPolicy;
@@ -34,7 +40,10 @@ export interface CellsDeps {
 export class Cells {
   readonly cells: readonly Cell[];
 
+  readonly #mode: WorkerdMode;
+
   constructor(d: CellsDeps, log?: Logger) {
+    this.#mode = d.mode ?? "static";
     if (d.policy.identityKeys !== null) {
       log?.child({ component: "workerd-process" }).info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
     }
@@ -42,7 +51,7 @@ export class Cells {
       index,
       url,
       process,
-      serving: new Serving({
+      serving: process && new Serving({
         workerd: process,
         // Cell 0 keeps the single-process layout (<data>/workerd/config.bin) so a node that
         // upgrades finds its last good config where it was.
@@ -58,26 +67,41 @@ export class Cells {
   }
 
   get mode(): WorkerdMode {
-    return this.cells[0]!.serving.mode;
+    return this.#mode;
+  }
+
+  /** Registrar: what every node serves (key → cell), as the nodes last reported it. */
+  #remote = new Map<string, number>();
+
+  /** Registrar: records what every Ready node serves; `served` reports it from then on. */
+  setRemoteServed(served: ReadonlyMap<string, number>): void {
+    this.#remote = new Map(served);
+  }
+
+  /** True when this process serves versions itself (not a registrar). */
+  get local(): boolean {
+    return this.cells.some((c) => c.process !== undefined);
   }
 
   get urls(): string[] {
     return this.cells.map((c) => c.url);
   }
 
-  /** Every version served by any cell. */
+  /** Every version served by any cell (a registrar: by every Ready node). */
   get served(): VersionRef[] {
-    return this.cells.flatMap((c) => c.serving.served);
+    if (!this.local) return [...this.#remote.keys()].map(refOf);
+    return this.cells.flatMap((c) => c.serving?.served ?? []);
   }
 
   /** Where each served version is served: key → cell index. */
   servedIn(): Map<string, number> {
-    return new Map(this.cells.flatMap((c) => c.serving.served.map((v) => [keyOf(v), c.index] as const)));
+    if (!this.local) return new Map(this.#remote);
+    return new Map(this.cells.flatMap((c) => (c.serving?.served ?? []).map((v) => [keyOf(v), c.index] as const)));
   }
 
   /** Loader mode: dropped versions still loaded, over all cells. */
   retiredLoaded(): number {
-    return this.cells.reduce((n, c) => n + c.serving.retiredLoaded(), 0);
+    return this.cells.reduce((n, c) => n + (c.serving?.retiredLoaded() ?? 0), 0);
   }
 
   /** Starts cell 0, and every other cell that holds a version in `placed`. */
@@ -85,7 +109,7 @@ export class Cells {
     const byCell = this.#split(refs, placed);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
-      if (c.index !== 0 && mine.length === 0) continue;
+      if (!c.serving || (c.index !== 0 && mine.length === 0)) continue;
       const port = await c.serving.start(mine);
       log.info({ cell: c.index, versions: mine.length, port }, "workerd cell serving registered versions");
     }
@@ -99,7 +123,7 @@ export class Cells {
     const byCell = this.#split(serve, placed);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
-      if (mine.length === 0 && c.process.configPath === undefined && c.index !== 0) continue;
+      if (!c.serving || !c.process || (mine.length === 0 && c.process.configPath === undefined && c.index !== 0)) continue;
       await c.serving.apply(mine, candidates, log.child({ cell: c.index }));
     }
   }
@@ -114,6 +138,6 @@ export class Cells {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.cells.map((c) => c.process.stop()));
+    await Promise.all(this.cells.map((c) => c.process?.stop()));
   }
 }

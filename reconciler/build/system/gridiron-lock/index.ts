@@ -1,0 +1,56 @@
+/**
+ * GridironLock: the registrar lock, kept in Restate itself. A virtual object is single-writer per
+ * key, so acquire/renew/release on one key are serialized by Restate: no consensus of our own.
+ * Every node serves this bundle like any other (it is part of every cluster node's desired state),
+ * so the lock answers as long as one node does. Time comes from the journal (ctx.date.now()), so
+ * a retried attempt decides the same way.
+ */
+import * as restate from "@restatedev/restate-sdk-cloudflare-workers/fetch";
+
+interface Claim {
+  holder: string;
+  ttlMs: number;
+}
+
+interface Lease {
+  held: boolean;
+  holder: string | null;
+  expiresAt: number;
+}
+
+export const lock = restate.object({
+  name: "GridironLock",
+  handlers: {
+    /** Takes the lock if it is free, expired or already ours; renews it when ours. */
+    acquire: async (ctx: restate.ObjectContext, claim: Claim): Promise<Lease> => {
+      if (!claim || typeof claim.holder !== "string" || claim.holder === "" || !(claim.ttlMs > 0)) {
+        throw new restate.TerminalError("acquire expects { holder, ttlMs }", { errorCode: 400 });
+      }
+      const now = await ctx.date.now();
+      const holder = await ctx.get<string>("holder");
+      const expiresAt = (await ctx.get<number>("expiresAt")) ?? 0;
+      if (holder && holder !== claim.holder && expiresAt > now) return { held: false, holder, expiresAt };
+      const until = now + claim.ttlMs;
+      ctx.set("holder", claim.holder);
+      ctx.set("expiresAt", until);
+      return { held: true, holder: claim.holder, expiresAt: until };
+    },
+    /** Gives the lock up if `holder` has it (a registrar that stops hands over at once). */
+    release: async (ctx: restate.ObjectContext, claim: Pick<Claim, "holder">): Promise<boolean> => {
+      if ((await ctx.get<string>("holder")) !== claim?.holder) return false;
+      ctx.clear("holder");
+      ctx.clear("expiresAt");
+      return true;
+    },
+    /** Who holds it, without changing anything. */
+    holder: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext): Promise<Lease> => {
+      const holder = (await ctx.get<string>("holder")) ?? null;
+      const expiresAt = (await ctx.get<number>("expiresAt")) ?? 0;
+      return { held: false, holder, expiresAt };
+    }),
+  },
+});
+
+export default {
+  fetch: restate.createEndpointHandler({ services: [lock] }),
+};

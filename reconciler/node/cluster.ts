@@ -1,0 +1,125 @@
+// What a Gridiron process needs to take part in a cluster: the registrar's view of what every Ready
+// node serves (asked over each node's API), the registrar lock (kept in Restate: the GridironLock
+// virtual object, served by every node like any bundle), and that lock's bundle, built once.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { buildService } from "../build/service.ts";
+import type { HttpClient } from "../core/http-client.ts";
+import type { LockState } from "../reconcile/deps.ts";
+import type { Status } from "../reconcile/status.ts";
+import { DEFAULT_LIMITS, readBundle, type Bundle } from "../source/bundle.ts";
+
+/** The bundle (Gridiron service name) and the Restate virtual object of the registrar lock. */
+export const LOCK_BUNDLE = "gridiron-lock";
+const LOCK_OBJECT = "GridironLock";
+const LOCK_KEY = "registrar";
+const SYSTEM_SERVICES = fileURLToPath(new URL("../build/system/", import.meta.url));
+
+/**
+ * Builds the lock's bundle into `<dataDir>/system/`. The build is deterministic, so every node of
+ * one checkout gets the same bytes and the same version id.
+ */
+export async function systemBundles(dataDir: string): Promise<Bundle[]> {
+  const out = join(dataDir, "system");
+  await buildService(LOCK_BUNDLE, out, { servicesDir: SYSTEM_SERVICES });
+  return [await readBundle(join(out, LOCK_BUNDLE), DEFAULT_LIMITS)];
+}
+
+/**
+ * What every Ready node serves, key → cell. A node that does not answer is not Ready and does not
+ * count; a version that two Ready nodes serve in different cells counts as served by neither.
+ * No Ready node: nothing is served.
+ */
+export async function nodesServe(nodes: readonly string[], http: HttpClient, headers: Record<string, string> = {}): Promise<Map<string, number>> {
+  const views: Map<string, number>[] = [];
+  await Promise.all(nodes.map(async (url) => {
+    try {
+      const r = await http.request(`${url}/status`, { headers, timeoutMs: 2000 });
+      if (r.status !== 200) return;
+      const s = JSON.parse(r.text) as Status;
+      views.push(new Map((s.workerd.cells ?? []).flatMap((c) => c.versions.map((k) => [k, c.index] as const))));
+    } catch {
+      /* not Ready */
+    }
+  }));
+  if (views.length === 0) return new Map();
+  const [first, ...rest] = views;
+  return new Map([...first!].filter(([k, cell]) => rest.every((v) => v.get(k) === cell)));
+}
+
+/**
+ * The registrar lock, through Restate's ingress. Renewed in the background at a third of its
+ * lease, so a registrar that dies is replaced within one lease.
+ */
+export class RegistrarLock {
+  readonly holder: string;
+  readonly #ingressUrl: string;
+  readonly #ttlMs: number;
+  readonly #http: HttpClient;
+  readonly #log: Logger;
+  #state: LockState = { held: false, missing: false, service: LOCK_BUNDLE };
+  #validUntil = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(o: { ingressUrl: string; ttlMs: number; http: HttpClient; logger: Logger; holder?: string }) {
+    this.#ingressUrl = o.ingressUrl;
+    this.#ttlMs = o.ttlMs;
+    this.#http = o.http;
+    this.#log = o.logger.child({ component: "registrar" });
+    this.holder = o.holder ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.#acquire(), Math.max(200, Math.floor(this.#ttlMs / 3)));
+    this.#timer.unref();
+  }
+
+  /** Whether this registrar may act now (acquiring or renewing when needed). */
+  async check(): Promise<LockState> {
+    if (!this.#state.held || Date.now() > this.#validUntil) await this.#acquire();
+    return { ...this.#state, held: this.#state.held && Date.now() <= this.#validUntil };
+  }
+
+  /** Hands the lock over at once (a registrar that stops). */
+  async release(): Promise<void> {
+    clearInterval(this.#timer);
+    if (!this.#state.held) return;
+    await this.#call("release", { holder: this.holder }).catch(() => undefined);
+    this.#state = { ...this.#state, held: false };
+  }
+
+  async #acquire(): Promise<void> {
+    const asked = Date.now();
+    try {
+      const r = await this.#call("acquire", { holder: this.holder, ttlMs: this.#ttlMs });
+      if (r.status === 404 || /not found|NotFound/i.test(r.status >= 400 ? r.text : "")) {
+        this.#set({ held: false, missing: true, service: LOCK_BUNDLE, holder: null });
+        return;
+      }
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+      const lease = JSON.parse(r.text) as { held: boolean; holder: string | null };
+      // Our own clock from before the call bounds the lease conservatively.
+      if (lease.held) this.#validUntil = asked + this.#ttlMs;
+      this.#set({ held: lease.held, missing: false, service: LOCK_BUNDLE, holder: lease.holder });
+    } catch (err) {
+      this.#set({ ...this.#state, held: false, missing: false });
+      this.#log.warn({ err: (err as Error).message }, "registrar lock unreachable; not acting until it answers");
+    }
+  }
+
+  #set(next: LockState): void {
+    if (next.held !== this.#state.held || next.holder !== this.#state.holder) {
+      this.#log.info({ holder: next.holder ?? null, me: this.holder, held: next.held }, next.held ? "registrar lock held: this registrar acts" : "registrar lock not held: standing by");
+    }
+    this.#state = next;
+  }
+
+  #call(handler: string, body: unknown) {
+    return this.#http.request(`${this.#ingressUrl}/${LOCK_OBJECT}/${LOCK_KEY}/${handler}`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs: 5000,
+    });
+  }
+}

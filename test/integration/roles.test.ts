@@ -1,0 +1,162 @@
+// Several Gridiron processes on one Restate: two nodes (serve) behind one address (the local
+// forwarder, as a Kubernetes Service would be) and registrars (register once every node serves,
+// one at a time by a lock kept in Restate). Real restate-server, workerd and gridiron processes.
+import { cp, mkdtemp, rename, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildService } from "../../reconciler/build/service.ts";
+import { loadOrCreateIdentity } from "../../reconciler/restate/identity.ts";
+import { startForwarder, type Forwarder } from "../../scripts/cluster/forwarder.ts";
+import { deployGreeterVariant } from "../helpers/bundles.ts";
+import { processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { freePortBlock, freePorts } from "../helpers/ports.ts";
+import { startRestate, type RestateServer } from "../helpers/restate.ts";
+
+const CELLS = 2;
+let root: string;
+let bundlesDir: string;
+let built: string;
+let restate: RestateServer | undefined;
+let forwarder: Forwarder | undefined;
+const nodes: (RunningMesh | undefined)[] = [];
+const registrars: (RunningMesh | undefined)[] = [];
+let nodeApis: string[] = [];
+let fwdBase = 0;
+
+async function portsFor(): Promise<MeshPorts> {
+  const workerd = await freePortBlock(CELLS);
+  const [api, node] = (await freePorts(2)) as [number, number];
+  return { ingress: Number(new URL(restate!.ingressUrl).port), admin: Number(new URL(restate!.adminUrl).port), node, workerd, api };
+}
+
+async function start(name: string, role: "node" | "registrar", ports: MeshPorts, extra: Record<string, string> = {}): Promise<RunningMesh> {
+  const dataDir = path.join(root, name);
+  // Every process trusts (and restate-server signs with) the one request identity key.
+  await cp(path.join(root, "shared", "identity"), path.join(dataDir, "identity"), { recursive: true });
+  return startGridiron({
+    dataDir, bundlesDir, ports, logFile: path.join(root, `${name}.log`),
+    env: {
+      GRIDIRON_ROLE: role, GRIDIRON_MANAGE_RESTATE: "false", GRIDIRON_CELLS: String(CELLS),
+      GRIDIRON_WORKERD_URL: `http://127.0.0.1:${fwdBase}`, GRIDIRON_NODES: nodeApis.join(","),
+      GRIDIRON_REGISTRAR_LEASE_MS: "3000", GRIDIRON_DRAIN_GRACE_MS: "300", ...extra,
+    },
+  });
+}
+
+async function deployments(): Promise<{ id: string; uri: string }[]> {
+  const r = await fetch(`${restate!.adminUrl}/deployments`);
+  return ((await r.json()) as { deployments: { id: string; uri: string }[] }).deployments;
+}
+
+async function served(mesh: RunningMesh): Promise<string[]> {
+  return ((await mesh.status()).workerd.cells ?? []).flatMap((c) => c.versions);
+}
+
+async function call(pathname: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const r = await fetch(`${restate!.ingressUrl}${pathname}`, {
+    method: "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: r.status, json: await r.json().catch(() => undefined) };
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "gridiron-roles-"));
+  bundlesDir = path.join(root, "bundles");
+  built = path.join(root, "built");
+  const { identity } = await loadOrCreateIdentity(path.join(root, "shared"));
+  restate = await startRestate({ baseDir: path.join(root, "restate"), env: { RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE: identity.privateKeyFile } });
+  await buildService("greeter", built);
+  await buildService("counter", bundlesDir);
+  await deployGreeterVariant(built, bundlesDir, "Hello");
+  const p1 = await portsFor();
+  const p2 = await portsFor();
+  fwdBase = await freePortBlock(CELLS);
+  forwarder = await startForwarder({ listenPorts: Array.from({ length: CELLS }, (_, i) => fwdBase + i), backendPorts: (i) => [p1.workerd + i, p2.workerd + i] });
+  nodeApis = [`http://127.0.0.1:${p1.api}`, `http://127.0.0.1:${p2.api}`];
+  nodes.push(await start("node1", "node", p1), await start("node2", "node", p2));
+  registrars.push(await start("registrar1", "registrar", await portsFor()));
+  await waitFor("greeter and counter to answer through Restate", async () => {
+    const [g, c] = await Promise.all([call("/Greeter/greet", "Ana"), call("/Counter/roles/get")]);
+    return g.status === 200 && c.status === 200 ? true : undefined;
+  }, 120_000);
+}, 240_000);
+
+afterAll(async () => {
+  for (const m of [...registrars, ...nodes]) await m?.stop();
+  await forwarder?.close();
+  await restate?.stop();
+  if (!root) return;
+  // A SIGKILLed gridiron leaves its workerd to the launcher's process-group kill: nothing survives.
+  await waitFor("no process left under the test's root", async () => ((await processesUnder(root)).length === 0 ? true : undefined), 30_000);
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("nodes and a registrar", () => {
+  it("registers every version under the one address in front of the nodes, and every node serves it", async () => {
+    const ours = (await deployments()).filter((d) => d.uri.startsWith(`http://127.0.0.1:${fwdBase}/`) || d.uri.startsWith(`http://127.0.0.1:${fwdBase + 1}/`));
+    expect(ours.map((d) => new URL(d.uri).pathname.split("/")[1]).sort()).toEqual(["counter", "greeter", "gridiron-lock"]);
+    for (const n of nodes) {
+      const keys = await served(n!);
+      for (const d of ours) expect(keys).toContain(new URL(d.uri).pathname.split("/").slice(1, 3).join("/"));
+    }
+  });
+
+  it("a new version is registered only once every node serves it", async () => {
+    const before = new Set((await deployments()).map((d) => d.uri));
+    await deployGreeterVariant(built, bundlesDir, "Howdy");
+    const violations: string[] = [];
+    const uri = await waitFor("the new greeter to be registered", async () => {
+      const fresh = (await deployments()).find((d) => !before.has(d.uri) && d.uri.includes("/greeter/"));
+      if (!fresh) return undefined;
+      const key = new URL(fresh.uri).pathname.split("/").slice(1, 3).join("/");
+      for (const [i, n] of nodes.entries()) if (!(await served(n!)).includes(key)) violations.push(`node${i + 1} does not serve ${key} though it is registered`);
+      return fresh.uri;
+    }, 60_000);
+    expect(violations).toEqual([]);
+    expect(uri).toContain(`127.0.0.1:`);
+    await waitFor("the new greeter to answer", async () => {
+      const r = await call("/Greeter/greet", "Bo");
+      return typeof r.json === "string" && r.json.startsWith("Howdy") ? true : undefined;
+    });
+  });
+
+  it("a node SIGKILLed under load costs no call: the address in front of the nodes skips it", async () => {
+    let stop = false;
+    let ok = 0;
+    const failures: string[] = [];
+    const loop = (async () => {
+      while (!stop) {
+        const r = await call("/Counter/load/add").catch((e: Error) => ({ status: 0, json: e.message }));
+        if (r.status === 200) ok++;
+        else failures.push(`${r.status} ${JSON.stringify(r.json)}`);
+      }
+    })();
+    await waitFor("a few calls", async () => (ok >= 5 ? true : undefined));
+    process.kill(nodes[0]!.pid, "SIGKILL");
+    await nodes[0]!.exited;
+    const at = ok;
+    await waitFor("more calls after the kill", async () => (ok >= at + 20 ? true : undefined), 60_000);
+    stop = true;
+    await loop;
+    expect(failures).toEqual([]);
+    expect((await call("/Counter/load/get")).json).toBe(ok);
+  });
+
+  it("a second registrar takes over within the lease when the first is SIGKILLed", async () => {
+    registrars.push(await start("registrar2", "registrar", await portsFor()));
+    process.kill(registrars[0]!.pid, "SIGKILL");
+    await registrars[0]!.exited;
+    registrars[0] = undefined;
+    const before = new Set((await deployments()).map((d) => d.uri));
+    const t0 = Date.now();
+    await deployGreeterVariant(built, bundlesDir, "Ahoy");
+    await waitFor("the standby registrar to register the new greeter", async () =>
+      (await deployments()).some((d) => !before.has(d.uri) && d.uri.includes("/greeter/")) ? true : undefined, 60_000);
+    // Within the lease (3 s) plus a pass and the nodes' own deploy of the new version.
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+});
