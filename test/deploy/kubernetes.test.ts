@@ -5,6 +5,7 @@
  * ConfigMaps with the keys pods read, the Lease the registrar is told, provisioning that matches
  * Restate's config.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +27,16 @@ const objects: (Obj & { file: string })[] = files.flatMap((file) =>
     return { ...(doc.toJS() as Obj), file };
   }));
 const kustomization = parseYaml(readFileSync(path.join(DIR, "kustomization.yaml"), "utf8")) as { namespace: string; resources: string[]; images: { name: string }[] };
+
+/** kubectl, where the machine has one: its built-in kustomize renders the base without a cluster. */
+const kubectl = (() => {
+  try {
+    execFileSync("kubectl", ["version", "--client"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 const all = (kind: string) => objects.filter((o) => o.kind === kind);
 const one = (kind: string, name: string) => {
@@ -228,5 +239,16 @@ describe("deploy/kubernetes", () => {
       expect(c.ports.find((p: any) => p.name === "api").containerPort).toBe(apiPort);
       for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(c[probe].httpGet, `${d.metadata.name} ${probe}`).toEqual({ path: "/healthz", port: "api" });
     }
+  });
+
+  it.skipIf(!kubectl)("kubectl kustomize renders the base: every object, in the namespace, with the Gridiron image tagged", () => {
+    const rendered = parseAllDocuments(execFileSync("kubectl", ["kustomize", DIR], { encoding: "utf8" })).map((d) => d.toJS() as Obj & { metadata: { namespace?: string } });
+    expect(rendered.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort());
+    for (const o of rendered) {
+      if (o.kind !== "Namespace") expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("gridiron");
+      expect(o.metadata.labels?.["app.kubernetes.io/part-of"]).toBe("gridiron");
+    }
+    const images = rendered.filter((o) => o.spec?.template).flatMap((o) => containers(o).map((c) => c.image as string));
+    expect(new Set(images)).toEqual(new Set(["gridiron:0.1.0", "docker.restate.dev/restatedev/restate:1.7.12"]));
   });
 });
