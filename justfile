@@ -57,6 +57,14 @@ bench:
 cluster-restate *args:
     node --import tsx scripts/cluster-restate.ts {{args}}
 
+# The local cluster in the foreground: 3 Restate nodes, 2 Gridiron nodes behind 127.0.0.1:9080, a registrar on :8081; Ctrl-C stops it
+cluster-up *args:
+    node --import tsx scripts/cluster-up.ts {{args}}
+
+# Roles, the registrar lock and what each node of the local cluster serves (--json for JSON)
+cluster-status *args:
+    node --import tsx scripts/cluster-status.ts {{args}}
+
 # Build the all-in-one container image (container/Dockerfile)
 docker-build:
     docker build -f container/Dockerfile -t {{image}} .

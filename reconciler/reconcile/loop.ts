@@ -26,7 +26,7 @@ import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
 import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
 import { buildPlanReport, buildStatus, recordConditions, type ConditionMemory } from "./status-view.ts";
 import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from "./deps.ts";
-import type { PlanReport, ReconcileResult, Status } from "./status.ts";
+import type { ClusterStatus, PlanReport, ReconcileResult, Status } from "./status.ts";
 
 export type { LifecycleOptions, ReconcilerDeps };
 
@@ -63,6 +63,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #history: ReconcileResult[] = [];
   #sourceError: string | undefined;
   #passes = 0;
+  #cluster: ClusterStatus | undefined;
   /** Per service and condition type: its last status and since when; written by passes only. */
   readonly #conditions: ConditionMemory = new Map();
 
@@ -233,6 +234,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // Waiting for the nodes (or for the lock) is polled like a drain.
       draining = applied.draining || applied.waiting.length > 0 || (lock !== undefined && !lock.held);
       if (applied.waiting.length > 0) log.info({ waiting: applied.waiting }, "not registered yet: waiting for every node to serve it");
+      this.#cluster = { role: this.#d.role ?? "all", ...(lock ? { lock: { held: lock.held, holder: lock.holder ?? null } } : {}), ...(this.#d.nodesServe ? { waiting: applied.waiting } : {}) };
 
       // A service whose desired version now serves has no error left to report.
       for (const c of o.desired.values()) if (!applied.held.has(c.spec.service)) this.#serviceErrors.delete(c.spec.service);
@@ -347,7 +349,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   #statusAt(now: string): Status {
     const cell0 = this.#d.cells.cells[0]!;
-    return buildStatus({
+    const status = buildStatus({
       last: this.#last,
       now,
       served: this.#d.cells.served,
@@ -367,6 +369,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
     });
+    return { cluster: this.#cluster ?? { role: this.#d.role ?? "all" }, ...status };
   }
 
   /** Waits for the running and queued passes to finish; no follow-up passes after this. */

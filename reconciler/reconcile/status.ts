@@ -85,7 +85,17 @@ export interface ReconcileResult {
   }[];
 }
 
+/** This process's part in a cluster. */
+export interface ClusterStatus {
+  role: "all" | "node" | "registrar";
+  /** Registrar: whether it holds the registrar lock, and who does. */
+  lock?: { held: boolean; holder: string | null };
+  /** Registrar: versions not registered yet because not every Ready node serves them. */
+  waiting?: string[];
+}
+
 export interface Status {
+  cluster?: ClusterStatus;
   source: { kind: string; location: string; revision?: string; error?: string };
   workerd: {
     url: string;
