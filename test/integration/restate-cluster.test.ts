@@ -22,13 +22,16 @@ let root: string | undefined;
 let cluster: RestateCluster | undefined;
 let peer: NodePeer | undefined;
 const cleanup = new Cleanup();
+let startMs = 0;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "gridiron-restate-cluster-"));
   const p = await freePorts(9);
   const nodes = [0, 1, 2].map((i) => ({ ingress: p[3 * i]!, admin: p[3 * i + 1]!, node: p[3 * i + 2]! }));
   // Start-up waits on readiness only; the generous limit is for a loaded 2-core machine.
+  const t0 = Date.now();
   cluster = await startRestateCluster({ baseDir: path.join(root, "restate"), nodes, rocksdbTotalMemory: "256 MiB", readyTimeoutMs: 150_000, stopTimeoutMs: 10_000 });
+  startMs = Date.now() - t0;
   peer = await startNodePeer(undefined, path.join(root, "peer.log"), cleanup);
 }, 200_000);
 
@@ -120,7 +123,7 @@ describe("a local 3-node Restate cluster", () => {
       total += count.json as number;
     }
     expect(total).toBe(calls.length);
-    console.log(`restate-cluster: ${calls.length} calls, 0 failed; ${led[back.name]} of 4 partitions led by the killed node; `
+    console.log(`restate-cluster: start to ready ${startMs} ms; ${calls.length} calls, 0 failed; ${led[back.name]} of 4 partitions led by the killed node; `
       + `longest call across the kill ${stallMs} ms; restart to ready ${rejoinMs} ms`);
   });
 
