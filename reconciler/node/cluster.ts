@@ -10,22 +10,25 @@ import { buildService } from "../build/service.ts";
 import type { HttpClient } from "../core/http-client.ts";
 import type { LockState } from "../reconcile/deps.ts";
 import type { Status } from "../reconcile/status.ts";
+import type { Pin, PinStore } from "../store/pins.ts";
 import { DEFAULT_LIMITS, readBundle, type Bundle } from "../source/bundle.ts";
 
-/** The bundle (Gridiron service name) and the Restate virtual object of the registrar lock. */
-export const LOCK_BUNDLE = "gridiron-lock";
+/** The bundle (Gridiron service name) of Gridiron's own services, and the objects in it. */
+export const SYSTEM_BUNDLE = "gridiron-system";
 const LOCK_OBJECT = "GridironLock";
 const LOCK_KEY = "registrar";
+const PINS_OBJECT = "GridironPins";
+const PINS_KEY = "cluster";
 const SYSTEM_SERVICES = fileURLToPath(new URL("../build/system/", import.meta.url));
 
 /**
- * Builds the lock's bundle into `<dataDir>/system/`. The build is deterministic, so every node of
+ * Builds the system bundle (lock and pins) into `<dataDir>/system/`. The build is deterministic, so every node of
  * one checkout gets the same bytes and the same version id.
  */
 export async function systemBundles(dataDir: string): Promise<Bundle[]> {
   const out = join(dataDir, "system");
-  await buildService(LOCK_BUNDLE, out, { servicesDir: SYSTEM_SERVICES });
-  return [await readBundle(join(out, LOCK_BUNDLE), DEFAULT_LIMITS)];
+  await buildService(SYSTEM_BUNDLE, out, { servicesDir: SYSTEM_SERVICES });
+  return [await readBundle(join(out, SYSTEM_BUNDLE), DEFAULT_LIMITS)];
 }
 
 /**
@@ -60,7 +63,7 @@ export class RegistrarLock {
   readonly #ttlMs: number;
   readonly #http: HttpClient;
   readonly #log: Logger;
-  #state: LockState = { held: false, missing: false, service: LOCK_BUNDLE };
+  #state: LockState = { held: false, missing: false, service: SYSTEM_BUNDLE };
   #validUntil = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -96,14 +99,14 @@ export class RegistrarLock {
     try {
       const r = await this.#call("acquire", { holder: this.holder, ttlMs: this.#ttlMs });
       if (r.status === 404 || /not found|NotFound/i.test(r.status >= 400 ? r.text : "")) {
-        this.#set({ held: false, missing: true, service: LOCK_BUNDLE, holder: null });
+        this.#set({ held: false, missing: true, service: SYSTEM_BUNDLE, holder: null });
         return;
       }
       if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
       const lease = JSON.parse(r.text) as { held: boolean; holder: string | null };
       // Our own clock from before the call bounds the lease conservatively.
       if (lease.held) this.#validUntil = asked + this.#ttlMs;
-      this.#set({ held: lease.held, missing: false, service: LOCK_BUNDLE, holder: lease.holder });
+      this.#set({ held: lease.held, missing: false, service: SYSTEM_BUNDLE, holder: lease.holder });
     } catch (err) {
       this.#set({ ...this.#state, held: false, missing: false });
       this.#log.warn({ err: (err as Error).message }, "registrar lock unreachable; not acting until it answers");
@@ -120,6 +123,50 @@ export class RegistrarLock {
   #call(handler: string, body: unknown) {
     return this.#http.request(`${this.#ingressUrl}/${LOCK_OBJECT}/${LOCK_KEY}/${handler}`, {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs: 5000,
+    });
+  }
+}
+
+/**
+ * Rollback pins kept in Restate (GridironPins), so every node lays the same pins over the source
+ * as the registrar. A node only reads them; a failed read keeps the pins last read, so a
+ * Restate hiccup never releases a rollback.
+ */
+export class RestatePins implements PinStore {
+  readonly #ingressUrl: string;
+  readonly #http: HttpClient;
+  readonly #writable: boolean;
+  #pins = new Map<string, Pin>();
+
+  constructor(o: { ingressUrl: string; http: HttpClient; writable: boolean }) {
+    this.#ingressUrl = o.ingressUrl;
+    this.#http = o.http;
+    this.#writable = o.writable;
+  }
+
+  async load(): Promise<void> {
+    const r = await this.#call("all", undefined).catch(() => undefined);
+    if (r?.status === 200) this.#pins = new Map(Object.entries(JSON.parse(r.text) as Record<string, Pin>));
+  }
+
+  entries(): [string, Pin][] {
+    return [...this.#pins];
+  }
+
+  async set(service: string, pin: Pin): Promise<void> {
+    const r = await this.#call("set", { service, pin });
+    if (r.status !== 200) throw new Error(`GridironPins/set answered ${r.status}: ${r.text.slice(0, 200)}`);
+    this.#pins.set(service, pin);
+  }
+
+  async delete(service: string): Promise<void> {
+    if (!this.#pins.delete(service) || !this.#writable) return;
+    await this.#call("delete", { service }).catch(() => undefined);
+  }
+
+  #call(handler: string, body: unknown) {
+    return this.#http.request(`${this.#ingressUrl}/${PINS_OBJECT}/${PINS_KEY}/${handler}`, {
+      method: "POST", headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: 5000,
     });
   }
 }

@@ -21,7 +21,7 @@ import { ROUTER_FILE, type WorkerdPolicy } from "../workerd/build.ts";
 import { Cells } from "../workerd/cells.ts";
 import { HttpClient } from "../core/http-client.ts";
 import { callableUrl } from "../core/address.ts";
-import { RegistrarLock, nodesServe, systemBundles } from "./cluster.ts";
+import { RegistrarLock, RestatePins, nodesServe, systemBundles } from "./cluster.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
@@ -118,6 +118,10 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       role: o.role,
       system,
       registrarLock,
+      pins: cluster ? new RestatePins({ ingressUrl: callableUrl(o.host, o.ingressPort), http: peers, writable: o.role === "registrar" }) : undefined,
+      pokeNodes: () => {
+        for (const url of nodes) void peers.request(`${url}/reconcile`, { method: "POST", headers: o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {}, timeoutMs: 60_000 }).catch(() => undefined);
+      },
       nodesServe: o.role === "registrar" ? () => nodesServe(nodes, peers, o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {}) : undefined,
       store,
       ingressUrl,

@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { RestateAdmin } from "../restate/admin.ts";
 import type { Bundle, BundleLimits } from "../source/bundle.ts";
+import type { PinStore } from "../store/pins.ts";
 import type { Source } from "../source/source.ts";
 import type { VersionStore } from "../store/versions.ts";
 import type { WorkerdPolicy } from "../workerd/build.ts";
@@ -56,8 +57,12 @@ export interface ReconcilerDeps {
    * registered only once it is in there.
    */
   nodesServe?: () => Promise<Map<string, number>>;
+  /** Where rollback pins live; default a file in the data dir (a cluster keeps them in Restate). */
+  pins?: PinStore;
   /** Bundles Gridiron serves itself in a cluster (the registrar lock), beside the source's. */
   system?: readonly Bundle[];
+  /** Registrar: asks every node for a pass now (a version or a pin the nodes have not seen yet). */
+  pokeNodes?: () => void;
   /** Registrar: the lock that lets one registrar act at a time. */
   registrarLock?: { check(): Promise<LockState> };
   ingressUrl: string;

@@ -15,7 +15,7 @@ import { ourDeployments } from "../restate/deployments.ts";
 import type { BundleCache } from "../source/bundle.ts";
 import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
-import { Pins } from "../store/pins.ts";
+import { Pins, type PinStore } from "../store/pins.ts";
 import { ROUTER_FILE } from "../workerd/build.ts";
 import { validateVersion } from "../workerd/validate.ts";
 import { applyPlan } from "./apply.ts";
@@ -42,7 +42,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #log: Logger;
   readonly #life: LifecycleOptions;
   readonly #queue = new PQueue({ concurrency: 1 });
-  readonly #pins: Pins;
+  readonly #pins: PinStore;
   readonly #bundles: BundleCache = new Map();
   #queued: Promise<ReconcileResult> | undefined;
   #queuedToken: object | undefined;
@@ -72,7 +72,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#d = deps;
     this.#log = deps.logger.child({ component: "reconciler" });
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
-    this.#pins = new Pins(deps.dataDir);
+    this.#pins = deps.pins ?? new Pins(deps.dataDir);
   }
 
   async #router(): Promise<string> {
@@ -233,7 +233,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.#timers = applied.plan.timers;
       // Waiting for the nodes (or for the lock) is polled like a drain.
       draining = applied.draining || applied.waiting.length > 0 || (lock !== undefined && !lock.held);
-      if (applied.waiting.length > 0) log.info({ waiting: applied.waiting }, "not registered yet: waiting for every node to serve it");
+      if (applied.waiting.length > 0) {
+        log.info({ waiting: applied.waiting }, "not registered yet: waiting for every node to serve it");
+        this.#d.pokeNodes?.();
+      }
       this.#cluster = { role: this.#d.role ?? "all", ...(lock ? { lock: { held: lock.held, holder: lock.holder ?? null } } : {}), ...(this.#d.nodesServe ? { waiting: applied.waiting } : {}) };
 
       // A service whose desired version now serves has no error left to report.
@@ -312,6 +315,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       await this.#pins.set(service, { version: target, sourceVersion: src.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
       this.#failedVersions.clear();
       this.#log.info({ service, version: target }, "rollback pinned");
+      this.#d.pokeNodes?.();
       return this.#pass("rollback");
     }) as Promise<ReconcileResult>;
   }

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type Bundle, type BundleCache, type BundleLimits } from
 import { bundleError, type GridironError } from "../core/errors.ts";
 import { readDesired } from "../source/desired.ts";
 import type { Source } from "../source/source.ts";
-import type { Pins } from "../store/pins.ts";
+import type { PinStore } from "../store/pins.ts";
 import type { StoredVersion, VersionStore } from "../store/versions.ts";
 import type { ServedVersion } from "../workerd/build.ts";
 import { pinDecisions } from "./pins.ts";
@@ -47,7 +47,7 @@ export interface ObserveDeps {
   source: Source;
   admin: RestateAdmin;
   store: VersionStore;
-  pins: Pins;
+  pins: PinStore;
   /** Base URL of each cell: a deployment is ours when its URI is under one of them. */
   cellUrls: readonly string[];
   limits?: BundleLimits;
@@ -74,6 +74,7 @@ export async function observe(
   const errors = new Map(src.errors);
   const actual = await observeActual(d, opts.queryInvocations ? sourceVersions : null);
 
+  await d.pins.load();
   const pins = pinDecisions(d.pins.entries(), sourceVersions, actual.stored);
   for (const r of pins.release) {
     log[r.level]({ service: r.service, pinned: r.pin.version, source: sourceVersions.get(r.service) ?? null }, r.reason);

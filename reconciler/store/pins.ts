@@ -14,7 +14,16 @@ export interface Pin {
   at: string;
 }
 
-export class Pins {
+/** Where pins live: a file in the data dir (one machine), or Restate (a cluster: every node sees them). */
+export interface PinStore {
+  /** Reads the pins again (a pass starts with this). */
+  load(): Promise<void>;
+  entries(): [string, Pin][];
+  set(service: string, pin: Pin): Promise<void>;
+  delete(service: string): Promise<void>;
+}
+
+export class Pins implements PinStore {
   readonly #file: string;
   #pins = new Map<string, Pin>();
 

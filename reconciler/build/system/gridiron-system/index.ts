@@ -1,9 +1,13 @@
 /**
- * GridironLock: the registrar lock, kept in Restate itself. A virtual object is single-writer per
+ * Gridiron's own services in a cluster, served by every node like any bundle, so they answer as
+ * long as one node does, and kept in Restate itself.
+ *
+ * GridironLock: the registrar lock. A virtual object is single-writer per
  * key, so acquire/renew/release on one key are serialized by Restate: no consensus of our own.
- * Every node serves this bundle like any other (it is part of every cluster node's desired state),
- * so the lock answers as long as one node does. Time comes from the journal (ctx.date.now()), so
- * a retried attempt decides the same way.
+ * Time comes from the journal (ctx.date.now()), so a retried attempt decides the same way.
+ *
+ * GridironPins: the rollback pins every node and the registrar lay over the source (one object,
+ * one map: a pass reads them all in one call).
  */
 import * as restate from "@restatedev/restate-sdk-cloudflare-workers/fetch";
 
@@ -51,6 +55,29 @@ export const lock = restate.object({
   },
 });
 
+interface Pin {
+  version: string;
+  sourceVersion: string | null;
+  breaking: boolean;
+  at: string;
+}
+
+export const pins = restate.object({
+  name: "GridironPins",
+  handlers: {
+    all: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext): Promise<Record<string, Pin>> => (await ctx.get<Record<string, Pin>>("pins")) ?? {}),
+    set: async (ctx: restate.ObjectContext, req: { service: string; pin: Pin }): Promise<void> => {
+      if (!req || typeof req.service !== "string" || !req.pin) throw new restate.TerminalError("set expects { service, pin }", { errorCode: 400 });
+      ctx.set("pins", { ...((await ctx.get<Record<string, Pin>>("pins")) ?? {}), [req.service]: req.pin });
+    },
+    delete: async (ctx: restate.ObjectContext, req: { service: string }): Promise<void> => {
+      const all = { ...((await ctx.get<Record<string, Pin>>("pins")) ?? {}) };
+      delete all[req?.service];
+      ctx.set("pins", all);
+    },
+  },
+});
+
 export default {
-  fetch: restate.createEndpointHandler({ services: [lock] }),
+  fetch: restate.createEndpointHandler({ services: [lock, pins] }),
 };
