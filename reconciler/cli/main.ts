@@ -43,7 +43,7 @@ const EXIT_CODES = "Exit codes: 0 ok, 1 failed (an HTTP error, a service with an
 /** The daemon's JSON log, beside what it prints (so `gridiron logs` works after the fact). */
 
 const MESH_FLAGS = OPTION_SPECS.filter((s) => !s.envOnly).map((s) => s.flag);
-const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking", "follow", "send"]);
+const BOOLEAN_FLAGS = new Set(["json", "build-demo", "breaking", "follow", "send", "ids"]);
 const CLIENT_FLAGS = ["host", "api-port", "data-dir", "json"];
 
 const COMMANDS: Record<string, Command> = {
@@ -121,30 +121,39 @@ const COMMANDS: Record<string, Command> = {
   },
   invocations: {
     summary: "list the invocations in trouble (retrying, paused, holding up a drain) with their errors and the command that ends each",
-    usage: "gridiron invocations [<service>] [--json]",
-    flags: CLIENT_FLAGS,
+    usage: "gridiron invocations [<service>] [--ids] [--json]",
+    flags: [...CLIENT_FLAGS, "ids"],
     positionals: true,
     async run(o, v, args) {
       const [service, extra] = args;
       if (extra !== undefined) throw new UsageError("name at most one service (a bundle or a Restate service), e.g. gridiron invocations faulty");
       const { body } = await callApi<InvocationsReport>(o, "GET", `/invocations${service ? `?service=${encodeURIComponent(service)}` : ""}`);
       if (v.json) print(body);
+      else if (v.ids) for (const t of body.invocations) console.log(t.id);
       else console.log(invocationsText(body, Date.now(), service));
       return body.error ? 1 : 0;
     },
   },
   kill: {
-    summary: "end an invocation now (a retrying one too); Restate does not run the rest of its handler",
-    usage: "gridiron kill <invocation-id> [--json]",
+    summary: "end invocations now (retrying ones too); Restate does not run the rest of their handlers",
+    usage: "gridiron kill <invocation-id>... [--json]\n       gridiron kill $(gridiron invocations <service> --ids)     every invocation in trouble of a service",
     flags: CLIENT_FLAGS,
     positionals: true,
     async run(o, v, args) {
-      const id = invocationIdArg(args, "kill");
-      const { status, body } = await callApi<{ id: string; outcome: string; error?: { message: string; hint?: string } }>(o, "POST", "/invocations/kill", { id });
-      if (v.json) print(body);
-      else if (body.error) console.error(`gridiron kill: ${body.error.message}${body.error.hint ? `\n  hint: ${body.error.hint}` : ""}`);
-      else console.log(body.outcome === "killed" ? `killed ${id}` : `${id} had already completed: nothing to kill`);
-      return status === 200 ? 0 : 1;
+      if (args.length === 0) throw new UsageError("name the invocations to kill, e.g. gridiron kill inv_1dqFHZ4uRRdp4gFJHxCQQwrUwSARmYqH84 (ids are in 'gridiron invocations'; none there: nothing to kill)");
+      let failed = 0;
+      const bodies: unknown[] = [];
+      for (const arg of args) {
+        const id = invocationIdArg([arg], "kill");
+        const { status, body } = await callApi<{ id: string; outcome: string; error?: { message: string; hint?: string } }>(o, "POST", "/invocations/kill", { id });
+        if (status !== 200) failed++;
+        bodies.push(body);
+        if (v.json) continue;
+        if (body.error) console.error(`gridiron kill: ${body.error.message}${body.error.hint ? `\n  hint: ${body.error.hint}` : ""}`);
+        else console.log(body.outcome === "killed" ? `killed ${id}` : `${id} had already completed: nothing to kill`);
+      }
+      if (v.json) print(bodies.length === 1 ? bodies[0] : bodies);
+      return failed === 0 ? 0 : 1;
     },
   },
   resume: {
@@ -192,6 +201,7 @@ const FLAG_DOCS: Record<string, string> = {
   string: "send <text> as the body, as a JSON string (instead of a <json> argument)",
   "content-type": "send the body argument as it is, with this content type (for handlers that take bytes or text, not JSON)",
   timeout: "stop waiting after <seconds> with exit code 1 (the invocation goes on; see gridiron invocations)",
+  ids: "print only the invocation ids, one a line (for gridiron kill $(…))",
   deployment: "resume on this deployment: latest (the serving version's) or a deployment id; default: the one it is pinned to",
 };
 
