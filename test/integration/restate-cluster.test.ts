@@ -67,9 +67,11 @@ describe("a local 3-node Restate cluster", () => {
   it("a deployment registered through node 1 is listed by nodes 2 and 3 and answers through node 3's ingress", async () => {
     const [n1, n2, n3] = cluster!.nodes as [RestateCluster["nodes"][0], RestateCluster["nodes"][0], RestateCluster["nodes"][0]];
     deploymentId = (await registerDeployment(n1.adminUrl, `http://127.0.0.1:${peer!.port}/`)).id;
+    const registeredAt = Date.now();
     for (const n of [n2, n3]) {
       await waitFor(`${n.name} to list ${deploymentId}`, async () => ((await listedIds(n.adminUrl)).includes(deploymentId) ? true : undefined));
     }
+    console.log(`restate-cluster: registered through n1, listed by n2 and n3 after ${Date.now() - registeredAt} ms`);
     const res = await callIngress(n3.ingressUrl, "/NodeGreeter/greet", "Ana");
     expect(res.status).toBe(200);
     expect(res.json).toBe("Hello, Ana! Greetings from Gridiron (node).");
@@ -131,8 +133,10 @@ describe("a local 3-node Restate cluster", () => {
     const [n1, n2, n3] = cluster!.nodes as [RestateCluster["nodes"][0], RestateCluster["nodes"][0], RestateCluster["nodes"][0]];
     const res = await fetch(`${n2.adminUrl}/deployments/${deploymentId}?force=true`, { method: "DELETE" });
     expect(res.status).toBe(202);
+    const deletedAt = Date.now();
     for (const n of [n1, n3]) {
       await waitFor(`${n.name} to drop ${deploymentId}`, async () => (!(await listedIds(n.adminUrl)).includes(deploymentId) ? true : undefined));
     }
+    console.log(`restate-cluster: deleted through n2, gone from n1 and n3 after ${Date.now() - deletedAt} ms`);
   });
 });
