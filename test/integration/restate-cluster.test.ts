@@ -64,6 +64,13 @@ describe("a local 3-node Restate cluster", () => {
     expect(Object.keys(leaders).every((n) => ["n1", "n2", "n3"].includes(n))).toBe(true);
   });
 
+  it("a second cluster on the same ports is refused before it starts anything", async () => {
+    const nodes = cluster!.nodes.map((n) => ({ ingress: Number(new URL(n.ingressUrl).port), admin: Number(new URL(n.adminUrl).port), node: n.nodePort }));
+    await expect(startRestateCluster({ baseDir: path.join(root!, "second"), nodes, readyTimeoutMs: 10_000 }))
+      .rejects.toMatchObject({ code: "RESTATE_PORT_TAKEN" });
+    expect(await processesUnder(path.join(root!, "second"))).toEqual([]);
+  });
+
   it("a deployment registered through node 1 is listed by nodes 2 and 3 and answers through node 3's ingress", async () => {
     const [n1, n2, n3] = cluster!.nodes as [RestateCluster["nodes"][0], RestateCluster["nodes"][0], RestateCluster["nodes"][0]];
     deploymentId = (await registerDeployment(n1.adminUrl, `http://127.0.0.1:${peer!.port}/`)).id;
