@@ -50,15 +50,16 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     await mkdir(o.dataDir, { recursive: true });
     // Secrets first: restate-server must sign with the key from its first start on.
     const warn = (message: string) => logger.warn({ component: "security" }, message);
-    const { identity, created } = await loadOrCreateIdentity(o.dataDir, warn);
+    const { identity, created } = await loadOrCreateIdentity(o.dataDir, warn, o.identityKeyFile || undefined);
     logger.info({ component: "security", publicKey: identity.publicKey, file: identity.publicKeyFile, verified: o.requestIdentity },
       created ? "generated the request identity key pair" : "request identity key loaded");
     if (!o.requestIdentity) warn("--request-identity=false: workerd serves any caller that reaches its port, signed or not");
     else if (!o.manageRestate) warn(`the external restate-server must sign its requests: set request-identity-private-key-pem-file = "${identity.privateKeyFile}" under [worker.invoker]`);
     const apiToken = o.apiToken || (await loadOrCreateApiToken(o.dataDir, warn)).token;
     if (!isLoopbackHost(o.host)) warn(`listening on ${o.host}: other machines can reach workerd (signed requests only), the API (bearer token) and Restate's ingress and admin API, which have no authentication of their own; firewall the admin port`);
-    const ingressUrl = `http://${o.host}:${o.ingressPort}`;
-    const adminUrl = `http://${o.host}:${o.adminPort}`;
+    // A managed restate-server listens where we bind it; an external one (a cluster) may be anywhere.
+    const ingressUrl = (!o.manageRestate && o.restateIngressUrl) || `http://${o.host}:${o.ingressPort}`;
+    const adminUrl = (!o.manageRestate && o.restateAdminUrl) || `http://${o.host}:${o.adminPort}`;
     let restate: RestateServer | undefined;
     if (o.manageRestate) {
       restate = new RestateServer({
@@ -108,7 +109,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     cleanups.push(async () => peers.close());
     const nodes = o.nodes.split(",").map((u) => u.trim().replace(/\/$/, "")).filter(Boolean);
     if (o.role === "registrar" && nodes.length === 0) throw new Error("--role registrar needs --nodes: the API URLs of the nodes that must serve a version before it is registered");
-    const registrarLock = o.role === "registrar" ? new RegistrarLock({ ingressUrl: callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http: peers, logger }) : undefined;
+    const registrarLock = o.role === "registrar" ? new RegistrarLock({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http: peers, logger }) : undefined;
     if (registrarLock) {
       registrarLock.start();
       cleanups.push(() => registrarLock.release());
@@ -118,7 +119,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       role: o.role,
       system,
       registrarLock,
-      pins: cluster ? new RestatePins({ ingressUrl: callableUrl(o.host, o.ingressPort), http: peers, writable: o.role === "registrar" }) : undefined,
+      pins: cluster ? new RestatePins({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), http: peers, writable: o.role === "registrar" }) : undefined,
       pokeNodes: () => {
         for (const url of nodes) void peers.request(`${url}/reconcile`, { method: "POST", headers: o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {}, timeoutMs: 60_000 }).catch(() => undefined);
       },

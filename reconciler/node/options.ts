@@ -16,6 +16,12 @@ export interface Options {
   nodePort: number;
   workerdPort: number;
   cells: number;
+  /** Restate's admin API URL(s), comma-separated; empty: http://<host>:<admin-port>. */
+  restateAdminUrl: string;
+  /** Restate's ingress URL; empty: http://<host>:<ingress-port>. */
+  restateIngressUrl: string;
+  /** A shared request identity private key (PEM); empty: <data>/identity/private.pem. */
+  identityKeyFile: string;
   /** What this process does in a cluster: node (serve), registrar (register), or all (one machine). */
   role: Role;
   /** Registrar: API base URLs of the nodes that must serve a version before it is registered. */
@@ -94,6 +100,9 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "adminPort", flag: "admin-port", env: "GRIDIRON_ADMIN_PORT", default: () => "9070", doc: "Restate admin API" },
   { key: "nodePort", flag: "node-port", env: "GRIDIRON_RESTATE_NODE_PORT", default: () => "5122", doc: "Restate node-to-node port" },
   { key: "workerdPort", flag: "workerd-port", env: "GRIDIRON_WORKERD_PORT", default: () => "9080", doc: "workerd: every version at /<service>/<version>/ on its cell's port; cell i listens on this port + i" },
+  { key: "restateAdminUrl", flag: "restate-admin-url", env: "GRIDIRON_RESTATE_ADMIN_URL", default: () => "", doc: "with --manage-restate=false: Restate's admin API, or several comma-separated (the nodes of a cluster) to fail over between; default http://<host>:<admin-port>" },
+  { key: "restateIngressUrl", flag: "restate-ingress-url", env: "GRIDIRON_RESTATE_INGRESS_URL", default: () => "", doc: "with --manage-restate=false: Restate's ingress (e.g. a Service in front of every Restate node); default http://<host>:<ingress-port>" },
+  { key: "identityKeyFile", flag: "identity-key-file", env: "GRIDIRON_IDENTITY_KEY_FILE", default: () => "", doc: "the request identity's Ed25519 private key (PEM), shared by every node and every Restate node of a cluster (a mounted Secret); default <data>/identity/private.pem, generated on first start" },
   { key: "role", flag: "role", env: "GRIDIRON_ROLE", default: () => "all", doc: "all: one machine does everything; node: fetch, validate, store and serve in workerd (a registrar registers); registrar: register, promote, drain and deregister in Restate once every node serves a version (one acts at a time, by a lock kept in Restate)" },
   { key: "nodes", flag: "nodes", env: "GRIDIRON_NODES", default: () => "", doc: "registrar: comma-separated API URLs of the nodes; a version is registered only once every node that answers serves it" },
   { key: "workerdUrl", flag: "workerd-url", env: "GRIDIRON_WORKERD_URL", default: () => "", doc: "the nodes' workerd as Restate reaches it, e.g. a Service address (cell i: its port + i); default http://<host>:<workerd-port>" },

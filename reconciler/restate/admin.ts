@@ -43,27 +43,48 @@ interface RawDeployment {
 }
 
 export class RestateAdmin {
-  readonly baseUrl: string;
+  /** Every admin URL given: the nodes of a Restate cluster each serve the same admin API. */
+  readonly baseUrls: readonly string[];
+  #current = 0;
   readonly #timeoutMs: number;
   readonly #http = new HttpClient();
 
-  constructor(baseUrl: string, opts: { timeoutMs?: number } = {}) {
-    this.baseUrl = baseUrl.replace(/\/+$/, "");
+  /** `baseUrl`: one admin URL, or several (comma-separated or a list) to fail over between. */
+  constructor(baseUrl: string | readonly string[], opts: { timeoutMs?: number } = {}) {
+    const urls = (typeof baseUrl === "string" ? baseUrl.split(",") : baseUrl).map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean);
+    if (urls.length === 0) throw new GridironError("CONFIG_INVALID", "no Restate admin URL given");
+    this.baseUrls = urls;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
+  /** The admin URL in use: the last one that answered. */
+  get baseUrl(): string {
+    return this.baseUrls[this.#current]!;
+  }
+
+  /**
+   * One request, to the admin URL that answered last; one that cannot be reached hands over to the
+   * next (a node of the cluster that is down costs a connect attempt, not the request).
+   */
   async #request(method: string, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<{ status: number; text: string }> {
-    try {
-      return await this.#http.request(`${this.baseUrl}${path}`, {
-        method,
-        headers: body === undefined ? {} : { "content-type": "application/json", accept: "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        timeoutMs,
-      });
-    } catch (err) {
-      throw new GridironError("RESTATE_UNREACHABLE", `restate admin API at ${this.baseUrl} unreachable (${method} ${path}): ${(err as Error).message}`,
-        { url: `${this.baseUrl}${path}` }, { cause: err });
+    let lastErr: unknown;
+    for (let tried = 0; tried < this.baseUrls.length; tried++) {
+      const i = (this.#current + tried) % this.baseUrls.length;
+      try {
+        const res = await this.#http.request(`${this.baseUrls[i]}${path}`, {
+          method,
+          headers: body === undefined ? {} : { "content-type": "application/json", accept: "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          timeoutMs,
+        });
+        this.#current = i;
+        return res;
+      } catch (err) {
+        lastErr = err;
+      }
     }
+    throw new GridironError("RESTATE_UNREACHABLE", `restate admin API at ${this.baseUrls.join(", ")} unreachable (${method} ${path}): ${(lastErr as Error).message}`,
+      { url: `${this.baseUrl}${path}` }, { cause: lastErr });
   }
 
   /** Closes pooled connections from our side; call before stopping restate-server. */

@@ -9,8 +9,8 @@
 // The public key is written in Restate's own format, `publickeyv1_<base58 of the 32 raw bytes>`,
 // the string the SDK's `identityKeys` option takes: a bundle can verify the same signatures itself.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic-write.ts";
 import { readSecretFile, writeSecretFileOnce } from "../store/secret-file.ts";
 import { GridironError } from "../core/errors.ts";
@@ -129,13 +129,18 @@ export class RequestIdentity {
  * Loads `<dataDir>/identity/private.pem`, generating the key pair on first start. The public key
  * file is (re)written from the private key each time, so it can never disagree with it.
  */
-export async function loadOrCreateIdentity(dataDir: string, onWarning?: (message: string) => void): Promise<{ identity: RequestIdentity; created: boolean }> {
+export async function loadOrCreateIdentity(dataDir: string, onWarning?: (message: string) => void, sharedKeyFile?: string): Promise<{ identity: RequestIdentity; created: boolean }> {
   const dir = join(dataDir, IDENTITY_DIR);
-  const privateKeyFile = join(dir, PRIVATE_KEY_FILE);
   const publicKeyFile = join(dir, PUBLIC_KEY_FILE);
-  const created = await writeSecretFileOnce(privateKeyFile, () => generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }) as string);
-  const pem = await readSecretFile(privateKeyFile, "request identity key", (mode) =>
-    onWarning?.(`request identity key ${privateKeyFile} had mode ${mode.toString(8)}; set to 600`));
+  // A cluster shares one key (a mounted Secret, often read-only): it is read, never created or chmodded.
+  const privateKeyFile = sharedKeyFile || join(dir, PRIVATE_KEY_FILE);
+  const created = sharedKeyFile ? false : await writeSecretFileOnce(privateKeyFile, () => generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }) as string);
+  const pem = sharedKeyFile
+    ? await readFile(sharedKeyFile, "utf8").catch((err: NodeJS.ErrnoException) => {
+      throw new GridironError("IDENTITY_KEY_INVALID", `cannot read the shared request identity key ${sharedKeyFile} (--identity-key-file): ${err.code ?? err.message}`);
+    })
+    : await readSecretFile(privateKeyFile, "request identity key", (mode) =>
+      onWarning?.(`request identity key ${privateKeyFile} had mode ${mode.toString(8)}; set to 600`));
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(pem);
@@ -154,5 +159,6 @@ export async function loadOrCreateIdentity(dataDir: string, onWarning?: (message
 async function writePublicKey(file: string, key: string): Promise<void> {
   const current = await readFile(file, "utf8").catch(() => "");
   if (current.trim() === key) return;
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await writeFileAtomic(file, `${key}\n`);
 }

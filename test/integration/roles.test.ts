@@ -1,7 +1,7 @@
 // Several Gridiron processes on one Restate: two nodes (serve) behind one address (the local
 // forwarder, as a Kubernetes Service would be) and registrars (register once every node serves,
 // one at a time by a lock kept in Restate). Real restate-server, workerd and gridiron processes.
-import { cp, mkdtemp, rename, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ const nodes: (RunningMesh | undefined)[] = [];
 const registrars: (RunningMesh | undefined)[] = [];
 let nodeApis: string[] = [];
 let fwdBase = 0;
+let deadPort = 0;
 
 async function portsFor(): Promise<MeshPorts> {
   const workerd = await freePortBlock(CELLS);
@@ -32,14 +33,18 @@ async function portsFor(): Promise<MeshPorts> {
 
 async function start(name: string, role: "node" | "registrar", ports: MeshPorts, extra: Record<string, string> = {}): Promise<RunningMesh> {
   const dataDir = path.join(root, name);
-  // Every process trusts (and restate-server signs with) the one request identity key.
-  await cp(path.join(root, "shared", "identity"), path.join(dataDir, "identity"), { recursive: true });
   return startGridiron({
     dataDir, bundlesDir, ports, logFile: path.join(root, `${name}.log`),
     env: {
       GRIDIRON_ROLE: role, GRIDIRON_MANAGE_RESTATE: "false", GRIDIRON_CELLS: String(CELLS),
       GRIDIRON_WORKERD_URL: `http://127.0.0.1:${fwdBase}`, GRIDIRON_NODES: nodeApis.join(","),
-      GRIDIRON_REGISTRAR_LEASE_MS: "3000", GRIDIRON_DRAIN_GRACE_MS: "300", ...extra,
+      GRIDIRON_REGISTRAR_LEASE_MS: "3000", GRIDIRON_DRAIN_GRACE_MS: "300",
+      // Every process trusts (and restate-server signs with) the one request identity key.
+      GRIDIRON_IDENTITY_KEY_FILE: path.join(root, "shared", "identity", "private.pem"),
+      // The first admin URL refuses connections, as a Restate node that is down would.
+      GRIDIRON_RESTATE_ADMIN_URL: `http://127.0.0.1:${deadPort},${restate!.adminUrl}`,
+      GRIDIRON_RESTATE_INGRESS_URL: restate!.ingressUrl,
+      ...extra,
     },
   });
 }
@@ -65,6 +70,7 @@ async function call(pathname: string, body?: unknown): Promise<{ status: number;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "gridiron-roles-"));
+  [deadPort] = (await freePorts(1)) as [number];
   bundlesDir = path.join(root, "bundles");
   built = path.join(root, "built");
   const { identity } = await loadOrCreateIdentity(path.join(root, "shared"));
