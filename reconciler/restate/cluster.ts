@@ -153,7 +153,10 @@ export async function startRestateCluster(opts: RestateClusterOptions): Promise<
     const deadline = Date.now() + readyTimeoutMs;
     await Promise.all(nodes.map((n, i) => n.writeConfig(clusterNodeConfig(layout, i, n.dir))));
     log?.info({ nodes: nodes.map((n) => n.name), baseDir }, "starting restate cluster");
-    await Promise.all(nodes.map((n) => launch(n, deadline)));
+    // Settle every launch before failing: one still spawning after stop() would be left running.
+    const launched = await Promise.allSettled(nodes.map((n) => launch(n, deadline)));
+    const failed = launched.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
     await provision(layout, nodes, deadline, opts.signal);
     log?.info({ replication: layout.replication, partitions: layout.partitions }, "restate cluster provisioned");
     await Promise.all(nodes.map((_, i) => waitNodeReady(i, Math.max(1000, deadline - Date.now()))));
