@@ -14,6 +14,7 @@ import {
   parseGridironManifest,
   parseWranglerConfig,
   type Manifest,
+  type RunLimits,
 } from "./manifest.ts";
 import { checkBundlePath, checkServiceName, checkVersionLabel } from "./names.ts";
 
@@ -37,6 +38,8 @@ export interface BundleSpec {
   breaking: boolean;
   /** Main module first, as workerd requires. */
   modules: BundleModule[];
+  /** The watchdog limits gridiron.json declares (absent: the node's defaults). */
+  limits?: RunLimits;
 }
 
 export interface Bundle {
@@ -250,6 +253,7 @@ function specify(dirName: string, files: Map<string, Uint8Array>): Bundle {
       vars: manifest.vars ?? {},
       breaking: manifest.breaking ?? false,
       modules,
+      ...(manifest.limits ? { limits: { ...manifest.limits } } : {}),
     },
   };
 }

@@ -22,7 +22,24 @@ export interface Manifest {
   vars?: Record<string, string>;
   /** Opt-in for a registration that Restate considers breaking (a removed service or handler). */
   breaking?: boolean;
+  /** What the service needs of its cell's watchdog; bounded by the node's maximums. */
+  limits?: RunLimits;
 }
+
+/**
+ * The watchdog limits a service declares (docs/reliability.md): how long its cell's JS thread may
+ * stay busy before the cell is replaced, and how much resident memory the cell may use.
+ */
+export interface RunLimits {
+  hangMs?: number;
+  memoryMb?: number;
+}
+
+/** What a manifest may declare at all; the node's --cell-*-max options bound it further. */
+export const RUN_LIMIT_RANGES: Record<keyof RunLimits, { min: number; max: number; unit: string }> = {
+  hangMs: { min: 500, max: 300_000, unit: "ms" },
+  memoryMb: { min: 32, max: 65_536, unit: "MB" },
+};
 
 const DATE_RE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const FLAG_RE = /^[a-z0-9_]{1,64}$/;
@@ -58,6 +75,17 @@ const bool: Check = (b, f, k, v) => {
   if (typeof v !== "boolean") fail(b, f, `"${k}" must be true or false, got ${JSON.stringify(v)}`);
 };
 
+const limits: Check = (b, f, k, v) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(b, f, `"${k}" must be an object like {"hangMs": 10000, "memoryMb": 512}, got ${JSON.stringify(v)}`);
+  for (const [name, value] of Object.entries(v as object)) {
+    const range = Object.hasOwn(RUN_LIMIT_RANGES, name) ? RUN_LIMIT_RANGES[name as keyof RunLimits] : undefined;
+    if (!range) fail(b, f, `"${k}" has an unknown key "${name}" (allowed: ${Object.keys(RUN_LIMIT_RANGES).join(", ")})`);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < range.min || value > range.max) {
+      fail(b, f, `"${k}.${name}" must be a whole number of ${range.unit} from ${range.min} to ${range.max}, got ${JSON.stringify(value)}`);
+    }
+  }
+};
+
 const GRIDIRON_KEYS: Record<keyof Manifest, Check> = {
   name: str,
   version: str,
@@ -66,6 +94,7 @@ const GRIDIRON_KEYS: Record<keyof Manifest, Check> = {
   compatibilityFlags: flags,
   vars,
   breaking: bool,
+  limits,
 };
 
 function parseJsonObject(bundle: string, file: string, text: string): Record<string, unknown> {
