@@ -7,6 +7,8 @@
 // finishes its in-flight requests and exits (SIGKILL after `drainTimeoutMs`). Until N+1 is
 // listening, N is not touched, so a broken config never takes the serving generation down.
 // An exit we did not ask for is a crash: the last good config is restarted with backoff.
+// `replace()` is the watchdog's kill (watchdog.ts): the serving generation is SIGKILLed and
+// restarted from the last good config at once, without growing the crash backoff.
 //
 // Loader mode: given `controlDir`, each generation also listens on its own unix socket there
 // (`--socket-addr control=unix:<dir>/g<N>.sock`), and `update()` replaces the serving generation's
@@ -68,9 +70,11 @@ export interface WorkerdProcessEvents {
   /** A generation is listening and is now the serving one. */
   ready: [{ generation: number; pid: number; port: number }];
   /** The serving generation exited without being asked to; a restart follows after `restartInMs`. */
-  crash: [{ generation: number; pid: number; code: number | null; signal: NodeJS.Signals | null; stderrTail: string; restartInMs: number }];
-  /** A crashed generation was replaced (with the last good config) and is listening. */
-  restart: [{ generation: number; pid: number; port: number; attempt: number }];
+  crash: [{ generation: number; pid: number; code: number | null; signal: NodeJS.Signals | null; stderrTail: string; restartInMs: number; upMs: number }];
+  /** `replace()` SIGKILLed the serving generation; a restart follows at once. */
+  replace: [{ generation: number; pid: number; reason: string }];
+  /** A crashed or replaced generation was restarted (with the last good config) and is listening. */
+  restart: [{ generation: number; pid: number; port: number; attempt: number; cause: "crash" | "replace" }];
   /** `swap()` handed the socket from `from` to `to`; `ms` is from the call until `to` listened. */
   swap: [{ from: number; to: number; ms: number }];
   /** `update()` changed the serving generation's live set in place (loader mode). */
@@ -110,6 +114,10 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   #stopping: Promise<void> | undefined;
   #consecutiveCrashes = 0;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Generations being launched (start, swap, restart): the socket is changing hands. */
+  #launching = 0;
+  /** Serving generations `replace()` killed, and why: their exit is restarted at once. */
+  readonly #replaced = new WeakMap<Generation, string>();
 
   constructor(opts: WorkerdProcessOptions) {
     super();
@@ -142,6 +150,14 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   /** Number of the serving (or last serving) generation; 0 before the first start. */
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * True while one generation serves and none is being launched: a probe then reaches the serving
+   * generation and nothing else (the watchdog probes only then).
+   */
+  get steady(): boolean {
+    return this.#current !== undefined && this.#launching === 0 && !this.#stopped;
   }
 
   /** Config of the serving (or last serving) generation: the one a crash restarts with. */
@@ -212,6 +228,23 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   }
 
   /**
+   * SIGKILLs the serving generation (it hangs or outgrew its memory: nothing it holds would finish
+   * anyway) and starts a fresh one on the same socket from the last good config as soon as it has
+   * exited, like a crash restart but without growing the crash backoff. Not serialized: a hung
+   * generation may be what a queued update() waits on. Returns what was killed, or undefined when
+   * nothing serves (not started, crashed and awaiting its restart, or stopped).
+   */
+  replace(reason: string): { generation: number; pid: number } | undefined {
+    const gen = this.#current;
+    if (gen === undefined || this.#stopped || this.#replaced.has(gen)) return undefined;
+    this.#replaced.set(gen, reason);
+    this.#log.warn({ generation: gen.n, pid: gen.pid, reason }, "workerd generation killed to be replaced");
+    void gen.terminate(0);
+    this.emit("replace", { generation: gen.n, pid: gen.pid, reason });
+    return { generation: gen.n, pid: gen.pid };
+  }
+
+  /**
    * SIGTERMs every generation (SIGKILL after `drainTimeoutMs`) and resolves when all have exited.
    * A start or swap in progress is aborted (it rejects). No restart happens afterwards. Idempotent.
    */
@@ -248,6 +281,7 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     const gen = new Generation({ ...this.#opts, configPath, label: n, controlSocket });
     this.#live.add(gen);
     void gen.exited.then((exit) => this.#onExit(gen, exit));
+    this.#launching++;
     try {
       return await gen.waitListening(this.#opts.readyTimeoutMs);
     } catch (err) {
@@ -255,6 +289,8 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
         throw new GridironError("WORKERD_STOPPED", `workerd generation ${n} aborted by stop()`, { configPath }, { cause: err });
       }
       throw err;
+    } finally {
+      this.#launching--;
     }
   }
 
@@ -271,15 +307,20 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     this.emit("exit", { generation: gen.n, pid: gen.pid, ...exit, requested });
     if (gen !== this.#current) return;
     this.#current = undefined;
-    if (requested || this.#stopped) return;
+    if (this.#stopped) return;
+    if (this.#replaced.has(gen)) {
+      this.#scheduleRestart(0, "replace");
+      return;
+    }
+    if (requested) return;
     // The serving generation died on its own.
     const upMs = Date.now() - (gen.listeningAt ?? Date.now());
     if (upMs >= this.#opts.backoff.resetAfterMs) this.#consecutiveCrashes = 0;
     const restartInMs = this.#nextBackoff();
     const stderrTail = gen.stderrTail();
     this.#log.error({ generation: gen.n, pid: gen.pid, ...exit, upMs, restartInMs, stderrTail }, "workerd crashed");
-    this.emit("crash", { generation: gen.n, pid: gen.pid, ...exit, stderrTail, restartInMs });
-    this.#scheduleRestart(restartInMs);
+    this.emit("crash", { generation: gen.n, pid: gen.pid, ...exit, stderrTail, restartInMs, upMs });
+    this.#scheduleRestart(restartInMs, "crash");
   }
 
   #nextBackoff(): number {
@@ -289,16 +330,16 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
     return delay;
   }
 
-  #scheduleRestart(delayMs: number): void {
+  #scheduleRestart(delayMs: number, cause: "crash" | "replace"): void {
     if (this.#stopped) return;
     clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
-      void this.#serialize(() => this.#restart());
+      void this.#serialize(() => this.#restart(cause));
     }, delayMs);
   }
 
-  async #restart(): Promise<void> {
+  async #restart(cause: "crash" | "replace"): Promise<void> {
     const configPath = this.#lastGoodConfig;
     // A swap or another restart got there first, or we are shutting down.
     if (this.#stopped || this.#current !== undefined || configPath === undefined) return;
@@ -310,11 +351,11 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
       if (this.#stopped) return;
       const retryInMs = this.#nextBackoff();
       this.#log.error({ err, configPath, attempt, retryInMs }, "workerd restart failed");
-      this.#scheduleRestart(retryInMs);
+      this.#scheduleRestart(retryInMs, "crash");
       return;
     }
     this.#promote(gen);
-    this.#log.warn({ generation: gen.n, pid: gen.pid, attempt }, "workerd restarted after crash");
-    this.emit("restart", { generation: gen.n, pid: gen.pid, port: gen.port, attempt });
+    this.#log.warn({ generation: gen.n, pid: gen.pid, attempt, cause }, cause === "crash" ? "workerd restarted after crash" : "workerd replaced");
+    this.emit("restart", { generation: gen.n, pid: gen.pid, port: gen.port, attempt, cause });
   }
 }
