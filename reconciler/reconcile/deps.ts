@@ -8,7 +8,9 @@ import type { Source } from "../source/source.ts";
 import type { VersionStore } from "../store/versions.ts";
 import type { WorkerdPolicy } from "../workerd/build.ts";
 import type { Cells } from "../workerd/cells.ts";
+import type { CellHealth } from "../workerd/watchdog.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_RETAIN } from "./plan.ts";
+import type { FaultRecord } from "./poison.ts";
 
 /**
  * What a Gridiron process does. all: everything, on one machine. node: fetch, validate, store and
@@ -79,4 +81,6 @@ export interface ReconcilerDeps {
   restatePid?: () => number | undefined;
   /** Register without `Connection: close` (see reconcile/apply.ts); applies to new registrations. */
   restateKeepAlive?: boolean;
+  /** What the cell watchdogs saw (node/watchdogs.ts): faults and poisoned invocations, each cell's health. */
+  faults?: { record: FaultRecord; health(cell: number): CellHealth | undefined };
 }

@@ -365,13 +365,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       workerd: {
         url: this.#d.cells.urls[0]!, pid: cell0.process?.pid, generation: cell0.process?.generation ?? 0, mode: this.#d.cells.mode,
         ...(this.#d.cells.mode === "loader" ? { retiredLoaded: this.#d.cells.retiredLoaded() } : {}),
-        cells: this.#d.cells.cells.map((c) => ({
-          index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0,
-          versions: (c.serving?.served ?? []).map(keyOf),
-        })),
+        cells: this.#d.cells.cells.map((c) => {
+          const health = this.#d.faults?.health(c.index);
+          return {
+            index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0,
+            versions: (c.serving?.served ?? []).map(keyOf),
+            ...(health ? { health } : {}),
+          };
+        }),
       },
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
+      faults: this.#d.faults?.record,
     });
     return { cluster: this.#cluster ?? { role: this.#d.role ?? "all" }, ...status };
   }

@@ -6,6 +6,7 @@ import { keyOf, type Action, type Plan, type VersionRef } from "./plan.ts";
 import type { Observation } from "./observe.ts";
 import { GridironError } from "../core/errors.ts";
 import type { Gate, Probe } from "./gate.ts";
+import type { FaultRecord } from "./poison.ts";
 import type { Condition, ConditionType, PlanReport, ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
 
 export interface StatusInput {
@@ -21,6 +22,8 @@ export interface StatusInput {
   workerd: Status["workerd"];
   restate: Status["restate"];
   history: readonly ReconcileResult[];
+  /** What the cell watchdogs saw: poisoned invocations and recent faults per version. */
+  faults?: Pick<FaultRecord, "poisonedOf" | "degraded">;
 }
 
 /** Per service and condition type: the last status a pass recorded, and since when. */
@@ -71,6 +74,8 @@ export function buildStatus(input: StatusInput): Status {
           : `drained; removed after the grace period${row.removeAt ? ` (at ${row.removeAt})` : ""}`;
       }
       if (state === "unservable") row.reason = "registered in Restate but not in workerd's config (missing from the version store)";
+      const poisoned = input.faults?.poisonedOf(service, d.version) ?? [];
+      if (poisoned.length > 0) row.poisoned = poisoned;
       rows.set(d.version, row);
     }
     for (const s of g?.stored ?? []) {
@@ -83,14 +88,17 @@ export function buildStatus(input: StatusInput): Status {
     }
     const error = input.serviceErrors.get(service);
     const drainingRows = [...rows.values()].filter((r) => r.state === "draining" || r.state === "stuck");
+    // The serving version took its cell down lately or has a poisoned invocation: not Ready.
+    const degraded = serving ? input.faults?.degraded(service, serving, Date.parse(input.now)) : undefined;
     const conditions = conditionsFor(input.conditionMemory.get(service), input.now, [
-      ["Ready", !!serving && serving === desired && !error, serving === desired ? "Serving" : "NotServingDesired",
+      ["Ready", !!serving && serving === desired && !error && !degraded, serving === desired ? "Serving" : "NotServingDesired",
         serving ? `new calls reach ${serving}` : "no version registered"],
       ["Progressing", !!desired && desired !== serving && !error, "NewVersion", desired && desired !== serving ? `${desired} is being rolled out` : ""],
       ["Draining", drainingRows.length > 0,
         drainingRows.some((r) => r.state === "stuck") ? "Stuck" : drainingRows.some((r) => (r.blocking ?? 0) > 0) ? "InvocationsInFlight" : "GracePeriod",
         drainingRows.map((r) => `${r.version}: ${r.reason}`).join("; ")],
       ["Failed", !!error, error?.code ?? "", error?.message ?? ""],
+      ["Degraded", !!degraded, degraded?.reason ?? "", degraded?.message ?? ""],
     ]);
     const pin = input.pins.get(service);
     services.push({

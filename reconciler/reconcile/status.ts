@@ -1,6 +1,8 @@
 // What `gridiron status`, GET /status and logs report. Written on every exit path of a pass.
 import type { Action, Plan } from "./plan.ts";
 import type { InvocationInTrouble } from "../restate/trouble.ts";
+import type { CellHealth } from "../workerd/watchdog.ts";
+import type { PoisonedInvocation } from "./poison.ts";
 
 export type VersionState =
   /** Registered, and where new calls go. */
@@ -37,9 +39,15 @@ export interface VersionStatus {
    * commands that resolve it. Added by GET /status from a query of its own (api/invocations.ts).
    */
   trouble?: InvocationInTrouble[];
+  /**
+   * Its invocations that Gridiron paused because they were in flight each time their cell hung,
+   * outgrew its memory or crashed (reconcile/poison.ts), each with the commands that end it.
+   */
+  poisoned?: PoisonedInvocation[];
 }
 
-export type ConditionType = "Ready" | "Progressing" | "Draining" | "Failed";
+/** Degraded: the serving version took its cell down lately, or has a poisoned invocation; never Ready then. */
+export type ConditionType = "Ready" | "Progressing" | "Draining" | "Failed" | "Degraded";
 
 export interface Condition {
   type: ConditionType;
@@ -133,4 +141,6 @@ export interface CellStatus {
   generation: number;
   /** "<service>/<version>" of each version the cell serves. */
   versions: string[];
+  /** Its watchdog's view (workerd/watchdog.ts): RSS, CPU, limits, restarts by reason, last fault. */
+  health?: CellHealth;
 }
