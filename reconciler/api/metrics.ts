@@ -8,6 +8,7 @@ import type { InvocationWatch } from "./invocations.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
 import type { ReconcileResult, VersionState } from "../reconcile/status.ts";
 import type { WorkerdProcess } from "../workerd/process.ts";
+import { FAULT_KINDS, type Watchdog } from "../workerd/watchdog.ts";
 
 const VERSION_STATES: readonly VersionState[] = ["serving", "draining", "stuck", "stored", "failed", "unservable"];
 const OUTCOMES: readonly ReconcileResult["outcome"][] = ["ok", "noop", "partial", "error"];
@@ -21,6 +22,8 @@ export interface MetricsSources {
   now?: () => number;
   /** Adds the invocations in trouble to status() at scrape time. */
   invocations?: Pick<InvocationWatch, "status">;
+  /** The cells' watchdogs: their kills and the crashes they saw. */
+  watchdogs?: readonly Pick<Watchdog, "on" | "off">[];
 }
 
 export interface Metrics {
@@ -109,6 +112,10 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const crashes = new Counter({ name: "gridiron_workerd_crashes_total", help: "workerd generations that exited without being asked to", registers });
   const generation = new Gauge({ name: "gridiron_workerd_generation", help: "Number of the serving workerd generation", registers });
   const workerdUp = new Gauge({ name: "gridiron_workerd_up", help: "1 while a workerd generation is serving, else 0", registers });
+  const cellRestarts = new Counter({ name: "gridiron_cell_restarts_total", help: "Cell processes replaced, by reason: hang and memory (killed by the watchdog), crash (died by itself)", labelNames: ["cell", "reason"] as const, registers });
+  const cellRss = new Gauge({ name: "gridiron_cell_rss_bytes", help: "Resident memory of each cell's serving workerd process", labelNames: ["cell"] as const, registers });
+  const cellCpu = new Gauge({ name: "gridiron_cell_cpu_seconds", help: "CPU time (user + system) of each cell's serving workerd process; starts again from 0 with each new process", labelNames: ["cell"] as const, registers });
+  const poisoned = new Gauge({ name: "gridiron_poisoned_invocations", help: "Invocations Gridiron paused because they were in flight each time their cell hung, outgrew its memory or crashed", labelNames: ["service"] as const, registers });
 
   const startedAt = now();
   let lastSuccessAt: number | undefined;
@@ -132,6 +139,10 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const onUpdate = () => updates.inc();
   const onRestart = () => restarts.inc();
   const onCrash = () => crashes.inc();
+  const onFault = (f: { index: number; kind: string }) => cellRestarts.inc({ cell: String(f.index), reason: f.kind });
+  for (const w of src.watchdogs ?? []) {
+    w.on("fault", onFault);
+  }
   src.reconciler.on("pass", onPass);
   for (const w of src.workerd) {
     w.on("swap", onSwap);
@@ -147,7 +158,17 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     draining.reset();
     conditions.reset();
     trouble.reset();
+    poisoned.reset();
+    cellRss.reset();
+    cellCpu.reset();
+    for (const c of s.workerd.cells ?? []) {
+      if (c.health?.rssBytes !== undefined) cellRss.set({ cell: String(c.index) }, c.health.rssBytes);
+      if (c.health?.cpuSeconds !== undefined) cellCpu.set({ cell: String(c.index) }, c.health.cpuSeconds);
+      // Every reason shows from the start, so a rate over the counter works before the first fault.
+      if (c.health) for (const reason of FAULT_KINDS) cellRestarts.inc({ cell: String(c.index), reason }, 0);
+    }
     for (const svc of s.services) {
+      if (src.watchdogs) poisoned.set({ service: svc.service }, svc.versions.reduce((n, v) => n + (v.poisoned?.length ?? 0), 0));
       for (const state of ["retrying", "paused", "blocking"] as const) {
         const n = svc.versions.reduce((sum, v) => sum + (v.trouble ?? []).filter((t) => t.state === state).length, 0);
         if (src.invocations) trouble.set({ service: svc.service, state }, n);
@@ -175,6 +196,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
       if (closed) return;
       closed = true;
       src.reconciler.off("pass", onPass);
+      for (const w of src.watchdogs ?? []) w.off("fault", onFault);
       for (const w of src.workerd) {
         w.off("swap", onSwap);
         w.off("update", onUpdate);

@@ -53,7 +53,7 @@
   const time = (iso) => (iso ? h("time", { datetime: iso, title: iso }, ago(iso)) : "");
   const badge = (text, kind) => h("span", { class: `badge ${kind}` }, text);
   const STATE_KIND = { serving: "ok", draining: "warn", stuck: "bad", stored: "muted", failed: "bad", unservable: "bad" };
-  const CONDITION_KIND = { Ready: "ok", Progressing: "info", Draining: "warn", Failed: "bad" };
+  const CONDITION_KIND = { Ready: "ok", Progressing: "info", Draining: "warn", Failed: "bad", Degraded: "bad" };
   const OUTCOME_KIND = { ok: "ok", noop: "muted", partial: "warn", error: "bad" };
   const TROUBLE_KIND = { retrying: "bad", paused: "warn", blocking: "warn" };
 

@@ -3,6 +3,7 @@ import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { hintOf } from "../core/errors.ts";
 import { troubleCheckLine, versionTroubleLines } from "./invocations-output.ts";
+import { cellHealthLine, degradedLine, poisonedLines } from "./faults-output.ts";
 import { revisionIsInformative } from "../source/source.ts";
 
 export function print(value: unknown): void {
@@ -44,6 +45,7 @@ export function printStatus(s: Status): void {
   for (const c of s.workerd.cells ?? []) {
     if (c.pid === undefined && c.versions.length === 0) continue;
     console.log(`  cell ${c.index}  ${c.url}  pid ${c.pid ?? "-"}  generation ${c.generation}  ${c.versions.length ? c.versions.join(", ") : "(empty)"}`);
+    if (c.health) console.log(cellHealthLine(c.health));
   }
   if (s.lastReconcile) {
     const r = s.lastReconcile;
@@ -59,10 +61,13 @@ export function printStatus(s: Status): void {
     const leaving = svc.desired === undefined && svc.serving !== undefined && !svc.versions.some((v) => v.version === svc.serving && v.state === "serving");
     const head = leaving ? `  removed from the source; ${svc.serving} drains` : svc.serving ? `  serving ${svc.serving}` : "";
     console.log(`${svc.service}  [${flags}]${head}${svc.pinned ? `  (rollback pin: ${svc.pinned})` : ""}`);
+    const degraded = degradedLine(svc);
+    if (degraded) console.log(degraded);
     for (const v of svc.versions) {
       const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);
       for (const line of versionTroubleLines(v.trouble, Date.now())) console.log(line);
+      for (const line of poisonedLines(v.poisoned)) console.log(line);
     }
     if (svc.error) console.log(`  ERROR since ${svc.error.since}: ${svc.error.message}${hintLine(svc.error.code, "  ")}`);
   }

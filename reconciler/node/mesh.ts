@@ -25,6 +25,7 @@ import { RegistrarLock, RestatePins, nodesServe, systemBundles } from "./cluster
 import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
+import { CellWatch } from "./watchdogs.ts";
 
 export interface Mesh {
   reconciler: Reconciler;
@@ -100,6 +101,13 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       routerSource: async () => (routerSource ??= await readFile(ROUTER_FILE, "utf8")),
     }, logger);
     cleanups.push(() => cells.stop());
+    // A watchdog per cell; its own admin client with a short timeout: a kill waits on its query.
+    const watchAdmin = new RestateAdmin(adminUrl, { timeoutMs: 2000 });
+    cleanups.push(async () => watchAdmin.close());
+    const cellWatch = new CellWatch({
+      cells, admin: watchAdmin, store, logger,
+      limits: { defaults: { hangMs: o.cellHangMs, memoryMb: o.cellMemoryMb }, max: { hangMs: o.cellHangMsMax, memoryMb: o.cellMemoryMbMax } },
+    });
     // The loader's disk service must find the store's root from the first generation on.
     await mkdir(store.root, { recursive: true });
     const source = await createSource(o, logger);
@@ -134,6 +142,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       limits: { maxFileBytes: o.maxFileBytes, maxFiles: o.maxFiles, maxTotalBytes: o.maxBundleBytes },
       validateTimeoutMs: o.validateTimeoutMs,
       lifecycle: { graceMs: o.drainGraceMs, deadlineMs: o.drainDeadlineMs > 0 ? o.drainDeadlineMs : null, retain: o.retain },
+      faults: { record: cellWatch.record, health: (cell) => cellWatch.health(cell) },
     });
     cleanups.push(() => reconciler.close());
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
@@ -143,9 +152,12 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     const storedMaps = storeSourceMaps(resolve(store.root));
     const invocations = new InvocationWatch(troubleAdmin, { mapStack: (stack) => mapStack(stack, storedMaps) });
     // Before the first pass and the first swap, so the counters see every one of them.
-    const metrics = createMetrics({ reconciler, workerd: processes, invocations });
+    const metrics = createMetrics({ reconciler, workerd: processes, invocations, watchdogs: cellWatch.watchdogs });
     cleanups.push(async () => metrics.close());
     await reconciler.start();
+    // After the first generations listen; stopped before anything else shuts down, so no kill races the stop.
+    cellWatch.start((why) => void reconciler.reconcile(why));
+    cleanups.push(async () => cellWatch.stop());
 
     const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined, invocations });
     cleanups.push(() => api.close());

@@ -16,6 +16,14 @@ export interface Options {
   nodePort: number;
   workerdPort: number;
   cells: number;
+  /** A cell whose JS thread stays busy this long is replaced (versions that declare no hangMs). */
+  cellHangMs: number;
+  /** The most a version's gridiron.json may ask for as its hangMs. */
+  cellHangMsMax: number;
+  /** A cell whose resident memory exceeds this is replaced (versions that declare no memoryMb). */
+  cellMemoryMb: number;
+  /** The most a version's gridiron.json may ask for as its memoryMb. */
+  cellMemoryMbMax: number;
   /** Restate's admin API URL(s), comma-separated; empty: http://<host>:<admin-port>. */
   restateAdminUrl: string;
   /** Restate's ingress URL; empty: http://<host>:<ingress-port>. */
@@ -108,6 +116,10 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "workerdUrl", flag: "workerd-url", env: "GRIDIRON_WORKERD_URL", default: () => "", doc: "the nodes' workerd as Restate reaches it, e.g. a Service address (cell i: its port + i); default http://<host>:<workerd-port>" },
   { key: "registrarLeaseMs", flag: "registrar-lease-ms", env: "GRIDIRON_REGISTRAR_LEASE_MS", default: () => "10000", doc: "registrar: how long the registrar lock holds without renewal; another registrar takes over after it" },
   { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },
+  { key: "cellHangMs", flag: "cell-hang-ms", env: "GRIDIRON_CELL_HANG_MS", default: () => "5000", doc: "a cell whose JS thread stays busy this long (its health route unanswered) is killed and replaced; a version's gridiron.json may ask for another limit (docs/reliability.md)" },
+  { key: "cellHangMsMax", flag: "cell-hang-ms-max", env: "GRIDIRON_CELL_HANG_MS_MAX", default: (o) => String(Math.max(30_000, o.cellHangMs ?? 0)), doc: "the longest hangMs a version's gridiron.json may ask for (default: 30000, Cloudflare's CPU limit per request)" },
+  { key: "cellMemoryMb", flag: "cell-memory-mb", env: "GRIDIRON_CELL_MEMORY_MB", default: () => "1024", doc: "a cell whose resident memory exceeds this many MB is killed and replaced; a version's gridiron.json may ask for another limit" },
+  { key: "cellMemoryMbMax", flag: "cell-memory-mb-max", env: "GRIDIRON_CELL_MEMORY_MB_MAX", default: (o) => String(Math.max(2048, o.cellMemoryMb ?? 0)), doc: "the most memoryMb a version's gridiron.json may ask for" },
   { key: "apiPort", flag: "api-port", env: "GRIDIRON_API_PORT", default: () => "8081", doc: "reconciler HTTP API (/status, /reconcile, /healthz)" },
   { key: "restateConfig", flag: "restate-config", env: "GRIDIRON_RESTATE_CONFIG", default: () => resolve(REPO_ROOT, "config/restate.toml"), doc: "restate-server config file" },
   { key: "manageRestate", flag: "manage-restate", env: "GRIDIRON_MANAGE_RESTATE", default: () => "true", doc: "start restate-server (false: use a running one)" },
@@ -141,8 +153,10 @@ export const OPTION_SPECS: OptionSpec[] = [
 const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken", "restateKeepAlive"]);
 /** Each cell is a workerd process with its own port (workerd-port + i). */
 export const MAX_CELLS = 64;
+/** Cell limits below these would replace healthy cells (a probe a few ms late, a runtime's base RSS). */
+const CELL_LIMIT_MIN: Partial<Record<keyof Options, number>> = { cellHangMs: 500, cellHangMsMax: 500, cellMemoryMb: 32, cellMemoryMbMax: 32 };
 
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "cellHangMs", "cellHangMsMax", "cellMemoryMb", "cellMemoryMbMax", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};
@@ -155,6 +169,8 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
         throw new Error(`--${spec.flag} / ${spec.env}: expected a whole number${spec.key.endsWith("Port") ? " (port 0-65535)" : ""}, got ${JSON.stringify(value)}`);
       }
       if (spec.key === "cells" && (n < 1 || n > MAX_CELLS)) throw new Error(`--${spec.flag} / ${spec.env}: expected 1 to ${MAX_CELLS} cells, got ${n}`);
+      const least = CELL_LIMIT_MIN[spec.key];
+      if (least !== undefined && n < least) throw new Error(`--${spec.flag} / ${spec.env}: expected at least ${least}, got ${n}`);
       out[spec.key] = n;
     } else if (BOOLEAN_KEYS.has(spec.key)) {
       if (!/^(true|false|1|0)$/.test(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected true or false, got ${JSON.stringify(value)}`);
@@ -180,6 +196,8 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
   out.restateConfig = resolve(cwd, out.restateConfig as string);
   if (out.gitSshKey) out.gitSshKey = resolve(cwd, out.gitSshKey as string);
   if (out.gitFetchMs === 0) throw new Error("--git-fetch-ms / GRIDIRON_GIT_FETCH_MS: must be at least 1");
+  if ((out.cellHangMsMax as number) < (out.cellHangMs as number)) throw new Error(`--cell-hang-ms-max / GRIDIRON_CELL_HANG_MS_MAX: ${out.cellHangMsMax as number} is below --cell-hang-ms ${out.cellHangMs as number}`);
+  if ((out.cellMemoryMbMax as number) < (out.cellMemoryMb as number)) throw new Error(`--cell-memory-mb-max / GRIDIRON_CELL_MEMORY_MB_MAX: ${out.cellMemoryMbMax as number} is below --cell-memory-mb ${out.cellMemoryMb as number}`);
   if (!out.requireApiToken && !isLoopbackHost(out.host as string)) {
     throw new Error(`--require-api-token / GRIDIRON_REQUIRE_API_TOKEN: cannot be false with --host ${out.host as string}: an API reachable from other machines always wants the token`);
   }
