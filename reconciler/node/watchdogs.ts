@@ -19,6 +19,11 @@ import { Watchdog, type CellFault, type CellHealth } from "../workerd/watchdog.t
 
 /** An attempt may reach a fresh generation through the socket's backlog a little before it reported listening. */
 const BACKLOG_SLACK_MS = 1000;
+/**
+ * Restate stamps an attempt's start before its request reaches workerd: one started just after
+ * the unanswered probe was sent may still have been handled first, and be the culprit.
+ */
+const PROBE_SLACK_MS = 100;
 const RELEASE_CHECK_MS = 5000;
 
 export interface CellWatchDeps {
@@ -107,7 +112,7 @@ export class CellWatch {
     }
     // A hang is the work of what was running when the thread stopped answering; what started
     // later was waiting behind it. A crash or the memory limit could be any of them.
-    const blamed = inFlight.filter((i) => f.kind !== "hang" || f.probeSentAt === undefined || i.startedAt === undefined || i.startedAt <= f.probeSentAt);
+    const blamed = inFlight.filter((i) => f.kind !== "hang" || f.probeSentAt === undefined || i.startedAt === undefined || i.startedAt <= f.probeSentAt + PROBE_SLACK_MS);
     const toPause = this.record.record({
       cell: f.index, kind: f.kind, at: f.at, pid: f.pid, generation: f.generation, detail: f.detail, holds: f.holds,
       blamed: blamed.map((i): BlamedInvocation => ({ id: i.id, service: i.service, version: i.version, restateService: i.restateService, handler: i.handler, target: i.target })),
