@@ -65,6 +65,10 @@ cluster-up *args:
 cluster-status *args:
     node --import tsx scripts/cluster-status.ts {{args}}
 
+# Measure the local cluster's failovers on free ports: kill a Restate node, a Gridiron node, the registrar under load
+cluster-drill *args:
+    node --import tsx scripts/cluster-drill.ts {{args}}
+
 # Build the all-in-one container image (container/Dockerfile)
 docker-build:
     docker build -f container/Dockerfile -t {{image}} .

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import type { RestateAdmin } from "../restate/admin.ts";
 import { bearerMatches } from "./auth.ts";
 import { GridironError, asGridironError } from "../core/errors.ts";
 import { isInvocationId } from "../restate/trouble.ts";
@@ -54,9 +55,28 @@ async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | un
   return Buffer.concat(chunks);
 }
 
-export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; metrics?: Pick<Metrics, "scrape" | "contentType">; apiToken?: string; invocations?: InvocationWatch }): Promise<ApiServer> {
+export async function startApiServer(reconciler: Reconciler, opts: { host: string; port: number; logger: Logger; webhookSecret?: string; metrics?: Pick<Metrics, "scrape" | "contentType">; apiToken?: string; invocations?: InvocationWatch; restate?: Pick<RestateAdmin, "forward"> }): Promise<ApiServer> {
   const log = opts.logger.child({ component: "api" });
+  // Restate's admin API, read-only, for nodes of a cluster that may not reach it themselves (only
+  // the registrar does, by NetworkPolicy): what is registered, the catalog, SQL introspection.
+  const restateRead = (method: "GET" | "POST", path: string) => async (req: IncomingMessage, res: ServerResponse) => {
+    if (!opts.restate) return send(res, 404, { error: "no Restate admin API behind this process" });
+    const body = method === "POST" ? (await readRaw(req, 64 * 1024))?.toString("utf8") : undefined;
+    const r = await opts.restate.forward(method, path, body);
+    res.writeHead(r.status, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(r.text);
+  };
+  const restateWrite = (method: "PATCH", path: string) => async (_req: IncomingMessage, res: ServerResponse) => {
+    if (!opts.restate) return send(res, 404, { error: "no Restate admin API behind this process" });
+    const r = await opts.restate.forward(method, path);
+    res.writeHead(r.status, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(r.text);
+  };
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>> = {
+    "GET /restate/health": restateRead("GET", "/health"),
+    "GET /restate/deployments": restateRead("GET", "/deployments"),
+    "GET /restate/services": restateRead("GET", "/services"),
+    "POST /restate/query": restateRead("POST", "/query"),
     "GET /healthz": async (_req, res) => send(res, 200, { ok: true }),
     "GET /": async (_req, res) => {
       res.writeHead(200, STATUS_PAGE.headers);
@@ -140,7 +160,11 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       res.setHeader("www-authenticate", 'Bearer realm="gridiron"');
       return send(res, 401, { error: "missing or wrong Authorization: Bearer token (the CLI reads GRIDIRON_API_TOKEN or <data>/api-token)" });
     }
-    const route = routes[`${req.method} ${path}`];
+    // A node's cell watchdog pauses a poison invocation; through the pass-through, that is the one
+    // change a node may make in Restate.
+    const pause = req.method === "PATCH" && /^\/restate\/invocations\/inv_[A-Za-z0-9]+\/pause$/.test(path)
+      ? restateWrite("PATCH", path.slice("/restate".length)) : undefined;
+    const route = pause ?? routes[`${req.method} ${path}`];
     if (!route) {
       const allowed = Object.keys(routes).filter((r) => r.endsWith(` ${path}`));
       send(res, allowed.length ? 405 : 404, { error: allowed.length ? `use ${allowed.join(" or ")}` : `no route ${req.method} ${path}; try GET /status` });

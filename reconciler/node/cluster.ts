@@ -2,6 +2,7 @@
 // node serves (asked over each node's API), the registrar lock (kept in Restate: the GridironLock
 // virtual object, served by every node like any bundle), and that lock's bundle, built once.
 import { randomBytes } from "node:crypto";
+import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,7 +39,9 @@ export async function systemBundles(dataDir: string): Promise<Bundle[]> {
  */
 export async function nodesServe(nodes: readonly string[], http: HttpClient, headers: Record<string, string> = {}): Promise<Map<string, number>> {
   const views: Map<string, number>[] = [];
-  await Promise.all(nodes.map(async (url) => {
+  const urls = (await Promise.all(nodes.map(expandNodes))).flat();
+  if (urls.length === 0) return new Map();
+  await Promise.all(urls.map(async (url) => {
     try {
       const r = await http.request(`${url}/status`, { headers, timeoutMs: 2000 });
       if (r.status !== 200) return;
@@ -51,6 +54,17 @@ export async function nodesServe(nodes: readonly string[], http: HttpClient, hea
   if (views.length === 0) return new Map();
   const [first, ...rest] = views;
   return new Map([...first!].filter(([k, cell]) => rest.every((v) => v.get(k) === cell)));
+}
+
+/**
+ * `dns+http://name:port` stands for every address `name` resolves to, asked anew each time: a
+ * Kubernetes headless Service lists exactly the Ready pods behind it. Other entries are URLs.
+ */
+export async function expandNodes(entry: string): Promise<string[]> {
+  if (!entry.startsWith("dns+")) return [entry];
+  const url = new URL(entry.slice(4));
+  const addrs = await lookup(url.hostname, { all: true }).catch(() => []);
+  return addrs.map((a) => `${url.protocol}//${a.family === 6 ? `[${a.address}]` : a.address}${url.port ? `:${url.port}` : ""}`);
 }
 
 /**
@@ -83,6 +97,11 @@ export class RegistrarLock {
   /** Whether this registrar may act now (acquiring or renewing when needed). */
   async check(): Promise<LockState> {
     if (!this.#state.held || Date.now() > this.#validUntil) await this.#acquire();
+    return { ...this.#state, held: this.#state.held && Date.now() <= this.#validUntil };
+  }
+
+  /** What is known now, without asking (the background renewal keeps it fresh). */
+  current(): LockState {
     return { ...this.#state, held: this.#state.held && Date.now() <= this.#validUntil };
   }
 

@@ -72,9 +72,18 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       cleanups.push(() => server.stop());
       await server.start();
     }
-    const admin = new RestateAdmin(adminUrl);
+    // A node of a cluster may reach Restate's admin API only through the registrar's read-only
+    // pass-through (an admin URL with a path, http://<registrar>/restate), which wants the API token.
+    const adminHeaders: Record<string, string> = o.apiToken && adminUrl.split(",").some((u) => new URL(u.trim()).pathname.replace(/\/+$/, "") !== "") ? { authorization: `Bearer ${o.apiToken}` } : {};
+    const admin = new RestateAdmin(adminUrl, { headers: adminHeaders });
     cleanups.push(async () => admin.close());
-    if (!(await admin.health())) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
+    // A node of a cluster may start before Restate or the registrar it reads through: it waits.
+    const healthDeadline = Date.now() + (o.role === "node" ? 120_000 : 0);
+    while (!(await admin.health())) {
+      if (Date.now() >= healthDeadline) throw new Error(`restate-server admin API at ${adminUrl} is not healthy; start it or drop --manage-restate=false`);
+      logger.info({ adminUrl }, "waiting for Restate's admin API");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
 
     const workerdPolicy: WorkerdPolicy = { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound };
     const loader = o.workerdMode === "loader";
@@ -102,7 +111,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     }, logger);
     cleanups.push(() => cells.stop());
     // A watchdog per cell; its own admin client with a short timeout: a kill waits on its query.
-    const watchAdmin = new RestateAdmin(adminUrl, { timeoutMs: 2000 });
+    const watchAdmin = new RestateAdmin(adminUrl, { timeoutMs: 2000, headers: adminHeaders });
     cleanups.push(async () => watchAdmin.close());
     const cellWatch = new CellWatch({
       cells, admin: watchAdmin, store, logger,
@@ -117,7 +126,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     cleanups.push(async () => peers.close());
     const nodes = o.nodes.split(",").map((u) => u.trim().replace(/\/$/, "")).filter(Boolean);
     if (o.role === "registrar" && nodes.length === 0) throw new Error("--role registrar needs --nodes: the API URLs of the nodes that must serve a version before it is registered");
-    const registrarLock = o.role === "registrar" ? new RegistrarLock({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http: peers, logger }) : undefined;
+    const registrarLock = o.role === "registrar" ? new RegistrarLock({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http: peers, logger, holder: o.nodeName || undefined }) : undefined;
     if (registrarLock) {
       registrarLock.start();
       cleanups.push(() => registrarLock.release());
@@ -147,7 +156,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     cleanups.push(() => reconciler.close());
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
     // Its own admin client with a short timeout: status waits on its query, a pass never does.
-    const troubleAdmin = new RestateAdmin(adminUrl, { timeoutMs: 3000 });
+    const troubleAdmin = new RestateAdmin(adminUrl, { timeoutMs: 3000, headers: adminHeaders });
     cleanups.push(async () => troubleAdmin.close());
     const storedMaps = storeSourceMaps(resolve(store.root));
     const invocations = new InvocationWatch(troubleAdmin, { mapStack: (stack) => mapStack(stack, storedMaps) });
@@ -159,7 +168,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     cellWatch.start((why) => void reconciler.reconcile(why));
     cleanups.push(async () => cellWatch.stop());
 
-    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined, invocations });
+    const api = await startApiServer(reconciler, { host: o.host, port: o.apiPort, logger, webhookSecret: o.webhookSecret || undefined, metrics, apiToken: o.requireApiToken ? apiToken : undefined, invocations, restate: admin });
     cleanups.push(() => api.close());
 
     // Watch before the first pass: a change made while it runs queues another pass instead of

@@ -30,6 +30,8 @@ export interface Options {
   restateIngressUrl: string;
   /** A shared request identity private key (PEM); empty: <data>/identity/private.pem. */
   identityKeyFile: string;
+  /** Name in the cluster (the registrar lock's holder); empty: <hostname>-<pid>-<random>. */
+  nodeName: string;
   /** What this process does in a cluster: node (serve), registrar (register), or all (one machine). */
   role: Role;
   /** Registrar: API base URLs of the nodes that must serve a version before it is registered. */
@@ -111,8 +113,9 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "restateAdminUrl", flag: "restate-admin-url", env: "GRIDIRON_RESTATE_ADMIN_URL", default: () => "", doc: "with --manage-restate=false: Restate's admin API, or several comma-separated (the nodes of a cluster) to fail over between; default http://<host>:<admin-port>" },
   { key: "restateIngressUrl", flag: "restate-ingress-url", env: "GRIDIRON_RESTATE_INGRESS_URL", default: () => "", doc: "with --manage-restate=false: Restate's ingress (e.g. a Service in front of every Restate node); default http://<host>:<ingress-port>" },
   { key: "identityKeyFile", flag: "identity-key-file", env: "GRIDIRON_IDENTITY_KEY_FILE", default: () => "", doc: "the request identity's Ed25519 private key (PEM), shared by every node and every Restate node of a cluster (a mounted Secret); default <data>/identity/private.pem, generated on first start" },
+  { key: "nodeName", flag: "node-name", env: "GRIDIRON_NODE_NAME", default: () => "", doc: "this process's name in a cluster (a registrar holds the lock under it; a pod name in Kubernetes); default <hostname>-<pid>-<random>" },
   { key: "role", flag: "role", env: "GRIDIRON_ROLE", default: () => "all", doc: "all: one machine does everything; node: fetch, validate, store and serve in workerd (a registrar registers); registrar: register, promote, drain and deregister in Restate once every node serves a version (one acts at a time, by a lock kept in Restate)" },
-  { key: "nodes", flag: "nodes", env: "GRIDIRON_NODES", default: () => "", doc: "registrar: comma-separated API URLs of the nodes; a version is registered only once every node that answers serves it" },
+  { key: "nodes", flag: "nodes", env: "GRIDIRON_NODES", default: () => "", doc: "registrar: comma-separated API URLs of the nodes (dns+http://name:port: every address name resolves to, e.g. a headless Service); a version is registered only once every node that answers serves it" },
   { key: "workerdUrl", flag: "workerd-url", env: "GRIDIRON_WORKERD_URL", default: () => "", doc: "the nodes' workerd as Restate reaches it, e.g. a Service address (cell i: its port + i); default http://<host>:<workerd-port>" },
   { key: "registrarLeaseMs", flag: "registrar-lease-ms", env: "GRIDIRON_REGISTRAR_LEASE_MS", default: () => "10000", doc: "registrar: how long the registrar lock holds without renewal; another registrar takes over after it" },
   { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },

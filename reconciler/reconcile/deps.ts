@@ -66,7 +66,7 @@ export interface ReconcilerDeps {
   /** Registrar: asks every node for a pass now (a version or a pin the nodes have not seen yet). */
   pokeNodes?: () => void;
   /** Registrar: the lock that lets one registrar act at a time. */
-  registrarLock?: { check(): Promise<LockState> };
+  registrarLock?: { check(): Promise<LockState>; current(): LockState };
   ingressUrl: string;
   dataDir: string;
   /** Request identity keys and outbound policy of every workerd config (serving and scratch). */

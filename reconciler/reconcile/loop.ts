@@ -30,6 +30,12 @@ import type { ClusterStatus, PlanReport, ReconcileResult, Status } from "./statu
 
 export type { LifecycleOptions, ReconcilerDeps };
 
+/**
+ * A registrar waiting for the nodes to serve a new version asks again this soon: the wait is on
+ * the deploy path (every node serves → registered), unlike a drain.
+ */
+const WAITING_POLL_MS = 200;
+
 const HISTORY = 10;
 
 export interface ReconcilerEvents {
@@ -64,6 +70,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #sourceError: string | undefined;
   #passes = 0;
   #cluster: ClusterStatus | undefined;
+  #poked = new Set<string>();
   /** Per service and condition type: its last status and since when; written by passes only. */
   readonly #conditions: ConditionMemory = new Map();
 
@@ -169,7 +176,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   /** The scratch workerd logs under its own component, so it gets the root logger (not a pass child). */
   #validateDeps() {
-    return { logger: this.#d.logger, timeoutMs: this.#d.validateTimeoutMs, admin: this.#d.admin, routerSource: this.#routerSource!, policy: this.#d.workerdPolicy, signRequest: this.#d.signRequest, scratchDir: join(this.#d.dataDir, "workerd", "scratch") };
+    return { logger: this.#d.logger, timeoutMs: this.#d.validateTimeoutMs, admin: this.#d.admin, routerSource: this.#routerSource!, policy: this.#d.workerdPolicy, signRequest: this.#d.signRequest, scratchDir: join(this.#d.dataDir, "workerd", "scratch"), restateDryRun: (this.#d.role ?? "all") === "all" };
   }
 
   async #pass(trigger: string): Promise<ReconcileResult> {
@@ -233,7 +240,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.#timers = applied.plan.timers;
       // Waiting for the nodes (or for the lock) is polled like a drain.
       draining = applied.draining || applied.waiting.length > 0 || (lock !== undefined && !lock.held);
-      if (applied.waiting.length > 0) {
+      // The nodes are asked for a pass once per version they do not serve yet, not on every poll.
+      const fresh = applied.waiting.filter((k) => !this.#poked.has(k));
+      this.#poked = new Set(applied.waiting);
+      if (fresh.length > 0) {
         log.info({ waiting: applied.waiting }, "not registered yet: waiting for every node to serve it");
         this.#d.pokeNodes?.();
       }
@@ -265,7 +275,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.#failures = retry ? this.#failures + 1 : 0;
       // Conditions flip when a pass observes them, so their `since` is this pass's time.
       recordConditions(this.#conditions, this.#statusAt(result.startedAt));
-      this.#scheduleFollowUp(draining, retry);
+      this.#scheduleFollowUp(draining, retry, this.#cluster?.waiting?.length ? WAITING_POLL_MS : undefined);
       this.emit("pass", result);
     }
     return result;
@@ -275,13 +285,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    * The next pass comes early when something is draining (to notice the drain end and the grace
    * expiry) or when this one failed for a reason that may pass by itself (backoff 0.5 s → 30 s).
    */
-  #scheduleFollowUp(draining: boolean, retry: boolean): void {
+  #scheduleFollowUp(draining: boolean, retry: boolean, pollMs = this.#life.drainPollMs): void {
     clearTimeout(this.#followUp);
     this.#followUp = undefined;
     if ((!draining && !retry) || this.#closed) return;
     const now = Date.now();
     const nextRemoval = Math.min(...[...this.#timers.values()].map((t) => (t.drainedAt ?? Infinity) + this.#life.graceMs));
-    const drainDelay = draining ? Math.min(this.#life.drainPollMs, nextRemoval - now) : Infinity;
+    const drainDelay = draining ? Math.min(pollMs, nextRemoval - now) : Infinity;
     const retryDelay = retry ? Math.min(30_000, 500 * 2 ** Math.min(this.#failures - 1, 6)) : Infinity;
     const delay = Math.max(50, Math.min(drainDelay, retryDelay));
     this.#followUp = setTimeout(() => void this.reconcile(retry && retryDelay <= drainDelay ? "retry" : "drain"), delay);
@@ -378,7 +388,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       history: this.#history,
       faults: this.#d.faults?.record,
     });
-    return { cluster: this.#cluster ?? { role: this.#d.role ?? "all" }, ...status };
+    // The lock as it is now (renewed in the background), not as the last pass saw it.
+    const lock = this.#d.registrarLock?.current();
+    const cluster = { ...(this.#cluster ?? { role: this.#d.role ?? "all" }), ...(lock ? { lock: { held: lock.held, holder: lock.holder ?? null } } : {}) };
+    return { cluster, ...status };
   }
 
   /** Waits for the running and queued passes to finish; no follow-up passes after this. */

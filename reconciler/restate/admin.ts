@@ -47,14 +47,24 @@ export class RestateAdmin {
   readonly baseUrls: readonly string[];
   #current = 0;
   readonly #timeoutMs: number;
+  readonly #headers: Record<string, string>;
   readonly #http = new HttpClient();
 
-  /** `baseUrl`: one admin URL, or several (comma-separated or a list) to fail over between. */
-  constructor(baseUrl: string | readonly string[], opts: { timeoutMs?: number } = {}) {
+  /**
+   * `baseUrl`: one admin URL, or several (comma-separated or a list) to fail over between.
+   * `headers` go with every request (a registrar's read-only proxy wants the API token).
+   */
+  constructor(baseUrl: string | readonly string[], opts: { timeoutMs?: number; headers?: Record<string, string> } = {}) {
     const urls = (typeof baseUrl === "string" ? baseUrl.split(",") : baseUrl).map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean);
     if (urls.length === 0) throw new GridironError("CONFIG_INVALID", "no Restate admin URL given");
     this.baseUrls = urls;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#headers = opts.headers ?? {};
+  }
+
+  /** One request as it is (status and body), for Gridiron's read-only pass-through of this API. */
+  forward(method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+    return this.#request(method, path, body === undefined || body === "" ? undefined : JSON.parse(body));
   }
 
   /** The admin URL in use: the last one that answered. */
@@ -73,7 +83,7 @@ export class RestateAdmin {
       try {
         const res = await this.#http.request(`${this.baseUrls[i]}${path}`, {
           method,
-          headers: body === undefined ? {} : { "content-type": "application/json", accept: "application/json" },
+          headers: { ...this.#headers, ...(body === undefined ? {} : { "content-type": "application/json", accept: "application/json" }) },
           body: body === undefined ? undefined : JSON.stringify(body),
           timeoutMs,
         });

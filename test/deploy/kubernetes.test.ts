@@ -2,7 +2,7 @@
  * deploy/kubernetes/ checked offline (no cluster here): every object against its Kubernetes schema
  * (kubernetes-models), and the references between objects that kubectl would not catch until pods
  * misbehave — selectors that select something, Service ports that exist on the pods, Secrets and
- * ConfigMaps with the keys pods read, the Lease the registrar is told, provisioning that matches
+ * ConfigMaps with the keys pods read, how the registrar finds the nodes, provisioning that matches
  * Restate's config.
  */
 import { execFileSync } from "node:child_process";
@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { OPTION_SPECS } from "../../reconciler/node/options.ts";
 
 const DIR = fileURLToPath(new URL("../../deploy/kubernetes/", import.meta.url));
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -123,7 +124,8 @@ describe("deploy/kubernetes", () => {
     const cells = Number(config.GRIDIRON_CELLS);
     const cellPorts = Array.from({ length: cells }, (_, i) => base + i);
     expect(one("Service", "gridiron-workerd").spec.ports.map((p: any) => p.port)).toEqual(cellPorts);
-    expect(config.GRIDIRON_WORKERD_ADVERTISED_HOST).toBe("gridiron-workerd");
+    expect(new URL(config.GRIDIRON_WORKERD_URL).hostname).toBe("gridiron-workerd");
+    expect(Number(new URL(config.GRIDIRON_WORKERD_URL).port)).toBe(base);
     const policy = one("NetworkPolicy", "gridiron-node").spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === base));
     expect(policy.ports).toEqual([{ port: base, endPort: base + cells - 1 }]);
   });
@@ -166,17 +168,30 @@ describe("deploy/kubernetes", () => {
     }
   });
 
-  it("the registrar is told the Lease that exists, and may update only that one", () => {
-    const registrar = one("Deployment", "gridiron-registrar");
-    const leaseName = envOf(containers(registrar)[0], "GRIDIRON_LEASE_NAME");
-    expect(one("Lease", leaseName!).apiVersion).toBe("coordination.k8s.io/v1");
-    const sa = registrar.spec.template.spec.serviceAccountName;
-    const binding = all("RoleBinding").find((b) => b.subjects.some((s: any) => s.kind === "ServiceAccount" && s.name === sa));
-    expect(binding?.subjects[0].namespace).toBe(kustomization.namespace);
-    const role = one("Role", binding!.roleRef.name);
-    const update = role.rules.find((r: any) => r.verbs.includes("update"));
-    expect(update).toMatchObject({ apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: [leaseName] });
-    one("ServiceAccount", sa);
+  it("every GRIDIRON_* setting the manifests give is one Gridiron reads", () => {
+    const given = new Set<string>();
+    for (const c of all("ConfigMap")) for (const k of Object.keys(c.data ?? {})) if (k.startsWith("GRIDIRON_")) given.add(k);
+    for (const w of workloads()) for (const c of containers(w)) for (const e of c.env ?? []) if (String(e.name).startsWith("GRIDIRON_")) given.add(e.name);
+    const known = new Set(OPTION_SPECS.map((o) => o.env));
+    expect([...given].filter((k) => !known.has(k))).toEqual([]);
+  });
+
+  it("the registrar finds every Ready node through a headless Service of the node pods' API, and no pod gets a Kubernetes API token", () => {
+    const config = one("ConfigMap", "gridiron-config").data;
+    const nodesUrl = new URL(String(config.GRIDIRON_NODES).replace(/^dns\+/, ""));
+    expect(String(config.GRIDIRON_NODES).startsWith("dns+")).toBe(true);
+    const svc = one("Service", nodesUrl.hostname);
+    expect(svc.spec.clusterIP).toBe("None");
+    const node = one("Deployment", "gridiron-node");
+    for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) expect(podLabels(node)[k]).toBe(v);
+    expect(svc.spec.ports.map((p: any) => p.port)).toEqual([Number(nodesUrl.port)]);
+    // The lock and the pins live in Restate: nothing in Gridiron talks to the Kubernetes API.
+    expect(all("Lease")).toEqual([]);
+    for (const d of all("Deployment").filter((x) => podLabels(x)["app.kubernetes.io/name"] === "gridiron")) {
+      expect(one("ServiceAccount", d.spec.template.spec.serviceAccountName).automountServiceAccountToken).toBe(false);
+    }
+    // Nodes read Restate's registry through the registrar, the only Gridiron pod allowed to its admin API.
+    expect(new URL(envOf(containers(node)[0], "GRIDIRON_RESTATE_ADMIN_URL")!).hostname).toBe("gridiron-registrar");
   });
 
   it("every Secret, ConfigMap and ServiceAccount a pod uses exists with the keys it reads", () => {

@@ -187,6 +187,25 @@ export async function processesUnder(dir: string): Promise<{ pid: number; cmd: s
   return out;
 }
 
+/**
+ * The pid of the daemon a `gridiron up` launcher started. SIGKILL of the daemon is a crash of the
+ * node (the launcher then kills what it left); SIGKILL of the launcher is not: the daemon notices
+ * and stops cleanly.
+ */
+export async function daemonPid(launcherPid: number): Promise<number> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === launcherPid && (await readFile(`/proc/${entry}/cmdline`, "utf8")).includes("__daemon")) return Number(entry);
+    } catch {
+      /* exited while we looked */
+    }
+  }
+  throw new Error(`no gridiron daemon under launcher ${launcherPid}`);
+}
+
 export async function tailFile(file: string, lines = 60): Promise<string> {
   const text = await readFile(file, "utf8").catch(() => "");
   return text.trim().split("\n").slice(-lines).join("\n");

@@ -9,7 +9,7 @@ import { buildService } from "../../reconciler/build/service.ts";
 import { loadOrCreateIdentity } from "../../reconciler/restate/identity.ts";
 import { startForwarder, type Forwarder } from "../../scripts/cluster/forwarder.ts";
 import { deployGreeterVariant } from "../helpers/bundles.ts";
-import { processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { daemonPid, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { freePortBlock, freePorts } from "../helpers/ports.ts";
 import { startRestate, type RestateServer } from "../helpers/restate.ts";
 
@@ -83,8 +83,13 @@ beforeAll(async () => {
   fwdBase = await freePortBlock(CELLS);
   forwarder = await startForwarder({ listenPorts: Array.from({ length: CELLS }, (_, i) => fwdBase + i), backendPorts: (i) => [p1.workerd + i, p2.workerd + i] });
   nodeApis = [`http://127.0.0.1:${p1.api}`, `http://127.0.0.1:${p2.api}`];
-  nodes.push(await start("node1", "node", p1), await start("node2", "node", p2));
-  registrars.push(await start("registrar1", "registrar", await portsFor()));
+  // node1 reads Restate's registry through the registrar's read-only pass-through (as a node may
+  // where only the registrar reaches the admin API), so it waits for the registrar to come up.
+  const pr = await portsFor();
+  const node1 = start("node1", "node", p1, { GRIDIRON_RESTATE_ADMIN_URL: `http://127.0.0.1:${pr.api}/restate` });
+  nodes.push(undefined, await start("node2", "node", p2));
+  registrars.push(await start("registrar1", "registrar", pr));
+  nodes[0] = await node1;
   await waitFor("greeter and counter to answer through Restate", async () => {
     const [g, c] = await Promise.all([call("/Greeter/greet", "Ana"), call("/Counter/roles/get")]);
     return g.status === 200 && c.status === 200 ? true : undefined;
@@ -98,7 +103,7 @@ afterAll(async () => {
   if (!root) return;
   // A SIGKILLed gridiron leaves its workerd to the launcher's process-group kill: nothing survives.
   await waitFor("no process left under the test's root", async () => ((await processesUnder(root)).length === 0 ? true : undefined), 30_000);
-  await rm(root, { recursive: true, force: true });
+  if (!process.env.KEEP) await rm(root, { recursive: true, force: true });
 });
 
 describe("nodes and a registrar", () => {
@@ -109,6 +114,16 @@ describe("nodes and a registrar", () => {
       const keys = await served(n!);
       for (const d of ours) expect(keys).toContain(new URL(d.uri).pathname.split("/").slice(1, 3).join("/"));
     }
+  });
+
+  it("the registrar's pass-through to Restate's admin API reads, and refuses to register", async () => {
+    const base = `${registrars[0]!.apiUrl}/restate`;
+    expect((await fetch(`${base}/deployments`)).status).toBe(200);
+    const q = await fetch(`${base}/query`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "SELECT count(*) AS n FROM sys_deployment" }) });
+    expect(q.status).toBe(200);
+    const write = await fetch(`${base}/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ uri: "http://127.0.0.1:1/" }) });
+    expect(write.status).toBe(405);
+    expect((await fetch(`${base}/deployments/dp_x`, { method: "DELETE" })).status).toBe(404);
   });
 
   it("a new version is registered only once every node serves it", async () => {
@@ -157,7 +172,8 @@ describe("nodes and a registrar", () => {
       }
     })();
     await waitFor("a few calls", async () => (ok >= 5 ? true : undefined));
-    process.kill(nodes[0]!.pid, "SIGKILL");
+    // SIGKILL of the daemon: a crash (its workerd cells go with it, killed by the launcher).
+    process.kill(await daemonPid(nodes[0]!.pid), "SIGKILL");
     await nodes[0]!.exited;
     const at = ok;
     await waitFor("more calls after the kill", async () => (ok >= at + 20 ? true : undefined), 60_000);
@@ -169,7 +185,8 @@ describe("nodes and a registrar", () => {
 
   it("a second registrar takes over within the lease when the first is SIGKILLed", async () => {
     registrars.push(await start("registrar2", "registrar", await portsFor()));
-    process.kill(registrars[0]!.pid, "SIGKILL");
+    // A crash, not a clean stop: the lock is not released, its lease has to run out.
+    process.kill(await daemonPid(registrars[0]!.pid), "SIGKILL");
     await registrars[0]!.exited;
     registrars[0] = undefined;
     const before = new Set((await deployments()).map((d) => d.uri));
