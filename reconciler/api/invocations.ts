@@ -160,6 +160,8 @@ export function withTrouble(status: Status, snapshot: TroubleSnapshot): Status {
   for (const inv of snapshot.list) {
     const place = placeOf(inv, services);
     if (!place) continue;
+    // Paused by a cell watchdog: listed once, as poisoned (with how it took its cell down).
+    if (place.row.poisoned?.some((p) => p.id === inv.id)) continue;
     (place.row.trouble ??= []).push({ ...inv, resolve: resolveCommands(inv, place.svc, place.row) });
   }
   for (const svc of services) svc.conditions = svc.conditions.map((c) => drainingMessage(c, svc));

@@ -66,6 +66,10 @@
       ["workerd", [`${s.workerd.url}  ·  pid ${s.workerd.pid ?? "–"}  ·  generation ${s.workerd.generation}`]],
       ...(s.workerd.cells || []).filter((c) => c.pid !== undefined || c.versions.length > 0).map((c) => [`cell ${c.index}`, [
         h("span", { class: "mono", "data-cell": String(c.index) }, `${c.url}  ·  pid ${c.pid ?? "–"}  ·  generation ${c.generation}`),
+        c.health ? h("div", { class: "mono dim small", "data-cell-health": String(c.index) },
+          `rss ${c.health.rssBytes === undefined ? "–" : `${Math.round(c.health.rssBytes / 1048576)} MB`}  ·  cpu ${c.health.cpuSeconds === undefined ? "–" : `${c.health.cpuSeconds.toFixed(1)} s`}` +
+          `  ·  limits ${c.health.limits.hangMs} ms / ${c.health.limits.memoryMb} MB  ·  restarts: hang ${c.health.restarts.hang}, memory ${c.health.restarts.memory}, crash ${c.health.restarts.crash}` +
+          (c.health.lastEvent ? `  ·  last: ${c.health.lastEvent.kind} at ${c.health.lastEvent.at}` : "")) : null,
         c.versions.length ? h("div", { class: "mono dim small" }, c.versions.join(", ")) : h("div", { class: "dim small" }, "empty"),
       ]]),
       ["last reconcile", r ? [`#${r.id} `, badge(r.outcome, OUTCOME_KIND[r.outcome] || "muted"), ` in ${r.durationMs} ms, `, time(r.startedAt), ` (${r.trigger})`] : ["none yet"]],

@@ -58,6 +58,15 @@ describe("resolveCommands", () => {
 });
 
 describe("withTrouble", () => {
+  it("lists an invocation a cell watchdog paused once, as poisoned, not again as paused", () => {
+    const poisoned = { id: "inv_1a", service: "faulty", version: "v-new", handler: "Faulty/spin", how: "hang" as const, kills: 3, pausedAt: "t", resolve: ["gridiron kill inv_1a"] };
+    const base = service();
+    const withPoison = { ...base, versions: base.versions.map((v) => (v.version === "v-new" ? { ...v, poisoned: [poisoned] } : v)) } as ServiceStatus;
+    const s = withTrouble(status([withPoison]), snapshot([inv({ state: "paused" })]));
+    expect(s.services[0]!.versions[0]!.trouble).toBeUndefined();
+    expect(troubleList(s)).toEqual([]);
+  });
+
   it("puts each invocation under the version of its deployment, with its commands", () => {
     const s = withTrouble(status([service()]), snapshot([inv(), inv({ id: "inv_1b", deploymentId: "dp_old", state: "blocking", status: "suspended" })]));
     const [serving, old, stored] = s.services[0]!.versions;

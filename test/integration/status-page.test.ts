@@ -92,6 +92,13 @@ describe.skipIf(!haveChromium && !process.env.CI)("the status page in a browser"
       expect(text).toContain(status.services.find((s) => s.service === service)!.serving!);
     }
     expect(await page.locator(".history").textContent()).toContain("deployed");
+    // Each cell holding a version shows what it holds, and its health once its watchdog has looked.
+    const holding = status.workerd.cells!.filter((c) => c.versions.length > 0);
+    expect(holding.length).toBeGreaterThanOrEqual(2);
+    for (const c of holding) {
+      await page.locator(`[data-cell-health="${c.index}"]`).waitFor({ timeout: 30_000 });
+      expect(await page.locator(`[data-cell-health="${c.index}"]`).textContent()).toMatch(/rss \d+ MB .*restarts: hang 0, memory 0, crash 0/);
+    }
   });
 
   it("shows a broken bundle's error (as text, even when the name is an HTML tag) while the old version serves", async () => {
