@@ -74,6 +74,17 @@ it("a slow but legitimate handler (a second of CPU) is not killed", async () => 
 
 it("a spinning handler: its cell is replaced within twice the hang limit, again until the invocation is paused; status names it and the service is Degraded", async () => {
   const before = poisonCell(await mesh!.status());
+  // Greeter lives in a cell of its own: it answers throughout, every call within its timeout.
+  let looping = true;
+  const greetFailures: string[] = [];
+  let greets = 0;
+  const greeting = (async () => {
+    while (looping) {
+      const status = await greet().catch((e: Error) => `error ${e.message}`);
+      greets++;
+      if (status !== 200) greetFailures.push(String(status));
+    }
+  })();
   const t0 = Date.now();
   const sent = await mesh!.call("/Poison/spin/send");
   expect(sent.status).toBe(202);
@@ -92,6 +103,10 @@ it("a spinning handler: its cell is replaced within twice the hang limit, again 
     return poisonVersion(st).poisoned?.some((p) => p.id === id) ? st : undefined;
   });
   expect(Date.now() - t0).toBeLessThan(60_000);
+  looping = false;
+  await greeting;
+  expect(greets).toBeGreaterThan(5);
+  expect(greetFailures).toEqual([]);
   expect(poisonVersion(s).poisoned!.find((p) => p.id === id)).toMatchObject({
     service: "poison", target: "Poison/spin", handler: "spin", how: "hang", kills: 3,
     resolve: [`gridiron resume ${id} --deployment latest`, `gridiron kill ${id}`],
