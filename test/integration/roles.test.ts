@@ -1,6 +1,7 @@
-// Several Gridiron processes on one Restate: two nodes (serve) behind one address (the local
-// forwarder, as a Kubernetes Service would be) and registrars (register once every node serves,
-// one at a time by a lock kept in Restate). Real restate-server, workerd and gridiron processes.
+// Gridiron as a cluster on a 3-node Restate cluster: two nodes (serve) behind one address (the
+// local forwarder, as a Kubernetes Service would be) and registrars (register once every node
+// serves, one at a time by a lock kept in Restate). Real restate-server, workerd and gridiron
+// processes on loopback; each failure is a SIGKILL under load.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -11,13 +12,16 @@ import { startForwarder, type Forwarder } from "../../scripts/cluster/forwarder.
 import { deployGreeterVariant } from "../helpers/bundles.ts";
 import { daemonPid, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { freePortBlock, freePorts } from "../helpers/ports.ts";
-import { startRestate, type RestateServer } from "../helpers/restate.ts";
+import { startRestateCluster, type RestateCluster } from "../../reconciler/restate/cluster.ts";
 
 const CELLS = 2;
 let root: string;
 let bundlesDir: string;
 let built: string;
-let restate: RestateServer | undefined;
+let restate: RestateCluster | undefined;
+/** The Restate node clients and Gridiron call through; never killed here. */
+const VIA = 1;
+const ingressUrl = () => restate!.nodes[VIA]!.ingressUrl;
 let forwarder: Forwarder | undefined;
 const nodes: (RunningMesh | undefined)[] = [];
 const registrars: (RunningMesh | undefined)[] = [];
@@ -28,7 +32,7 @@ let deadPort = 0;
 async function portsFor(): Promise<MeshPorts> {
   const workerd = await freePortBlock(CELLS);
   const [api, node] = (await freePorts(2)) as [number, number];
-  return { ingress: Number(new URL(restate!.ingressUrl).port), admin: Number(new URL(restate!.adminUrl).port), node, workerd, api };
+  return { ingress: Number(new URL(ingressUrl()).port), admin: Number(new URL(restate!.nodes[VIA]!.adminUrl).port), node, workerd, api };
 }
 
 async function start(name: string, role: "node" | "registrar", ports: MeshPorts, extra: Record<string, string> = {}): Promise<RunningMesh> {
@@ -41,16 +45,17 @@ async function start(name: string, role: "node" | "registrar", ports: MeshPorts,
       GRIDIRON_REGISTRAR_LEASE_MS: "3000", GRIDIRON_DRAIN_GRACE_MS: "300",
       // Every process trusts (and restate-server signs with) the one request identity key.
       GRIDIRON_IDENTITY_KEY_FILE: path.join(root, "shared", "identity", "private.pem"),
-      // The first admin URL refuses connections, as a Restate node that is down would.
-      GRIDIRON_RESTATE_ADMIN_URL: `http://127.0.0.1:${deadPort},${restate!.adminUrl}`,
-      GRIDIRON_RESTATE_INGRESS_URL: restate!.ingressUrl,
+      // Every Restate node's admin API, failed over between; the first refuses connections, as a
+      // Restate node that is down would.
+      GRIDIRON_RESTATE_ADMIN_URL: [`http://127.0.0.1:${deadPort}`, ...restate!.nodes.map((n) => n.adminUrl)].join(","),
+      GRIDIRON_RESTATE_INGRESS_URL: ingressUrl(),
       ...extra,
     },
   });
 }
 
 async function deployments(): Promise<{ id: string; uri: string }[]> {
-  const r = await fetch(`${restate!.adminUrl}/deployments`);
+  const r = await fetch(`${restate!.nodes[VIA]!.adminUrl}/deployments`);
   return ((await r.json()) as { deployments: { id: string; uri: string }[] }).deployments;
 }
 
@@ -59,7 +64,7 @@ async function served(mesh: RunningMesh): Promise<string[]> {
 }
 
 async function call(pathname: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const r = await fetch(`${restate!.ingressUrl}${pathname}`, {
+  const r = await fetch(`${ingressUrl()}${pathname}`, {
     method: "POST",
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -74,7 +79,12 @@ beforeAll(async () => {
   bundlesDir = path.join(root, "bundles");
   built = path.join(root, "built");
   const { identity } = await loadOrCreateIdentity(path.join(root, "shared"));
-  restate = await startRestate({ baseDir: path.join(root, "restate"), env: { RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE: identity.privateKeyFile } });
+  const rp = await freePorts(9);
+  restate = await startRestateCluster({
+    baseDir: path.join(root, "restate"),
+    nodes: [0, 1, 2].map((i) => ({ ingress: rp[i * 3]!, admin: rp[i * 3 + 1]!, node: rp[i * 3 + 2]! })),
+    requestIdentityKeyFile: identity.privateKeyFile,
+  });
   await buildService("greeter", built);
   await buildService("counter", bundlesDir);
   await deployGreeterVariant(built, bundlesDir, "Hello");
@@ -158,6 +168,37 @@ describe("nodes and a registrar", () => {
       await waitFor(`node${i + 1} to lay the pin over its source`, async () =>
         (await n!.status()).services.find((s) => s.service === "greeter")?.pinned === pinned.serving ? true : undefined, 30_000);
     }
+  });
+
+  it("a Restate node SIGKILLed under load costs no call, and Gridiron fails over to another admin URL", async () => {
+    let stop = false;
+    let ok = 0;
+    const failures: string[] = [];
+    const loop = (async () => {
+      while (!stop) {
+        const r = await call("/Counter/restate-kill/add").catch((e: Error) => ({ status: 0, json: e.message }));
+        if (r.status === 200) ok++;
+        else failures.push(`${r.status} ${JSON.stringify(r.json)}`);
+      }
+    })();
+    await waitFor("a few calls", async () => (ok >= 5 ? true : undefined));
+    // Node 0: the first live admin URL every Gridiron process was given.
+    await restate!.killNode(0);
+    const at = ok;
+    await waitFor("more calls after the kill", async () => (ok >= at + 20 ? true : undefined), 60_000);
+    // A deploy still goes through: the registrar reaches Restate through the next admin URL.
+    const before = new Set((await deployments()).map((d) => d.uri));
+    await deployGreeterVariant(built, bundlesDir, "Hola");
+    await waitFor("a greeter deployed while a Restate node is down", async () => {
+      const r = await call("/Greeter/greet", "Di");
+      return typeof r.json === "string" && r.json.startsWith("Hola") ? true : undefined;
+    }, 60_000);
+    expect((await deployments()).some((d) => !before.has(d.uri) && d.uri.includes("/greeter/"))).toBe(true);
+    stop = true;
+    await loop;
+    expect(failures).toEqual([]);
+    expect((await call("/Counter/restate-kill/get")).json).toBe(ok);
+    await restate!.restartNode(0);
   });
 
   it("a node SIGKILLed under load costs no call: the address in front of the nodes skips it", async () => {
