@@ -26,15 +26,12 @@ import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
 import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
 import { buildPlanReport, buildStatus, recordConditions, type ConditionMemory } from "./status-view.ts";
 import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from "./deps.ts";
-import type { ClusterStatus, PlanReport, ReconcileResult, Status } from "./status.ts";
+import type { PlanReport, ReconcileResult, Status } from "./status.ts";
+import { RegistrarTurn } from "./registrar.ts";
+import { ServiceErrors } from "./service-errors.ts";
 
 export type { LifecycleOptions, ReconcilerDeps };
 
-/**
- * A registrar waiting for the nodes to serve a new version asks again this soon: the wait is on
- * the deploy path (every node serves → registered), unlike a drain.
- */
-const WAITING_POLL_MS = 200;
 
 const HISTORY = 10;
 
@@ -61,7 +58,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #last: { o: Observation; plan: Plan; at: string } | undefined;
   /** Versions refused by the gate: not probed again on every resync (cleared on manual reconcile). */
   readonly #failedVersions = new Map<string, GridironError>();
-  readonly #serviceErrors = new Map<string, { code: string; message: string; hint: string; since: string }>();
+  readonly #serviceErrors: ServiceErrors;
   /** Keys of the rejections the last pass reported (rejections.ts: each is counted once). */
   #rejected = new Set<string>();
   /** Restate services each validated version provides. */
@@ -69,15 +66,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #history: ReconcileResult[] = [];
   #sourceError: string | undefined;
   #passes = 0;
-  #cluster: ClusterStatus | undefined;
-  #poked = new Set<string>();
+  readonly #registrar: RegistrarTurn;
   /** Per service and condition type: its last status and since when; written by passes only. */
   readonly #conditions: ConditionMemory = new Map();
 
   constructor(deps: ReconcilerDeps) {
     super();
+    this.#registrar = new RegistrarTurn(deps);
     this.#d = deps;
     this.#log = deps.logger.child({ component: "reconciler" });
+    this.#serviceErrors = new ServiceErrors(this.#log);
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
     this.#pins = deps.pins ?? new Pins(deps.dataDir);
   }
@@ -186,18 +184,17 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     let log = this.#log.child({ pass: id });
     log.debug({ trigger }, "reconcile pass started");
     let draining = false;
+    let pollMs: number | undefined;
     try {
       await this.#router();
       // A registrar acts on what every Ready node serves, and only while it holds the lock.
-      if (this.#d.nodesServe) this.#d.cells.setRemoteServed(await this.#d.nodesServe());
-      const lock = this.#d.registrarLock ? await this.#d.registrarLock.check() : undefined;
-      const mayRegister = (service: string) => !lock || lock.held || (lock.missing && service === lock.service);
+      const { mayRegister, standby } = await this.#registrar.before();
       const { observation: o, blocking } = await observe(this.#observeDeps(), log, { queryInvocations: true });
       result.revision = o.revision;
       // Every later line of this pass says which desired state it works from.
       log = log.child({ revision: o.revision });
       this.#sourceError = undefined;
-      for (const [service, err] of o.errors) this.#setServiceError(service, err);
+      for (const [service, err] of o.errors) this.#serviceErrors.note(service, err);
 
       // Probe first (from the bytes in memory), so a refused version is never stored and can
       // never be picked by a rollback.
@@ -217,7 +214,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
           log.error({ service: r.service, version: r.version, err: r.error.toJSON() }, "version rejected; the serving version is untouched");
           this.#failedVersions.set(keyOf(r), r.error);
         }
-        this.#setServiceError(r.service, r.error);
+        this.#serviceErrors.note(r.service, r.error);
       }
       // Every rejection present is this pass's error, counted once (rejections.ts); a refusal the
       // source has moved past leaves status now.
@@ -233,25 +230,17 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         plan: (x, held) => this.#plan(x, held, Date.now()),
         result,
         log,
-        onUnstored: (service, e) => this.#setServiceError(service, e),
+        onUnstored: (service, e) => this.#serviceErrors.note(service, e),
         onDeployed: () => this.#failedVersions.clear(),
         mayRegister,
       });
       this.#timers = applied.plan.timers;
-      // Waiting for the nodes (or for the lock) is polled like a drain.
-      draining = applied.draining || applied.waiting.length > 0 || (lock !== undefined && !lock.held);
-      // The nodes are asked for a pass once per version they do not serve yet, not on every poll.
-      const fresh = applied.waiting.filter((k) => !this.#poked.has(k));
-      this.#poked = new Set(applied.waiting);
-      if (fresh.length > 0) {
-        log.info({ waiting: applied.waiting }, "not registered yet: waiting for every node to serve it");
-        this.#d.pokeNodes?.();
-      }
-      this.#cluster = { role: this.#d.role ?? "all", ...(lock ? { lock: { held: lock.held, holder: lock.holder ?? null } } : {}), ...(this.#d.nodesServe ? { waiting: applied.waiting } : {}) };
+      // Waiting for the nodes (or for the lock) is polled like a drain, only sooner.
+      pollMs = this.#registrar.after(applied.waiting, log);
+      draining = applied.draining || applied.waiting.length > 0 || standby;
 
       // A service whose desired version now serves has no error left to report.
-      for (const c of o.desired.values()) if (!applied.held.has(c.spec.service)) this.#serviceErrors.delete(c.spec.service);
-      for (const service of this.#serviceErrors.keys()) if (!o.errors.has(service) && !o.desired.has(service)) this.#serviceErrors.delete(service);
+      this.#serviceErrors.settle(o.desired.keys(), applied.held, (service) => o.errors.has(service) || o.desired.has(service));
       // Status reflects what this pass registered or removed; the source was read at its start
       // (fetching it again, for git a second fetch, would only race with the next pass).
       const changed = result.deployed.length + applied.removed > 0;
@@ -275,7 +264,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.#failures = retry ? this.#failures + 1 : 0;
       // Conditions flip when a pass observes them, so their `since` is this pass's time.
       recordConditions(this.#conditions, this.#statusAt(result.startedAt));
-      this.#scheduleFollowUp(draining, retry, this.#cluster?.waiting?.length ? WAITING_POLL_MS : undefined);
+      this.#scheduleFollowUp(draining, retry, pollMs);
       this.emit("pass", result);
     }
     return result;
@@ -298,15 +287,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#followUp.unref();
   }
 
-  #setServiceError(service: string, e: GridironError): void {
-    const prev = this.#serviceErrors.get(service);
-    // Logged when the reason changes, not on every resync that sees the same bad bundle.
-    if (prev?.message !== e.message) this.#log.warn({ service, err: e.toJSON() }, "bundle rejected; what serves is untouched");
-    // The transition time changes only when the condition does.
-    const since = prev && prev.message === e.message ? prev.since : new Date().toISOString();
-    this.#serviceErrors.set(service, { code: e.code, message: e.message, hint: e.hint, since });
-  }
-
   /**
    * Pins `version` (default: the newest stored version other than the one serving) and runs a
    * pass, inside the queue: the source is read by one pass at a time.
@@ -325,7 +305,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       await this.#pins.set(service, { version: target, sourceVersion: src.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
       this.#failedVersions.clear();
       this.#log.info({ service, version: target }, "rollback pinned");
-      this.#d.pokeNodes?.();
+      this.#registrar.pinned();
       return this.#pass("rollback");
     }) as Promise<ReconcileResult>;
   }
@@ -338,18 +318,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async moveInvocations(service: string, version: string): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
     const out = await (this.#queue.add(async () => {
       const deployments = (this.#last?.o.deployments ?? []).filter((d) => d.service === service && d.version === version);
-      const ids = [...new Set(deployments.flatMap((d) => [...(d.blocking ?? [])]))];
-      const moved: string[] = [];
-      const failed: { id: string; error: string }[] = [];
-      for (const id of ids) {
-        try {
-          await this.#d.admin.pauseInvocation(id);
-          await this.#d.admin.resumeInvocation(id, "latest");
-          moved.push(id);
-        } catch (err) {
-          failed.push({ id, error: (err as Error).message });
-        }
-      }
+      const { moved, failed } = await this.#d.admin.moveToLatest([...new Set(deployments.flatMap((d) => [...(d.blocking ?? [])]))]);
       this.#log.info({ service, version, moved: moved.length, failed: failed.length }, "invocations moved to the latest deployment");
       return { moved, failed };
     }) as Promise<{ moved: string[]; failed: { id: string; error: string }[] }>);
@@ -362,7 +331,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   #statusAt(now: string): Status {
-    const cell0 = this.#d.cells.cells[0]!;
     const status = buildStatus({
       last: this.#last,
       now,
@@ -372,26 +340,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       pins: new Map(this.#pins.entries()),
       conditionMemory: this.#conditions,
       source: { kind: this.#d.source.kind, location: this.#d.source.location, revision: this.#last?.o.revision, error: this.#sourceError },
-      workerd: {
-        url: this.#d.cells.urls[0]!, pid: cell0.process?.pid, generation: cell0.process?.generation ?? 0, mode: this.#d.cells.mode,
-        ...(this.#d.cells.mode === "loader" ? { retiredLoaded: this.#d.cells.retiredLoaded() } : {}),
-        cells: this.#d.cells.cells.map((c) => {
-          const health = this.#d.faults?.health(c.index);
-          return {
-            index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0,
-            versions: (c.serving?.served ?? []).map(keyOf),
-            ...(health ? { health } : {}),
-          };
-        }),
-      },
+      workerd: this.#d.cells.status((cell) => this.#d.faults?.health(cell)),
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
       faults: this.#d.faults?.record,
     });
-    // The lock as it is now (renewed in the background), not as the last pass saw it.
-    const lock = this.#d.registrarLock?.current();
-    const cluster = { ...(this.#cluster ?? { role: this.#d.role ?? "all" }), ...(lock ? { lock: { held: lock.held, holder: lock.holder ?? null } } : {}) };
-    return { cluster, ...status };
+    return { cluster: this.#registrar.status(), ...status };
   }
 
   /** Waits for the running and queued passes to finish; no follow-up passes after this. */

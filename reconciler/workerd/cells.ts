@@ -104,6 +104,22 @@ export class Cells {
     return this.cells.reduce((n, c) => n + (c.serving?.retiredLoaded() ?? 0), 0);
   }
 
+  /** The workerd part of status: cell 0 as "the" process (as before cells), and every cell. */
+  status<H>(health: (cell: number) => H | undefined): {
+    url: string; pid?: number; generation: number; mode: WorkerdMode; retiredLoaded?: number;
+    cells: { index: number; url: string; pid?: number; generation: number; versions: string[]; health?: H }[];
+  } {
+    const cell0 = this.cells[0]!;
+    return {
+      url: cell0.url, pid: cell0.process?.pid, generation: cell0.process?.generation ?? 0, mode: this.mode,
+      ...(this.mode === "loader" ? { retiredLoaded: this.retiredLoaded() } : {}),
+      cells: this.cells.map((c) => {
+        const h = health(c.index);
+        return { index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0, versions: (c.serving?.served ?? []).map(keyOf), ...(h ? { health: h } : {}) };
+      }),
+    };
+  }
+
   /** Starts cell 0, and every other cell that holds a version in `placed`. */
   async start(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, log: Logger): Promise<void> {
     const byCell = this.#split(refs, placed);

@@ -282,7 +282,7 @@ export function renderReport(r: BenchResults): string {
 
   if (r.targets.length) {
     out.push("");
-    out.push("Targets (issue 6; reported, never enforced)");
+    out.push("Targets (from the issues; reported, never enforced)");
     out.push(table(["", "target", "measured", ""], r.targets.map((t) => [t.name, t.target, t.value, `${t.pass ? "PASS" : "MISS"}${t.noisy ? " (noisy: other processes took CPU; rerun)" : ""}`]), [3]));
   }
   for (const n of r.notes) out.push(`note: ${n}`);
