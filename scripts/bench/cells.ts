@@ -1,7 +1,7 @@
 // Section 5, cells: what isolation costs and what it buys, measured in one run.
 // Cost: the same demo services on one workerd process (--cells 1) and on cells (--cells 4): idle
 // RSS of every workerd process, and Greeter throughput through Restate. Benefit: on the cells
-// mesh, a handler that never yields (test/fixtures/services/spinner) is invoked again and again
+// mesh, a handler that never yields (test/fixtures/services/poison) is invoked again and again
 // beside steady Greeter load: failed calls and p99 against the same load without it, how soon the
 // hung cell is replaced, and how soon the spinning invocation ends paused.
 import path from "node:path";
@@ -70,7 +70,7 @@ export async function measureCells(root: string, cleanup: Cleanup, o: CellsOptio
     const { bundlesDir } = meshDirs(root, name);
     await buildService("greeter", bundlesDir, { fetchAdapter: o.fetchAdapter });
     await buildService("counter", bundlesDir, { fetchAdapter: o.fetchAdapter });
-    if (cells > 1) await buildService("spinner", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services"), fetchAdapter: o.fetchAdapter });
+    if (cells > 1) await buildService("poison", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services"), fetchAdapter: o.fetchAdapter });
     const m = await startBenchMesh(root, name, cleanup, { GRIDIRON_CELLS: String(cells), GRIDIRON_CELL_HANG_MS: String(o.hangMs) });
     try {
       await waitFor("the demo services to answer", async () => {
@@ -93,7 +93,7 @@ export async function measureCells(root: string, cleanup: Cleanup, o: CellsOptio
 
 async function poisonRun(m: BenchMesh, o: CellsOptions): Promise<PoisonRun> {
   const steady = await runLoad(greetLoad(m, o, o.durationS, o.rate));
-  const spinCell = (await m.status()).workerd.cells?.find((c) => c.versions.some((k) => k.startsWith("spinner/")))?.url;
+  const spinCell = (await m.status()).workerd.cells?.find((c) => c.versions.some((k) => k.startsWith("poison/")))?.url;
   const load = startLoad(greetLoad(m, o, o.durationS, o.rate));
   const t0 = Date.now();
   let spins = 0;
@@ -104,7 +104,7 @@ async function poisonRun(m: BenchMesh, o: CellsOptions): Promise<PoisonRun> {
   let nextSpin = t0;
   while (Date.now() < until) {
     if (Date.now() >= nextSpin) {
-      const r = await m.call("/Spinner/spin/send");
+      const r = await m.call("/Poison/spin/send");
       spins++;
       firstId ??= (JSON.parse(r.text) as { invocationId?: string }).invocationId;
       nextSpin = Date.now() + 2000;

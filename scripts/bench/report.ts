@@ -274,7 +274,7 @@ export function renderReport(r: BenchResults): string {
     if (p) {
       out.push(table(["greet at a fixed rate", "req/s", "p50 ms", "p99 ms", "failed"], [
         ["steady", String(Math.round(p.steady.rps)), String(p.steady.p50), String(p.steady.p99), String(p.steady.failed)],
-        [`with ${p.spins} Spinner/spin calls`, String(Math.round(p.withPoison.rps)), String(p.withPoison.p50), String(p.withPoison.p99), String(p.withPoison.failed)],
+        [`with ${p.spins} Poison/spin calls`, String(Math.round(p.withPoison.rps)), String(p.withPoison.p50), String(p.withPoison.p99), String(p.withPoison.failed)],
       ]));
       out.push(`   hung cell back after ${p.replacedMs ?? "-"} ms (--cell-hang-ms ${p.hangMs}); first spin paused after ${p.pausedMs ?? "-"} ms`);
     }

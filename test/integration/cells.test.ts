@@ -1,6 +1,6 @@
 // Cells: a handler that never yields stops its own workerd process, not the node. With the demo
 // services and a spinning one on a node of 4 cells, each service is in a cell of its own, and
-// while Spinner/spin holds its cell's thread, Greeter and Counter keep answering.
+// while Poison/spin holds its cell's thread, Greeter and Counter keep answering.
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -19,7 +19,7 @@ beforeAll(async () => {
   const bundlesDir = path.join(root, "bundles");
   await buildService("greeter", bundlesDir);
   await buildService("counter", bundlesDir);
-  await buildService("spinner", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services") });
+  await buildService("poison", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services") });
   mesh = await startGridiron({ dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log") });
   await waitFor("three services to serve", async () => ((await mesh!.status()).services.filter((s) => s.serving).length === 3 ? true : undefined));
 });
@@ -30,17 +30,17 @@ it("places each service in a cell of its own, each a workerd process of its own"
   const cells = (await mesh!.status()).workerd.cells!;
   expect(cells).toHaveLength(4);
   const holding = cells.filter((c) => c.versions.length > 0);
-  expect(holding.map((c) => c.versions.map((k) => k.split("/")[0]))).toEqual([["counter"], ["greeter"], ["spinner"]]);
+  expect(holding.map((c) => c.versions.map((k) => k.split("/")[0]))).toEqual([["counter"], ["greeter"], ["poison"]]);
   expect(new Set(holding.map((c) => c.pid)).size).toBe(3);
-  expect((await mesh!.call("/Spinner/ping")).json).toBe("pong");
+  expect((await mesh!.call("/Poison/ping")).json).toBe("pong");
 });
 
 it("a handler that never yields stops its own cell only: Greeter and Counter keep answering", async () => {
-  const spinCell = await mesh!.cellUrl("spinner");
-  const sent = await mesh!.call("/Spinner/spin/send");
+  const spinCell = await mesh!.cellUrl("poison");
+  const sent = await mesh!.call("/Poison/spin/send");
   expect(sent.status).toBe(202);
-  // The spinner's cell stops answering even its health route once the handler holds the thread.
-  await waitFor("the spinner's cell to hang", async () =>
+  // The spinning handler's cell stops answering even its health route once the handler holds the thread.
+  await waitFor("the spinning handler's cell to hang", async () =>
     (await mesh!.http.request(`${spinCell}/_gridiron/health`, { timeoutMs: 500 }).then(() => false, () => true)) ? true : undefined);
   const failures: string[] = [];
   for (let i = 0; i < 20; i++) {
