@@ -157,7 +157,10 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
       result.actions.push(a);
     }
   }
-  for (const a of removals.filter((r) => may(r.service))) {
+  // A service whose new version waits for the nodes keeps what Restate sends its calls to: nothing
+  // of it is removed until its new version is registered.
+  const waitingServices = new Set(waiting.map((k) => k.slice(0, k.indexOf("/"))));
+  for (const a of removals.filter((r) => may(r.service) && !waitingServices.has(r.service))) {
     fault("before-deregister");
     await d.admin.deregister(a.deploymentId);
     fault("after-deregister");

@@ -168,7 +168,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return planActions(
       desired,
       { stored: o.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })), served: this.#d.cells.served, registered: o.deployments },
-      { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers },
+      { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers, serves: this.#d.cells.local },
     );
   }
 

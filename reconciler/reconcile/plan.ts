@@ -63,6 +63,11 @@ export interface PlanOptions {
   retain?: number;
   /** Timers from the previous pass, keyed by deployment id. */
   timers?: ReadonlyMap<string, DrainTimer>;
+  /**
+   * Whether this process serves what it registers (default true). A registrar of a cluster does
+   * not: a registered version missing from its store is no orphan, it drains like any other.
+   */
+  serves?: boolean;
 }
 
 export const DEFAULT_GRACE_MS = 30_000;
@@ -144,7 +149,7 @@ export function plan(desired: readonly DesiredVersion[], actual: Actual, opts: P
         if (stored.has(key)) serve.set(key, ref);
         continue;
       }
-      if (!stored.has(key)) {
+      if (!stored.has(key) && opts.serves !== false) {
         actions.push({ type: "orphan", ...ref, deploymentId: r.deploymentId });
         continue;
       }

@@ -28,6 +28,7 @@ const registrars: (RunningMesh | undefined)[] = [];
 let nodeApis: string[] = [];
 let fwdBase = 0;
 let deadPort = 0;
+let pr2: MeshPorts | undefined;
 
 async function portsFor(): Promise<MeshPorts> {
   const workerd = await freePortBlock(CELLS);
@@ -96,7 +97,9 @@ beforeAll(async () => {
   // node1 reads Restate's registry through the registrar's read-only pass-through (as a node may
   // where only the registrar reaches the admin API), so it waits for the registrar to come up.
   const pr = await portsFor();
-  const node1 = start("node1", "node", p1, { GRIDIRON_RESTATE_ADMIN_URL: `http://127.0.0.1:${pr.api}/restate` });
+  pr2 = await portsFor();
+  // Both registrars' pass-throughs (registrar2 starts later), as a Service in front of them would.
+  const node1 = start("node1", "node", p1, { GRIDIRON_RESTATE_ADMIN_URL: `http://127.0.0.1:${pr.api}/restate,http://127.0.0.1:${pr2.api}/restate` });
   nodes.push(undefined, await start("node2", "node", p2));
   registrars.push(await start("registrar1", "registrar", pr));
   nodes[0] = await node1;
@@ -225,7 +228,7 @@ describe("nodes and a registrar", () => {
   });
 
   it("a second registrar takes over within the lease when the first is SIGKILLed", async () => {
-    registrars.push(await start("registrar2", "registrar", await portsFor()));
+    registrars.push(await start("registrar2", "registrar", pr2!));
     // A crash, not a clean stop: the lock is not released, its lease has to run out.
     process.kill(await daemonPid(registrars[0]!.pid), "SIGKILL");
     await registrars[0]!.exited;
@@ -237,5 +240,19 @@ describe("nodes and a registrar", () => {
       (await deployments()).some((d) => !before.has(d.uri) && d.uri.includes("/greeter/")) ? true : undefined, 60_000);
     // Within the lease (3 s) plus a pass and the nodes' own deploy of the new version.
     expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+
+  it("replaced versions drain, are deregistered cluster-wide, and only then does a node stop serving them", async () => {
+    const greeters = async () => (await deployments()).filter((d) => new URL(d.uri).pathname.startsWith("/greeter/")).map((d) => new URL(d.uri).pathname.split("/")[2]!);
+    const latest = (await registrars[1]!.status()).services.find((s) => s.service === "greeter")!.serving!;
+    await waitFor("every older greeter to be deregistered", async () => {
+      const left = await greeters();
+      return left.length === 1 && left[0] === latest ? true : undefined;
+    }, 60_000);
+    // The surviving node follows: it serves the one registered greeter and no older one.
+    await waitFor("node2 to drop the deregistered greeters", async () => {
+      const served = (await nodes[1]!.status()).workerd.cells!.flatMap((c) => c.versions).filter((k) => k.startsWith("greeter/"));
+      return served.length === 1 && served[0] === `greeter/${latest}` ? true : undefined;
+    }, 60_000);
   });
 });

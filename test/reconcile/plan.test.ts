@@ -189,6 +189,15 @@ describe("plan", () => {
     expect(backward).toEqual(forward);
   });
 
+  it("a registrar (serves nothing) drains a registered version missing from its store instead of calling it an orphan", () => {
+    const row = { desired: ["greeter@v2"], stored: ["greeter@v2"], served: [], registered: ["greeter@v1", "greeter@v2"] };
+    const asNode = plan(row.desired.map(desired), actualOf(row), {});
+    expect(asNode.actions).toContainEqual(orphan("greeter@v1"));
+    const asRegistrar = plan(row.desired.map(desired), actualOf(row), { serves: false });
+    expect(asRegistrar.actions.some((a) => a.type === "orphan")).toBe(false);
+    expect(asRegistrar.actions).toContainEqual(retire("greeter@v1"));
+  });
+
   it("sorts serve by service/version and groups actions per version in sorted order", () => {
     const result = plan(["zeta@v1", "alpha@v2", "mid@v1", "alpha@v1"].map(desired), actualOf({}));
     const keys = result.serve.map(keyOf);
