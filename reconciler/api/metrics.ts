@@ -100,6 +100,9 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     labelNames: ["service", "state"] as const,
     registers,
   });
+  const rolloutSteps = new Counter({ name: "gridiron_rollout_steps_total", help: "Rollout steps taken: a ramp's new version got a larger share of new invocations, or all of them (reconcile/rollouts.ts)", labelNames: ["service"] as const, registers });
+  const rolloutAborts = new Counter({ name: "gridiron_rollout_aborts_total", help: "Rollouts aborted (by their analysis or by hand): the old version takes every new call again", labelNames: ["service"] as const, registers });
+  const rolloutWeight = new Gauge({ name: "gridiron_rollout_weight_percent", help: "Percent of new invocations a rollout's new version gets now (0 once aborted, 100 when done)", labelNames: ["service"] as const, registers });
   const swaps = new Counter({ name: "gridiron_workerd_swaps_total", help: "workerd generation swaps (a new config took over the listening socket)", registers });
   const swapSeconds = new Histogram({
     name: "gridiron_workerd_swap_duration_seconds",
@@ -126,6 +129,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     // A rejected bundle or version counts once, in the pass that first reports it (reconcile/rejections.ts).
     for (const e of r.errors) if (!e.repeated) errors.inc({ code: e.code });
     if (r.errors.some(isSourceError)) sourceErrors.inc();
+    for (const e of r.rollouts ?? []) (e.event === "abort" ? rolloutAborts : rolloutSteps).inc({ service: e.service });
     if (r.outcome === "ok" || r.outcome === "noop") {
       lastSuccessAt = Date.parse(r.startedAt) + r.durationMs;
       if (!Number.isFinite(lastSuccessAt)) lastSuccessAt = now();
@@ -159,6 +163,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     conditions.reset();
     trouble.reset();
     poisoned.reset();
+    rolloutWeight.reset();
     cellRss.reset();
     cellCpu.reset();
     for (const c of s.workerd.cells ?? []) {
@@ -178,6 +183,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
         if (v.state === "draining" || v.state === "stuck") draining.set({ service: svc.service, version: v.version }, v.blocking ?? 0);
       }
       for (const c of svc.conditions) conditions.set({ service: svc.service, condition: c.type }, c.status ? 1 : 0);
+      if (svc.rollout) rolloutWeight.set({ service: svc.service }, svc.rollout.weight);
     }
     generation.set(s.workerd.generation);
     workerdUp.set(s.workerd.pid === undefined ? 0 : 1);

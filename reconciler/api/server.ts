@@ -1,7 +1,8 @@
 // The reconciler's HTTP API (:8081): GET /healthz, GET /status, GET /plan, POST /reconcile,
 // POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured), GET /metrics
 // (Prometheus), GET / (the status page), and with an invocation watch GET /invocations,
-// POST /invocations/kill and POST /invocations/resume.
+// POST /invocations/kill and POST /invocations/resume; GET /rollout and POST /rollout (promote or
+// abort a progressive rollout).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
@@ -117,6 +118,15 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       const body = await readJson(req);
       if (typeof body.service !== "string") return send(res, 400, { error: 'body must be {"service": "<name>", "version"?: "<version>", "breaking"?: true}' });
       const result = await reconciler.rollback(body.service, typeof body.version === "string" ? body.version : undefined, { breaking: body.breaking === true });
+      send(res, result.errors.length ? 409 : 200, result);
+    },
+    "GET /rollout": async (_req, res) => {
+      send(res, 200, { rollouts: Object.fromEntries(reconciler.status().services.flatMap((s) => (s.rollout ? [[s.service, s.rollout]] : []))) });
+    },
+    "POST /rollout": async (req, res) => {
+      const body = await readJson(req);
+      if (typeof body.service !== "string" || (body.action !== "promote" && body.action !== "abort")) return send(res, 400, { error: 'body must be {"service": "<name>", "action": "promote" | "abort"}' });
+      const result = await reconciler.rollout(body.service, body.action);
       send(res, result.errors.length ? 409 : 200, result);
     },
     "POST /move": async (req, res) => {

@@ -86,6 +86,28 @@ const COMMANDS: Record<string, Command> = {
       return status === 200 ? 0 : 1;
     },
   },
+  rollout: {
+    summary: "show a service's progressive rollout, or promote or abort it now",
+    usage: "gridiron rollout status|promote|abort <service> [--json]",
+    flags: CLIENT_FLAGS,
+    positionals: true,
+    async run(o, v, args) {
+      const [action, service] = args;
+      if (!service || (action !== "status" && action !== "promote" && action !== "abort")) throw new UsageError("usage: gridiron rollout status|promote|abort <service>");
+      if (action === "status") {
+        const { body } = await callApi<{ rollouts: Record<string, unknown> }>(o, "GET", "/rollout");
+        const r = body.rollouts[service];
+        if (v.json) print(r ?? null);
+        else console.log(r ? JSON.stringify(r, null, 2) : `${service}: no rollout`);
+        return r ? 0 : 1;
+      }
+      const { status, body } = await callApi<ReconcileResult & { error?: { message: string } }>(o, "POST", "/rollout", { service, action });
+      if (v.json) print(body);
+      else if (body.error) console.error(`gridiron rollout ${action}: ${body.error.message}`);
+      else printResult(body);
+      return status === 200 ? 0 : 1;
+    },
+  },
   move: {
     summary: "pause the invocations still pinned to a version and resume them on the latest one",
     usage: "gridiron move <service> <version> [--json]",

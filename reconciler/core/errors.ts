@@ -42,6 +42,7 @@ export const ERRORS = {
   VERSION_STUCK: { kind: "stalled", area: "version", hint: "Invocations still need this version past its drain deadline: let them finish, or cancel them in Restate." },
   VERSION_UNSERVABLE: { kind: "stalled", area: "version", hint: "Put the bundle of this version back into the source, or remove its deployment from Restate." },
   ROLLBACK_NO_VERSION: { kind: "stalled", area: "version", hint: "Roll back to a version listed by `gridiron status`; retention may have removed older ones." },
+  ROLLOUT_NONE: { kind: "stalled", area: "version", hint: "Only a service whose new version is on a ramp has a rollout to promote or abort; `gridiron rollout status <service>` shows it." },
 
   // The version store on disk.
   STORE_WRITE: { kind: "failed", area: "store", hint: "Gridiron retries; if it persists, check the data dir's file system." },

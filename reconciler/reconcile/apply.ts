@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 import { GridironError, asGridironError } from "../core/errors.ts";
 import { fault } from "../core/faults.ts";
 import type { RestateAdmin } from "../restate/admin.ts";
-import { deploymentUri } from "../restate/deployments.ts";
+import { deploymentUri, rampUri } from "../restate/deployments.ts";
+import type { Ramp } from "../restate/ramp.ts";
 import type { BundleSpec } from "../source/bundle.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
 import type { VersionStore } from "../store/versions.ts";
@@ -26,7 +27,7 @@ import type { ReconcileResult } from "./status.ts";
  * `Connection: close` on every request nothing is pooled: each request opens a connection, which
  * only a live generation accepts (TCP_DEFER_ACCEPT hands it over with its request).
  */
-const DEPLOYMENT_HEADERS = { connection: "close" };
+export const DEPLOYMENT_HEADERS = { connection: "close" };
 
 export interface ApplyDeps {
   store: VersionStore;
@@ -58,6 +59,8 @@ export interface ApplyInput {
    * registrar holds the lock; before the lock service itself is registered, only that.
    */
   mayRegister?: (service: string) => boolean;
+  /** A new version whose service has a rollout policy: the ramp to register instead (reconcile/rollouts.ts). */
+  rampFor?: (o: Observation, a: VersionRef, cell: number, cellUrl: string, log: Logger) => Promise<Ramp | undefined>;
 }
 
 export interface Applied {
@@ -129,7 +132,9 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
     }
     if (nodesServe) placed.set(keyOf(a), nodesServe.get(keyOf(a))!);
     fault("before-register");
-    await register(d, d.cells.urls[placed.get(keyOf(a)) ?? 0]!, a, o.desired.get(a.service)!.spec, o.revision, log);
+    const cell = placed.get(keyOf(a)) ?? 0;
+    const ramp = a.type === "register" ? await input.rampFor?.(o, a, cell, d.cells.urls[cell]!, log) : undefined;
+    await register(d, d.cells.urls[cell]!, a, o.desired.get(a.service)!.spec, o.revision, log, ramp);
     fault("after-register");
     result.actions.push(a);
     result.deployed.push({ service: a.service, version: a.version });
@@ -180,18 +185,19 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   return { observation: o, plan: p, draining, removed: registry ? removals.length : 0, held, waiting };
 }
 
-async function register(d: ApplyDeps, cellUrl: string, a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger): Promise<void> {
+async function register(d: ApplyDeps, cellUrl: string, a: VersionRef & { type: "register" | "promote" }, spec: BundleSpec, revision: string, log: Logger, ramp?: Ramp): Promise<void> {
   // A promote registers a version that Restate still knows under its old URI: Restate does not
   // make a re-registered URI latest again, so it gets a fresh tag (see restate/deployments.ts).
   const tag = a.type === "promote" ? `r${Date.now().toString(36)}` : undefined;
   const res = await d.admin.register({
-    uri: deploymentUri(cellUrl, a.service, a.version, tag),
+    uri: ramp ? rampUri(cellUrl, a.service, ramp) : deploymentUri(cellUrl, a.service, a.version, tag),
     force: false,
     breaking: spec.breaking,
     headers: d.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS,
     metadata: { "gridiron.service": a.service, "gridiron.version": a.version, "gridiron.digest": spec.digest, "gridiron.revision": revision },
   });
-  log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name), promoted: a.type === "promote" }, "version registered: new calls reach it");
+  if (ramp) log.info({ service: a.service, version: a.version, from: ramp.from, weight: ramp.weight, deploymentId: res.id }, "rollout started: a ramp sends the new version its first share of new calls");
+  else log.info({ service: a.service, version: a.version, deploymentId: res.id, restateServices: res.services.map((s) => s.name), promoted: a.type === "promote" }, "version registered: new calls reach it");
 }
 
 /** The versions a pass holds bytes for, by "<service>/<version>". */

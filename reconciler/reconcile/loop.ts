@@ -18,7 +18,7 @@ import { keyOf, type VersionRef } from "../source/names.ts";
 import { Pins, type PinStore } from "../store/pins.ts";
 import { ROUTER_FILE } from "../workerd/build.ts";
 import { validateVersion } from "../workerd/validate.ts";
-import { applyPlan } from "./apply.ts";
+import { DEPLOYMENT_HEADERS, applyPlan } from "./apply.ts";
 import { placeVersions } from "./placement.ts";
 import { gate, outcomeOf, retries, toProbe, type Gate, type Probe } from "./gate.ts";
 import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
@@ -29,6 +29,7 @@ import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from ".
 import type { PlanReport, ReconcileResult, Status } from "./status.ts";
 import { RegistrarTurn } from "./registrar.ts";
 import { ServiceErrors } from "./service-errors.ts";
+import { ROLLOUT_POLL_MS, Rollouts } from "./rollouts.ts";
 
 export type { LifecycleOptions, ReconcilerDeps };
 
@@ -67,6 +68,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   #sourceError: string | undefined;
   #passes = 0;
   readonly #registrar: RegistrarTurn;
+  /** Progressive rollouts: ramps judged after each pass, promoted or aborted. */
+  readonly #rollouts: Rollouts;
   /** Per service and condition type: its last status and since when; written by passes only. */
   readonly #conditions: ConditionMemory = new Map();
 
@@ -78,6 +81,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#serviceErrors = new ServiceErrors(this.#log);
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
     this.#pins = deps.pins ?? new Pins(deps.dataDir);
+    this.#rollouts = new Rollouts({ admin: deps.admin, pins: this.#pins, headers: deps.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS });
   }
 
   async #router(): Promise<string> {
@@ -97,6 +101,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const stored = new Set((await this.#d.store.list()).map((s) => keyOf(s.spec)));
     const serve = new Map<string, VersionRef>();
     for (const d of deployments) if (stored.has(keyOf(d))) serve.set(keyOf(d), { service: d.service, version: d.version });
+    // A ramp (a rollout's step) also sends invocations to its old version.
+    for (const d of deployments) if (d.ramp && stored.has(`${d.service}/${d.ramp.from}`)) serve.set(`${d.service}/${d.ramp.from}`, { service: d.service, version: d.ramp.from });
     const refs = [...serve.values()];
     await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.cells.length), this.#log);
   }
@@ -232,6 +238,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         log,
         onUnstored: (service, e) => this.#serviceErrors.note(service, e),
         onDeployed: () => this.#failedVersions.clear(),
+        rampFor: (x, a, cell, url, l) => this.#rollouts.rampFor(x, a, cell, url, l),
         mayRegister,
       });
       this.#timers = applied.plan.timers;
@@ -244,7 +251,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // Status reflects what this pass registered or removed; the source was read at its start
       // (fetching it again, for git a second fetch, would only race with the next pass).
       const changed = result.deployed.length + applied.removed > 0;
-      const last = changed ? await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, applied.observation).catch(() => applied.observation) : applied.observation;
+      let last = changed ? await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, applied.observation).catch(() => applied.observation) : applied.observation;
+      // Rollouts are judged on what is registered now; a node never registers.
+      if ((this.#d.role ?? "all") !== "node") {
+        const rolled = await this.#rollouts.tick(last, this.#d.cells.urls, (s) => mayRegister?.(s) ?? true, result, log);
+        if (rolled.changed) last = await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, last).catch(() => last);
+        if (rolled.active) {
+          draining = true;
+          pollMs = Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS);
+        }
+        // An abort pinned the old version: the next pass makes it latest again, now.
+        if (rolled.again) void this.reconcile("rollout-abort");
+      }
       this.#last = { o: last, plan: applied.plan, at: result.startedAt };
     } catch (err) {
       const e = asGridironError(err);
@@ -326,6 +344,17 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return out;
   }
 
+  /**
+   * An operator's promote (the new version takes every new call now) or abort (the old version
+   * does, as an automatic abort would) of a running rollout, applied by a pass.
+   */
+  async rollout(service: string, what: "promote" | "abort"): Promise<ReconcileResult> {
+    return this.#queue.add(async () => {
+      if (!this.#rollouts.ask(service, what, this.#last?.o)) throw new GridironError("ROLLOUT_NONE", `"${service}" has no rollout in progress (no ramp serves its new calls)`, { service });
+      return this.#pass(`rollout-${what}`);
+    }) as Promise<ReconcileResult>;
+  }
+
   status(): Status {
     return this.#statusAt(this.#last?.at ?? new Date().toISOString());
   }
@@ -344,6 +373,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       restate: { ingressUrl: this.#d.ingressUrl, adminUrl: this.#d.admin.baseUrl, pid: this.#d.restatePid?.() },
       history: this.#history,
       faults: this.#d.faults?.record,
+      rollouts: this.#rollouts.status(),
     });
     return { cluster: this.#registrar.status(), ...status };
   }

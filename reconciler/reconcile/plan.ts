@@ -31,6 +31,8 @@ export interface RegisteredVersion extends VersionRef {
   latestFor?: readonly string[];
   /** Ids of invocations that still need this deployment (see drain.ts). */
   blocking?: readonly string[];
+  /** A ramp (reconcile/rollout.ts) also sends invocations to `ramp.from`: served while it stays registered. */
+  ramp?: { from: string };
 }
 
 export interface Actual {
@@ -172,6 +174,13 @@ export function plan(desired: readonly DesiredVersion[], actual: Actual, opts: P
       actions.push({ type: "drain", ...ref, deploymentId: r.deploymentId, blocking: 0, invocations: [], stuck: false, removeAt: drainedAt + graceMs });
       serve.set(key, ref);
     }
+  }
+
+  // A ramp deployment that stays registered routes some of its invocations to its old version.
+  const gone = new Set(actions.flatMap((a) => (a.type === "remove" || a.type === "orphan" ? [a.deploymentId] : [])));
+  for (const r of actual.registered) {
+    const old = r.ramp && !gone.has(r.deploymentId) ? { service: r.service, version: r.ramp.from } : undefined;
+    if (old && stored.has(keyOf(old))) serve.set(keyOf(old), old);
   }
 
   // Retention: newest `retain` stored versions per service stay; older ones go unless live.

@@ -7,7 +7,7 @@ import type { Observation } from "./observe.ts";
 import { GridironError } from "../core/errors.ts";
 import type { Gate, Probe } from "./gate.ts";
 import type { FaultRecord } from "./poison.ts";
-import type { Condition, ConditionType, PlanReport, ReconcileResult, ServiceStatus, Status, VersionStatus } from "./status.ts";
+import type { Condition, ConditionType, PlanReport, ReconcileResult, RolloutStatus, ServiceStatus, Status, VersionStatus } from "./status.ts";
 
 export interface StatusInput {
   last?: { o: Observation; plan: Plan };
@@ -24,6 +24,8 @@ export interface StatusInput {
   history: readonly ReconcileResult[];
   /** What the cell watchdogs saw: poisoned invocations and recent faults per version. */
   faults?: Pick<FaultRecord, "poisonedOf" | "degraded">;
+  /** Each service's progressive rollout, as its last judgement saw it. */
+  rollouts?: ReadonlyMap<string, RolloutStatus>;
 }
 
 /** Per service and condition type: the last status a pass recorded, and since when. */
@@ -109,6 +111,7 @@ export function buildStatus(input: StatusInput): Status {
       conditions,
       versions: [...rows.values()],
       ...(error ? { error } : {}),
+      ...(input.rollouts?.get(service) ? { rollout: input.rollouts.get(service)! } : {}),
     });
   }
 

@@ -3,6 +3,7 @@ import type { Action, Plan } from "./plan.ts";
 import type { InvocationInTrouble } from "../restate/trouble.ts";
 import type { CellHealth } from "../workerd/watchdog.ts";
 import type { PoisonedInvocation } from "./poison.ts";
+import type { RolloutCounts } from "../restate/rollout-stats.ts";
 
 export type VersionState =
   /** Registered, and where new calls go. */
@@ -70,6 +71,8 @@ export interface ServiceStatus {
   versions: VersionStatus[];
   /** Why the service's bundle in the source is not what serves (invalid, failed discovery…). */
   error?: { code: string; message: string; hint?: string; since: string };
+  /** Its progressive rollout (gridiron.json "rollout"): weights, per-version counts, the last decision and why. */
+  rollout?: RolloutStatus;
 }
 
 export interface ReconcileResult {
@@ -82,6 +85,8 @@ export interface ReconcileResult {
   actions: Action[];
   /** Versions that became the ones new calls reach in this pass. */
   deployed: { service: string; version: string }[];
+  /** Rollout steps taken and rollouts aborted in this pass (reconcile/rollouts.ts). */
+  rollouts?: { service: string; from: string; to: string; event: "step" | "done" | "abort"; weight: number; reason: string }[];
   /** What went wrong, each with what to do next (the error registry's hint). */
   errors: {
     code: string;
@@ -121,6 +126,23 @@ export interface Status {
   history: ReconcileResult[];
   /** When Restate was asked for the invocations in trouble, and why it could not answer. */
   troubleCheck?: { checkedAt: string; error?: string };
+}
+
+/** A service's progressive rollout as its last judgement saw it (reconcile/rollouts.ts). */
+export interface RolloutStatus {
+  from: string;
+  to: string;
+  /** Percent of new invocations the new version gets now (0 once aborted). */
+  weight: number;
+  steps: number[];
+  /** The ramp deployment of the current step and when it began. */
+  deploymentId?: string;
+  since?: string;
+  /** The current step's invocations, per version (restate/rollout-stats.ts). */
+  counts: { old: RolloutCounts; new: RolloutCounts };
+  decision: "advance" | "hold" | "abort" | "aborted" | "done";
+  reason: string;
+  at: string;
 }
 
 /** What `gridiron plan` prints: what a pass would do now, through the same gate, without doing it. */

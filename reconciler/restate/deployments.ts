@@ -2,6 +2,7 @@
 // into one of our workerd cells: http://<host>:<cell port>/<service>/<version>/.
 import { checkServiceName, isVersionId } from "../source/names.ts";
 import type { Deployment } from "./admin.ts";
+import { parseRampSegment, rampSegment, type Ramp } from "./ramp.ts";
 
 /**
  * `/<service>/<version>/`, or with a registration tag `/<service>/<version>/<tag>/`: Restate never
@@ -14,11 +15,18 @@ export const deploymentUri = (baseUrl: string, service: string, version: string,
 
 const TAG_RE = /^r[0-9a-z]{1,16}$/;
 
-export function parseDeploymentUri(baseUrl: string, uri: string): { service: string; version: string; tag?: string } | null {
+/** A ramp between two versions (restate/ramp.ts): `/<service>/ramp~<old>~<new>~<weight>/`. */
+export const rampUri = (baseUrl: string, service: string, ramp: Ramp): string => `${baseUrl}/${service}/${rampSegment(ramp)}/`;
+
+/** A ramp counts as a deployment of its new version (`version`), with the ramp in `ramp`. */
+export function parseDeploymentUri(baseUrl: string, uri: string): { service: string; version: string; tag?: string; ramp?: Ramp } | null {
   const prefix = `${baseUrl}/`;
   if (!uri.startsWith(prefix)) return null;
   const m = /^([^/]+)\/([^/]+)\/(?:([^/]+)\/)?$/.exec(uri.slice(prefix.length));
-  if (!m || checkServiceName(m[1]!) !== null || !isVersionId(m[2]!)) return null;
+  if (!m || checkServiceName(m[1]!) !== null) return null;
+  const ramp = m[3] === undefined ? parseRampSegment(m[2]!) : null;
+  if (ramp) return { service: m[1]!, version: ramp.to, ramp };
+  if (!isVersionId(m[2]!)) return null;
   if (m[3] !== undefined && !TAG_RE.test(m[3])) return null;
   return m[3] === undefined ? { service: m[1]!, version: m[2]! } : { service: m[1]!, version: m[2]!, tag: m[3] };
 }
@@ -33,6 +41,8 @@ export interface OurDeployment {
   uri: string;
   restateServices: string[];
   metadata: Record<string, string>;
+  /** A ramp deployment: invocations split between `ramp.from` and `version` (= `ramp.to`). */
+  ramp?: Ramp;
 }
 
 /** Deployments whose URI points into one of our cells; `cellUrls[i]` is cell i's base URL. */
@@ -42,7 +52,7 @@ export function ourDeployments(cellUrls: readonly string[], deployments: readonl
     for (const [cell, base] of cellUrls.entries()) {
       const ref = parseDeploymentUri(base, d.uri);
       if (!ref) continue;
-      out.push({ service: ref.service, version: ref.version, cell, deploymentId: d.id, uri: d.uri, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata });
+      out.push({ service: ref.service, version: ref.version, cell, deploymentId: d.id, uri: d.uri, createdAt: d.createdAt, restateServices: d.services.map((s) => s.name), metadata: d.metadata, ...(ref.ramp ? { ramp: ref.ramp } : {}) });
       break;
     }
   }

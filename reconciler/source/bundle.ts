@@ -14,6 +14,7 @@ import {
   parseGridironManifest,
   parseWranglerConfig,
   type Manifest,
+  type RolloutPolicy,
   type RunLimits,
 } from "./manifest.ts";
 import { checkBundlePath, checkServiceName, checkVersionLabel } from "./names.ts";
@@ -40,6 +41,8 @@ export interface BundleSpec {
   modules: BundleModule[];
   /** The watchdog limits gridiron.json declares (absent: the node's defaults). */
   limits?: RunLimits;
+  /** The progressive rollout gridiron.json declares (absent: a new version takes every new call at once). */
+  rollout?: RolloutPolicy;
 }
 
 export interface Bundle {
@@ -254,6 +257,7 @@ function specify(dirName: string, files: Map<string, Uint8Array>): Bundle {
       breaking: manifest.breaking ?? false,
       modules,
       ...(manifest.limits ? { limits: { ...manifest.limits } } : {}),
+      ...(manifest.rollout ? { rollout: { ...manifest.rollout, steps: [...manifest.rollout.steps] } } : {}),
     },
   };
 }

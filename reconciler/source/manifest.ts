@@ -24,7 +24,26 @@ export interface Manifest {
   breaking?: boolean;
   /** What the service needs of its cell's watchdog; bounded by the node's maximums. */
   limits?: RunLimits;
+  /** A progressive rollout for new versions of this service (absent: a new version takes every new call at once). */
+  rollout?: RolloutPolicy;
 }
+
+/**
+ * How a new version is ramped (docs/rollouts.md): each step sends `steps[i]` percent of new
+ * invocations to it for at least `stepSeconds`, judged on Restate's own data; the last step is
+ * always 100. A step's new version fails when more than `maxFailureRatio` of its invocations fail
+ * (or any is paused), once `minInvocations` have started.
+ */
+export interface RolloutPolicy {
+  steps: number[];
+  stepSeconds: number;
+  maxFailureRatio: number;
+  minInvocations: number;
+  /** On abort, move the new version's retrying and paused invocations onto the old one (default true). */
+  moveOnAbort?: boolean;
+}
+
+export const ROLLOUT_EXAMPLE = '{"steps": [10, 50, 100], "stepSeconds": 60, "maxFailureRatio": 0.02, "minInvocations": 20}';
 
 /**
  * The watchdog limits a service declares (docs/reliability.md): how long its cell's JS thread may
@@ -86,6 +105,29 @@ const limits: Check = (b, f, k, v) => {
   }
 };
 
+const ROLLOUT_KEYS = ["steps", "stepSeconds", "maxFailureRatio", "minInvocations", "moveOnAbort"];
+
+const rollout: Check = (b, f, k, v) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(b, f, `"${k}" must be an object like ${ROLLOUT_EXAMPLE}, got ${JSON.stringify(v)}`);
+  const r = v as Record<string, unknown>;
+  for (const name of Object.keys(r)) if (!ROLLOUT_KEYS.includes(name)) fail(b, f, `"${k}" has an unknown key "${name}" (allowed: ${ROLLOUT_KEYS.join(", ")})`);
+  for (const name of ROLLOUT_KEYS.slice(0, 4)) if (!Object.hasOwn(r, name)) fail(b, f, `"${k}.${name}" is missing (a rollout looks like ${ROLLOUT_EXAMPLE})`);
+  const steps = r.steps;
+  if (!Array.isArray(steps) || steps.length === 0 || steps.some((x) => typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > 100)) {
+    fail(b, f, `"${k}.steps" must be a list of whole percentages from 1 to 100, like [10, 50, 100], got ${JSON.stringify(steps)}`);
+  }
+  if ((steps as number[]).some((x, i) => i > 0 && x <= (steps as number[])[i - 1]!)) fail(b, f, `"${k}.steps" must increase, got ${JSON.stringify(steps)}`);
+  const whole = (name: string, min: number, max: number, unit: string) => {
+    const x = r[name];
+    if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) fail(b, f, `"${k}.${name}" must be a whole number of ${unit} from ${min} to ${max}, got ${JSON.stringify(x)}`);
+  };
+  whole("stepSeconds", 1, 86_400, "seconds");
+  whole("minInvocations", 1, 1_000_000, "invocations");
+  const ratio = r.maxFailureRatio;
+  if (typeof ratio !== "number" || !(ratio >= 0 && ratio <= 1)) fail(b, f, `"${k}.maxFailureRatio" must be a number from 0 to 1 (0.02 is 2%), got ${JSON.stringify(ratio)}`);
+  if (r.moveOnAbort !== undefined) bool(b, f, `${k}.moveOnAbort`, r.moveOnAbort);
+};
+
 const GRIDIRON_KEYS: Record<keyof Manifest, Check> = {
   name: str,
   version: str,
@@ -95,6 +137,7 @@ const GRIDIRON_KEYS: Record<keyof Manifest, Check> = {
   vars,
   breaking: bool,
   limits,
+  rollout,
 };
 
 function parseJsonObject(bundle: string, file: string, text: string): Record<string, unknown> {

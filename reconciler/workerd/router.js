@@ -18,6 +18,11 @@
 // for /discover cannot invoke a handler, nor one for Greeter/greet call Greeter/greetLater), `nbf`
 // and `exp` with a few seconds of clock skew. Anything else gets 401 and never reaches user code.
 // Only /_gridiron/health is open.
+//
+// Ramps (a progressive rollout, reconciler/restate/ramp.ts): /<service>/ramp~<old>~<new>~<weight>/
+// sends each invocation to <new> when a hash of its invocation id falls under the weight, else to
+// <old>. Restate sends every attempt of an invocation with the same id, so all its attempts run on
+// one version. Discovery (and anything that is not an invocation) goes to <new>.
 const SKEW_S = 5;
 
 export default {
@@ -27,6 +32,7 @@ export default {
     const parts = path.split("/", 3);
     const denied = await checkIdentity(request, env, path, parts);
     if (denied) return new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } });
+    if (parts.length === 3 && parts[2].startsWith("ramp~")) parts[2] = rampVersion(parts[2], request, path) ?? parts[2];
     if (env.GRIDIRON_LOADER) {
       const key = `${parts[1] ?? ""}/${parts[2] ?? ""}`;
       const entry = parts.length === 3 && parts[2] !== "" ? liveSet(env).get(key) : undefined;
@@ -40,6 +46,22 @@ export default {
     return target.fetch(request);
   },
 };
+
+/** The version a ramp sends this request to, or undefined when the segment is no ramp. */
+function rampVersion(segment, request, path) {
+  const m = /^ramp~([a-z0-9.-]+)~([a-z0-9.-]+)~(\d{1,2})$/.exec(segment);
+  if (!m) return undefined;
+  const id = /\/invoke\/[^/]+\/[^/]+$/.test(path) ? request.headers.get("x-restate-invocation-id") : null;
+  if (!id) return m[2];
+  return rampBucket(id) < Number(m[3]) ? m[2] : m[1];
+}
+
+/** 0..99: FNV-1a (32 bit) of the invocation id, modulo 100; the same as reconciler/restate/ramp.ts. */
+function rampBucket(id) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % 100;
+}
 
 // Loader mode's control entrypoint, reached only through the generation's own unix socket.
 export const control = {

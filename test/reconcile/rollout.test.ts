@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { judge, nextWeight, rampStart, rolloutSteps } from "../../reconciler/reconcile/rollout.ts";
+import type { ObservedDeployment } from "../../reconciler/reconcile/observe.ts";
+import type { RolloutCounts } from "../../reconciler/restate/rollout-stats.ts";
+import type { RolloutPolicy } from "../../reconciler/source/manifest.ts";
+
+const policy: RolloutPolicy = { steps: [10, 50, 100], stepSeconds: 60, maxFailureRatio: 0.02, minInvocations: 20 };
+const c = (started: number, bad: Partial<RolloutCounts> = {}): RolloutCounts => ({ started, completed: started - (bad.failed ?? 0) - (bad.retrying ?? 0) - (bad.paused ?? 0), failed: 0, retrying: 0, paused: 0, ...bad });
+const dep = (version: string, o: Partial<ObservedDeployment> = {}): ObservedDeployment => ({
+  service: "greeter", version, cell: 0, deploymentId: `dp_${version}`, createdAt: "2026-01-01T00:00:00Z", uri: "", restateServices: ["Greeter"], metadata: {}, latestFor: ["Greeter"], ...o,
+});
+const V1 = "v1-aaaaaaaaaaaa";
+const V2 = "v2-bbbbbbbbbbbb";
+const V3 = "v3-cccccccccccc";
+
+describe("rollout steps", () => {
+  it.each([
+    [[10, 50, 100], [10, 50, 100]],
+    [[25], [25, 100]],
+    [[100], [100]],
+  ])("%j runs as %j", (steps, want) => expect(rolloutSteps({ ...policy, steps })).toEqual(want));
+  it.each([[10, 50], [50, 100], [99, 100]])("after %i comes %i", (w, want) => expect(nextWeight(policy, w)).toBe(want));
+});
+
+describe("rampStart", () => {
+  it.each<[string, Parameters<typeof rampStart>, unknown]>([
+    ["no policy: today's behaviour", [undefined, "greeter", V2, 0, [dep(V1)]], { why: "no rollout policy" }],
+    ["first version", [policy, "greeter", V1, 0, []], { why: expect.stringContaining("first version") }],
+    ["over a serving version", [policy, "greeter", V2, 0, [dep(V1)]], { ramp: { from: V1, to: V2, weight: 10 } }],
+    ["not latest is not serving", [policy, "greeter", V2, 0, [dep(V1, { latestFor: [] })]], { why: expect.stringContaining("first version") }],
+    ["another cell", [policy, "greeter", V2, 1, [dep(V1)]], { why: expect.stringContaining("one cell") }],
+    ["mid-ramp: from the ramp's old version", [policy, "greeter", V3, 0, [dep(V2, { ramp: { from: V1, to: V2, weight: 50 } })]], { ramp: { from: V1, to: V3, weight: 10 } }],
+    ["first step 100", [{ ...policy, steps: [100] }, "greeter", V2, 0, [dep(V1)]], { why: expect.stringContaining("100%") }],
+  ])("%s", (_name, args, want) => expect(rampStart(...args)).toEqual(want));
+});
+
+describe("judge", () => {
+  const min = 60_000;
+  it.each<[string, { old: RolloutCounts; new: RolloutCounts }, number, string]>([
+    ["healthy, step over", { old: c(100), new: c(30) }, min, "advance"],
+    ["healthy, step running", { old: c(100), new: c(30) }, 10_000, "hold"],
+    ["too few calls", { old: c(100), new: c(5) }, min, "hold"],
+    ["within the ratio", { old: c(100), new: c(100, { retrying: 2 }) }, min, "advance"],
+    ["over the ratio", { old: c(100), new: c(100, { failed: 3 }) }, min, "abort"],
+    ["one failure among the first calls", { old: c(10), new: c(3, { retrying: 1 }) }, 1000, "abort"],
+    ["a paused invocation", { old: c(100), new: c(100, { paused: 1 }) }, min, "abort"],
+    ["both versions fail alike", { old: c(100, { failed: 10 }), new: c(30, { failed: 3 }) }, min, "advance"],
+    ["worse than the old version", { old: c(100, { failed: 5 }), new: c(30, { failed: 6 }) }, min, "abort"],
+  ])("%s", (_name, counts, elapsed, want) => {
+    const v = judge(policy, counts, elapsed);
+    expect(v.decision).toBe(want);
+    expect(v.reason.length).toBeGreaterThan(0);
+  });
+});
