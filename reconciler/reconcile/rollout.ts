@@ -25,7 +25,8 @@ export function latestOf(deployments: readonly ObservedDeployment[], service: st
   return deployments.filter((d) => d.service === service && (d.latestFor?.length ?? 0) > 0).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1)).pop();
 }
 
-export type RampStart = { ramp: Ramp } | { ramp?: undefined; why: string };
+/** `rollback`: the version is the ramp's old one coming back (an abort), not a new version. */
+export type RampStart = { ramp: Ramp } | { ramp?: undefined; why: string; rollback?: true };
 
 /**
  * Whether registering `version` of `service` (placed in `cell`) starts a ramp, and at what weight.
@@ -37,7 +38,7 @@ export function rampStart(policy: RolloutPolicy | undefined, service: string, ve
   const latest = latestOf(deployments, service);
   if (!latest) return { why: "first version of the service: nothing to ramp from" };
   const from = latest.ramp ? latest.ramp.from : latest.version;
-  if (from === version) return { why: `${version} already serves` };
+  if (from === version) return { why: `${version} already serves`, rollback: true };
   if (latest.cell !== cell) return { why: `${from} is served in cell ${latest.cell} and ${version} in cell ${cell}; a ramp needs both in one cell` };
   const weight = rolloutSteps(policy)[0]!;
   if (weight >= 100) return { why: "the first step is 100%" };

@@ -31,6 +31,11 @@ export interface RampInvocation {
   status: string;
   /** retrying or paused: what an abort moves onto the old version. */
   troubled: boolean;
+  /**
+   * Pinned to its deployment (its journal has an entry the SDK wrote). One that is not runs its
+   * next attempt on whatever deployment is latest then, without being moved.
+   */
+  pinned: boolean;
 }
 
 const COLUMNS = "id, status, completion_result, retry_count, last_failure_error_code, pinned_deployment_id, last_attempt_deployment_id";
@@ -57,7 +62,7 @@ export function rampInvocations(rows: readonly Record<string, unknown>[], ramps:
     if (!id || !status || !ramp || out.has(id)) continue;
     const failedOnce = str(r.last_failure_error_code) !== undefined || Number(r.retry_count ?? 0) > 1;
     const troubled = status === "paused" || (status !== "completed" && status !== "failed" && failedOnce);
-    out.set(id, { id, deploymentId: deploymentId!, version: rampPick(ramp, id), status, troubled });
+    out.set(id, { id, deploymentId: deploymentId!, version: rampPick(ramp, id), status, troubled, pinned: str(r.pinned_deployment_id) !== undefined });
   }
   return [...out.values()];
 }
