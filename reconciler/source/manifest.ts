@@ -29,7 +29,7 @@ export interface Manifest {
 }
 
 /**
- * How a new version is ramped (docs/rollouts.md): each step sends `steps[i]` percent of new
+ * How a new version is ramped (reconcile/rollouts.ts): each step sends `steps[i]` percent of new
  * invocations to it for at least `stepSeconds`, judged on Restate's own data; the last step is
  * always 100. A step's new version fails when more than `maxFailureRatio` of its invocations fail
  * (or any is paused), once `minInvocations` have started.
