@@ -7,7 +7,6 @@
 // a pass. Rollback and move run inside the queue too. Drains are followed up by timer.
 import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { GridironError, asGridironError, isSourceError } from "../core/errors.ts";
@@ -17,10 +16,9 @@ import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
 import { Pins, type PinStore } from "../store/pins.ts";
 import { ROUTER_FILE } from "../workerd/build.ts";
-import { validateVersion } from "../workerd/validate.ts";
 import { DEPLOYMENT_HEADERS, applyPlan } from "./apply.ts";
 import { placeVersions } from "./placement.ts";
-import { gate, outcomeOf, retries, toProbe, type Gate, type Probe } from "./gate.ts";
+import { gate, outcomeOf, retries, type Gate, type Probe } from "./gate.ts";
 import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
 import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
 import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
@@ -28,6 +26,7 @@ import { buildPlanReport, buildStatus, recordConditions, type ConditionMemory } 
 import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from "./deps.ts";
 import type { PlanReport, ReconcileResult, Status } from "./status.ts";
 import { RegistrarTurn } from "./registrar.ts";
+import { probeNew, validateDeps } from "./probe.ts";
 import { ServiceErrors } from "./service-errors.ts";
 import { ROLLOUT_POLL_MS, Rollouts } from "./rollouts.ts";
 
@@ -144,25 +143,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return { source: d.source, admin: d.admin, store: d.store, pins: this.#pins, cellUrls: d.cells.urls, limits: d.limits, bundles: this.#bundles, system: d.system };
   }
 
-  /**
-   * Proves each version new to workerd on a scratch workerd (and Restate's dry run). A version the
-   * bundle's fault refuses comes back as its error; any other failure fails the pass.
-   */
-  async #probe(o: Observation): Promise<Map<string, Probe>> {
-    const probes = new Map<string, Probe>();
-    // A registrar serves nothing itself: a version it proved once is not proved again each pass
-    // while it waits for the nodes to serve it.
+  /** A registrar serves nothing itself: a version it proved once is not proved again while it waits for the nodes. */
+  #probe(o: Observation): Promise<Map<string, Probe>> {
     const proven = this.#d.cells.local ? [] : [...this.#provides.keys()].map((k) => ({ service: k.slice(0, k.indexOf("/")), version: k.slice(k.indexOf("/") + 1) }));
-    for (const c of toProbe(o, this.#failedVersions, [...this.#d.cells.served, ...proven])) {
-      try {
-        probes.set(keyOf(c.spec), await validateVersion(c, this.#validateDeps()));
-      } catch (err) {
-        const e = asGridironError(err);
-        if (e.kind !== "stalled") throw e;
-        probes.set(keyOf(c.spec), e);
-      }
-    }
-    return probes;
+    return probeNew(o, this.#failedVersions, [...this.#d.cells.served, ...proven], validateDeps(this.#d, this.#routerSource!));
   }
 
   #gate(o: Observation, probes: ReadonlyMap<string, Probe>): Gate {
@@ -176,11 +160,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       { stored: o.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })), served: this.#d.cells.served, registered: o.deployments },
       { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers, serves: this.#d.cells.local },
     );
-  }
-
-  /** The scratch workerd logs under its own component, so it gets the root logger (not a pass child). */
-  #validateDeps() {
-    return { logger: this.#d.logger, timeoutMs: this.#d.validateTimeoutMs, admin: this.#d.admin, routerSource: this.#routerSource!, policy: this.#d.workerdPolicy, signRequest: this.#d.signRequest, scratchDir: join(this.#d.dataDir, "workerd", "scratch"), restateDryRun: (this.#d.role ?? "all") === "all" };
   }
 
   async #pass(trigger: string): Promise<ReconcileResult> {
@@ -253,16 +232,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const changed = result.deployed.length + applied.removed > 0;
       let last = changed ? await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, applied.observation).catch(() => applied.observation) : applied.observation;
       // Rollouts are judged on what is registered now; a node never registers.
-      if ((this.#d.role ?? "all") !== "node") {
-        const rolled = await this.#rollouts.tick(last, this.#d.cells.urls, (s) => mayRegister?.(s) ?? true, result, log);
-        if (rolled.changed) last = await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, last).catch(() => last);
-        if (rolled.active) {
-          draining = true;
-          pollMs = Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS);
-        }
-        // An abort pinned the old version: the next pass makes it latest again, now.
-        if (rolled.again) void this.reconcile("rollout-abort");
-      }
+      const rolled = (this.#d.role ?? "all") === "node" ? undefined : await this.#rollouts.tick(last, this.#d.cells.urls, mayRegister, result, log);
+      if (rolled?.changed) last = await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, last).catch(() => last);
+      if (rolled?.active) [draining, pollMs] = [true, Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS)];
+      // An abort pinned the old version: the next pass makes it latest again, now.
+      if (rolled?.again) void this.reconcile("rollout-abort");
       this.#last = { o: last, plan: applied.plan, at: result.startedAt };
     } catch (err) {
       const e = asGridironError(err);
