@@ -11,6 +11,7 @@ import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { GridironError, asGridironError, isSourceError } from "../core/errors.ts";
 import { ourDeployments } from "../restate/deployments.ts";
+import { moveToLatest } from "../restate/in-flight.ts";
 import type { BundleCache } from "../source/bundle.ts";
 import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
@@ -310,7 +311,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async moveInvocations(service: string, version: string): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
     const out = await (this.#queue.add(async () => {
       const deployments = (this.#last?.o.deployments ?? []).filter((d) => d.service === service && d.version === version);
-      const { moved, failed } = await this.#d.admin.moveToLatest([...new Set(deployments.flatMap((d) => [...(d.blocking ?? [])]))]);
+      const { moved, failed } = await moveToLatest(this.#d.admin, [...new Set(deployments.flatMap((d) => [...(d.blocking ?? [])]))].map((id) => ({ id })));
       this.#log.info({ service, version, moved: moved.length, failed: failed.length }, "invocations moved to the latest deployment");
       return { moved, failed };
     }) as Promise<{ moved: string[]; failed: { id: string; error: string }[] }>);

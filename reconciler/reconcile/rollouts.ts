@@ -9,8 +9,8 @@ import type { Logger } from "pino";
 import type { RestateAdmin } from "../restate/admin.ts";
 import { deploymentUri, rampUri } from "../restate/deployments.ts";
 import type { Ramp } from "../restate/ramp.ts";
-import { queryStillPaused } from "../restate/in-flight.ts";
-import { queryRamps, tally, ZERO_COUNTS, type RampInvocation, type RolloutCounts } from "../restate/rollout-stats.ts";
+import { moveToLatest } from "../restate/in-flight.ts";
+import { queryRamps, tally, ZERO_COUNTS, type RolloutCounts } from "../restate/rollout-stats.ts";
 import type { PinStore } from "../store/pins.ts";
 import type { VersionRef } from "../source/names.ts";
 import type { ObservedDeployment, Observation } from "./observe.ts";
@@ -156,48 +156,11 @@ export class Rollouts {
       const invs = await queryRamps(this.#d.admin, new Map(ramps.map((d) => [d.deploymentId, d.ramp!])));
       const stuck = invs.filter((i) => i.troubled && i.version === pin.sourceVersion);
       if (stuck.length === 0) continue;
-      const { moved, failed } = await this.#moveToLatest(stuck);
+      const { moved, failed } = await moveToLatest(this.#d.admin, stuck, MOVE_WAIT_MS);
       log.info({ service, from: pin.sourceVersion, to: pin.version, moved: moved.length, failed }, "rollout aborted: the new version's retrying and paused invocations moved onto the old version");
       const s = this.#status.get(service);
       if (s) this.#status.set(service, { ...s, reason: `${s.reason}; ${moved.length} invocation(s) moved onto ${pin.version}${failed.length ? `, ${failed.length} could not be` : ""}` });
     }
-  }
-
-  /**
-   * Pauses each invocation, waits until Restate has paused it, and resumes it on the latest
-   * deployment. Restate changes only a pinned invocation's deployment; one not pinned yet (it
-   * failed before its journal had an entry) is resumed as it is and starts on the latest one.
-   * Resuming at once, as `gridiron move` does, finds a backing-off invocation not paused yet.
-   */
-  async #moveToLatest(invs: readonly RampInvocation[]): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
-    const admin = this.#d.admin;
-    const failed: { id: string; error: string }[] = [];
-    const waiting = new Map<string, RampInvocation>();
-    for (const i of invs) {
-      try {
-        await admin.pauseInvocation(i.id);
-        waiting.set(i.id, i);
-      } catch (err) {
-        failed.push({ id: i.id, error: (err as Error).message });
-      }
-    }
-    const moved: string[] = [];
-    const deadline = Date.now() + MOVE_WAIT_MS;
-    while (waiting.size > 0) {
-      for (const id of await queryStillPaused(admin, [...waiting.keys()])) {
-        try {
-          await admin.resumeInvocation(id, waiting.get(id)!.pinned ? "latest" : undefined);
-          moved.push(id);
-        } catch (err) {
-          failed.push({ id, error: (err as Error).message });
-        }
-        waiting.delete(id);
-      }
-      if (waiting.size === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    for (const id of waiting.keys()) failed.push({ id, error: `not paused within ${MOVE_WAIT_MS} ms; the next pass tries again` });
-    return { moved, failed };
   }
 
   #view(ramp: Ramp, policy: Parameters<typeof rolloutSteps>[0] | undefined, d: ObservedDeployment | undefined, counts: { old: RolloutCounts; new: RolloutCounts }, decision: RolloutStatus["decision"], reason: string, at: Date): RolloutStatus {

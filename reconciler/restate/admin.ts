@@ -97,25 +97,6 @@ export class RestateAdmin {
       { url: `${this.baseUrl}${path}` }, { cause: lastErr });
   }
 
-  /**
-   * Pauses each invocation and resumes it on the latest deployment (`gridiron move`). Each one on
-   * its own: one that cannot be moved is reported, the others still move.
-   */
-  async moveToLatest(ids: readonly string[]): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
-    const moved: string[] = [];
-    const failed: { id: string; error: string }[] = [];
-    for (const id of ids) {
-      try {
-        await this.pauseInvocation(id);
-        await this.resumeInvocation(id, "latest");
-        moved.push(id);
-      } catch (err) {
-        failed.push({ id, error: (err as Error).message });
-      }
-    }
-    return { moved, failed };
-  }
-
   /** Closes pooled connections from our side; call before stopping restate-server. */
   close(): void {
     this.#http.close();

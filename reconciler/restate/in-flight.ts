@@ -79,8 +79,65 @@ export function pausedQuery(ids: readonly string[]): string | undefined {
 }
 
 export async function queryStillPaused(admin: Pick<RestateAdmin, "query">, ids: readonly string[]): Promise<Set<string>> {
+  const statuses = await invocationStatuses(admin, ids);
+  return new Set([...statuses].filter(([, status]) => status === "paused").map(([id]) => id));
+}
+
+/** Each invocation's status as `sys_invocation` reports it (running, backing-off, suspended, paused, …). */
+export async function invocationStatuses(admin: Pick<RestateAdmin, "query">, ids: readonly string[]): Promise<Map<string, string>> {
   const sql = pausedQuery(ids);
-  if (!sql) return new Set();
+  if (!sql) return new Map();
   const rows = await admin.query(sql);
-  return new Set(rows.filter((r) => r.status === "paused" && typeof r.id === "string").map((r) => r.id as string));
+  return new Map(rows.filter((r) => typeof r.id === "string").map((r) => [r.id as string, String(r.status)]));
+}
+
+/**
+ * Moves invocations onto the latest deployment (`gridiron move`, a rollout's abort): pauses each,
+ * waits until Restate reports it paused (a backing-off invocation is not paused the moment pause
+ * returns, and resuming it then does nothing), then resumes it on the latest deployment. One that
+ * never shows as paused within `waitMs` (a suspended invocation stays suspended until it wakes) is
+ * resumed anyway. Restate changes only a pinned invocation's deployment; one not pinned yet is
+ * resumed as it is and starts on the latest one anyway. Each on its own: one that cannot be moved
+ * is reported, the others still move.
+ */
+export async function moveToLatest(
+  admin: Pick<RestateAdmin, "query" | "pauseInvocation" | "resumeInvocation">,
+  invocations: readonly { id: string; pinned?: boolean }[],
+  waitMs = 5000,
+): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
+  const failed: { id: string; error: string }[] = [];
+  const moved: string[] = [];
+  const waiting = new Map<string, { id: string; pinned?: boolean }>();
+  const resume = async (i: { id: string; pinned?: boolean }) => {
+    try {
+      await admin.resumeInvocation(i.id, i.pinned === false ? undefined : "latest");
+      moved.push(i.id);
+    } catch (err) {
+      failed.push({ id: i.id, error: (err as Error).message });
+    }
+  };
+  // Only an invocation that is running or backing off needs the wait; a suspended or scheduled
+  // one takes the resume at once.
+  const statuses = await invocationStatuses(admin, invocations.map((i) => i.id)).catch(() => new Map<string, string>());
+  for (const i of invocations) {
+    try {
+      await admin.pauseInvocation(i.id);
+    } catch (err) {
+      failed.push({ id: i.id, error: (err as Error).message });
+      continue;
+    }
+    const s = statuses.get(i.id);
+    if (s === "running" || s === "backing-off") waiting.set(i.id, i);
+    else await resume(i);
+  }
+  const deadline = Date.now() + waitMs;
+  while (waiting.size > 0 && Date.now() <= deadline) {
+    for (const id of await queryStillPaused(admin, [...waiting.keys()])) {
+      await resume(waiting.get(id)!);
+      waiting.delete(id);
+    }
+    if (waiting.size > 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const i of waiting.values()) await resume(i);
+  return { moved, failed };
 }
