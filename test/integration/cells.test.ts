@@ -52,4 +52,37 @@ it("a handler that never yields stops its own cell only: Greeter and Counter kee
     if (c.status !== 200) failures.push(`add: ${c.status} ${c.text}`);
   }
   expect(failures).toEqual([]);
+  // Nothing spins any more, so the next test's cell is steady.
+  const id = (sent.json as { invocationId: string }).invocationId;
+  await mesh!.http.request(`http://127.0.0.1:${mesh!.ports.admin}/invocations/${id}/kill`, { method: "PATCH" });
+  await waitFor("the spinning handler's cell to answer again", async () =>
+    (await mesh!.http.request(`${spinCell}/_gridiron/health`, { timeoutMs: 500 }).then((r) => r.status === 200, () => false)) ? true : undefined, 60_000);
+});
+
+it("a cell that crashes (its workerd SIGKILLed) is replaced by itself, named in status, and the other cells answer throughout", async () => {
+  const before = (await mesh!.status()).workerd.cells!.find((c) => c.versions.some((k) => k.startsWith("poison/")))!;
+  let looping = true;
+  const failures: string[] = [];
+  let calls = 0;
+  const loop = (async () => {
+    while (looping) {
+      const g = await mesh!.http.request(`${mesh!.ingressUrl}/Greeter/greet`, { method: "POST", headers: { "content-type": "application/json" }, body: '"Bo"', timeoutMs: 5000 })
+        .catch((e: Error) => ({ status: 0, text: e.message }));
+      calls++;
+      if (g.status !== 200) failures.push(`greet: ${g.status} ${g.text}`);
+    }
+  })();
+  await waitFor("a few greets", async () => (calls >= 3 ? true : undefined));
+  process.kill(before.pid!, "SIGKILL");
+  const after = await waitFor("the crashed cell to be back", async () => {
+    const c = (await mesh!.status()).workerd.cells![before.index]!;
+    return c.pid !== undefined && c.pid !== before.pid && (c.health?.restarts.crash ?? 0) >= 1 ? c : undefined;
+  }, 60_000);
+  expect(after.versions).toEqual(before.versions);
+  expect((await mesh!.call("/Poison/ping")).json).toBe("pong");
+  const at = calls;
+  await waitFor("more greets after the restart", async () => (calls >= at + 3 ? true : undefined));
+  looping = false;
+  await loop;
+  expect(failures).toEqual([]);
 });
