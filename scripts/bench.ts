@@ -10,7 +10,8 @@
  *
  * Sections: 1 invocations (Gridiron/workerd vs Node SDK, same restate-server), 2 deploy latency,
  * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live, 5 cells (their cost, and
- * a spinning handler beside the demo services).
+ * a spinning handler beside the demo services), 6 density (1 to 1,000 live SDK versions: memory
+ * and a cold version's first call, against one Node SDK process per version).
  */
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -30,8 +31,10 @@ import { measureReconcileCost } from "./bench/reconcile-cost.ts";
 import { WORKERD_MODES } from "../reconciler/workerd/build.ts";
 import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
 import { measureCells } from "./bench/cells.ts";
+import { totalMemory, workerdPids } from "./bench/memory.ts";
+import { measureDensity } from "./bench/density.ts";
 
-const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells"] as const;
+const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const PROFILES = {
@@ -42,6 +45,7 @@ const PROFILES = {
     underLoad: { deploys: 10, rate: 200, connections: 16, steadyS: 10, quietMaxMs: 15_000 },
     reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
     cells: { connections: 16, durationS: 20, rate: 200, hangMs: 2000, pauseWaitMs: 90_000 },
+    density: { sizes: [1, 10, 100, 1000], nodeProcesses: [1, 10], coldSamples: 50, concurrency: 4, growBudgetMs: 900_000 },
   },
   quick: {
     name: "quick",
@@ -50,10 +54,11 @@ const PROFILES = {
     underLoad: { deploys: 5, rate: 200, connections: 16, steadyS: 4, quietMaxMs: 3_000 },
     reconcile: { sizes: [10, 100], noopPasses: 3, oneChangePasses: 2, growBudgetMs: 60_000 },
     cells: { connections: 16, durationS: 8, rate: 200, hangMs: 2000, pauseWaitMs: 70_000 },
+    density: { sizes: [1, 10, 100], nodeProcesses: [1, 10], coldSamples: 20, concurrency: 4, growBudgetMs: 180_000 },
   },
 };
 
-const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--deploys N] [--mode loader|static]
+const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--density-sizes 1,10,100,1000] [--deploys N] [--mode loader|static]
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
@@ -79,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
+        sizes: { type: "string" }, "density-sizes": { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -99,6 +104,14 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     only.add(s as Section);
+  }
+  if (values["density-sizes"]) {
+    const sizes = values["density-sizes"].split(",").map(Number);
+    if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+      console.error(`--density-sizes expects whole numbers like 1,10,100,1000\n${USAGE}`);
+      return 2;
+    }
+    profile.density.sizes = sizes.sort((a, b) => a - b);
   }
   if (values.sizes) {
     const sizes = values.sizes.split(",").map(Number);
@@ -224,11 +237,16 @@ async function main(argv: string[]): Promise<number> {
           const p = profile.invocations;
           const roles = meshRoles(m.dataDir, { "node peer": peer.pid });
           const ports = { gridiron: Number(new URL(m.workerdUrl).port), node: peer.port };
+          const wdPids = workerdPids(await m.status());
+          const before = { workerd: await totalMemory(wdPids), node: await totalMemory([peer.pid]) };
           const cases = await measureInvocations({ ingressUrl: m.ingressUrl, ...p, roles, ports, log });
+          const after = { workerd: await totalMemory(wdPids), node: await totalMemory([peer.pid]) };
+          log(`  memory after the runs: workerd ${after.workerd.each.join(" + ")} MB RSS (PSS ${Math.round(after.workerd.pssMb)}), node peer ${Math.round(after.node.rssMb)} MB RSS (PSS ${Math.round(after.node.pssMb)})`);
           results.invocations = {
             ...p,
             peer: "Restate Node SDK 1.17.2 endpoint (http.createServer + createEndpointHandler, HTTP/1.1 request-response), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter, so Restate's share of the cost is identical for both sides",
             cases,
+            memory: { before, after },
           };
           const left = await waitInvocationsDone(m.adminUrl, ["NodeGreeter", "NodeCounter"]);
           if (left !== 0) results.notes.push(`${left} NodeGreeter/NodeCounter invocations were still open when the peer stopped; Restate retries them in later sections`);
@@ -272,6 +290,11 @@ async function main(argv: string[]): Promise<number> {
     if (only.has("cells")) {
       await section("5. cells", async () => {
         results.cells = await measureCells(root, cleanup, { ...profile.cells, fetchAdapter: fetchAdapter as FetchAdapter, log });
+      });
+    }
+    if (only.has("density")) {
+      await section("6. density", async () => {
+        results.density = await measureDensity(root, cleanup, { ...profile.density, fetchAdapter: fetchAdapter as FetchAdapter, log });
       });
     }
   } finally {

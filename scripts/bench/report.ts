@@ -8,6 +8,9 @@ import { failed } from "./deploys.ts";
 import type { EndpointRun } from "./endpoint.ts";
 import type { InvocationCase } from "./invocations.ts";
 import type { LoadResult } from "./load.ts";
+import type { ProcessMemory } from "./memory.ts";
+import type { DensityResult } from "./density.ts";
+import { densityTargets, renderDensity } from "./density-report.ts";
 import type { SizeResult } from "./reconcile-cost.ts";
 import { mean, median, percentile } from "./stats.ts";
 
@@ -17,7 +20,12 @@ export interface BenchResults {
   profile: Record<string, unknown>;
   machine: { cpus: number; cpuModel: string; memGb: number; node: string; platform: string };
   git: { commit: string; dirty: boolean };
-  invocations?: { connections: number; durationS: number; warmupS: number; rounds: number; keys: number; quietMaxMs: number; peer: string; cases: InvocationCase[] };
+  invocations?: {
+    connections: number; durationS: number; warmupS: number; rounds: number; keys: number; quietMaxMs: number; peer: string; cases: InvocationCase[];
+    /** Every workerd process (cell) and the node peer, before the measured runs and after all of them. */
+    memory?: Record<"before" | "after", Record<"workerd" | "node", ProcessMemory & { each: number[] }>>;
+  };
+  density?: DensityResult;
   endpoints?: EndpointRun[];
   deployLatency?: DeployLatencyResult;
   deploysUnderLoad?: UnderLoadResult;
@@ -61,6 +69,12 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
     out.push({ name: "cells: hung cell replaced", target: `≤ ${2 * p.hangMs} ms`, value: p.replacedMs === null ? "not seen" : `${p.replacedMs} ms`, pass: p.replacedMs !== null && p.replacedMs <= 2 * p.hangMs });
     out.push({ name: "cells: spinning invocation paused", target: "≤ 60 s", value: p.pausedMs === null ? "not paused" : `${(p.pausedMs / 1000).toFixed(1)} s`, pass: p.pausedMs !== null && p.pausedMs <= 60_000 });
   }
+  const mem = r.invocations?.memory?.after;
+  if (mem && mem.node.rssMb > 0) {
+    const ratio = mem.workerd.rssMb / mem.node.rssMb;
+    out.push({ name: "workerd RSS after the invocation runs / node peer's", target: "≤ 1.50x", value: `${ratio.toFixed(2)}x (${Math.round(mem.workerd.rssMb)} / ${Math.round(mem.node.rssMb)} MB)`, pass: ratio <= 1.5 });
+  }
+  if (r.density) out.push(...densityTargets(r.density));
   for (const c of r.invocations?.cases ?? []) {
     const g = meanLoad(c.gridiron);
     const n = meanLoad(c.node);
@@ -195,6 +209,12 @@ export function renderReport(r: BenchResults): string {
       out.push("    conns closed: Restate→endpoint TCP connections closed during the run per 1000 calls, open ones at its end in brackets)");
       if (noisy > 0.2) out.push(`   WARNING: other processes on this machine used up to ${noisy.toFixed(2)} cores during a run; ratios are less trustworthy`);
     }
+    const mem = i.memory;
+    if (mem) {
+      const row = (when: string, w: (typeof mem)["after"]) => [when, `${w.workerd.each.join(" + ")} = ${ms(w.workerd.rssMb)}`, ms(w.workerd.pssMb), ms(w.workerd.anonMb), ms(w.node.rssMb), ms(w.node.pssMb), ms(w.node.anonMb), `${(w.workerd.rssMb / w.node.rssMb).toFixed(2)}x`];
+      out.push("   Memory, MB (workerd: every cell; PSS counts pages the cells share, such as workerd's binary, once; anon = heaps):");
+      out.push(table(["", "workerd RSS", "PSS", "anon", "node peer RSS", "PSS", "anon", "RSS ratio"], [row("before the runs", mem.before), row("after the runs", mem.after)], [1]));
+    }
   }
   if (r.endpoints?.length) {
     out.push("   Endpoint alone, no Restate: GET /discover and a greet invocation (a first attempt's request body) on a scratch workerd");
@@ -279,6 +299,8 @@ export function renderReport(r: BenchResults): string {
       out.push(`   hung cell back after ${p.replacedMs ?? "-"} ms (--cell-hang-ms ${p.hangMs}); first spin paused after ${p.pausedMs ?? "-"} ms`);
     }
   }
+
+  if (r.density) out.push("", ...renderDensity(r.density));
 
   if (r.targets.length) {
     out.push("");
