@@ -72,12 +72,17 @@ export const OUTBOUND_BINDING = "GRIDIRON_OUTBOUND";
 export const LIVE_BINDING = "GRIDIRON_LIVE";
 
 /**
- * V8's young generation may grow to 32 MiB per isolate (semi-space), from V8's smaller default.
- * Under load most of workerd's CPU went to scavenges of short-lived request objects (see
- * docs/performance.md). Only the ceiling is raised: idle isolates keep a small young generation,
- * so memory per live version stays as it was.
+ * Small GC budgets for every isolate, because memory that workerd frees is not given back:
+ * - the young generation stays at most 2 MiB per semi-space (V8's default lets it grow to 32 MiB
+ *   per isolate). Request objects die young either way; a large young generation only holds more
+ *   garbage, and the native memory behind it, between scavenges.
+ * - the first full GC comes once 4 MiB is promoted, not at V8's much larger starting limit, and
+ *   later limits follow the live heap as usual. Until a full GC, every request's C++ objects
+ *   (headers, bodies, wrappers) wait in the old generation, and workerd's allocator (tcmalloc)
+ *   keeps the pages they used.
+ * Neither caps the heap. What each cost and saved is in docs/performance.md.
  */
-export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=32"];
+export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--initial-old-space-size=4"];
 
 export const workerServiceName = (service: string, version: string): string => `v/${service}/${version}`;
 export const routeName = (service: string, version: string): string => `${service}/${version}`;
