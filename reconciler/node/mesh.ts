@@ -22,6 +22,7 @@ import { Cells } from "../workerd/cells.ts";
 import { HttpClient } from "../core/http-client.ts";
 import { callableUrl } from "../core/address.ts";
 import { RegistrarLock, RestatePins, nodesServe, systemBundles } from "./cluster.ts";
+import { LeaseLock } from "./lease.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
@@ -126,7 +127,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     cleanups.push(async () => peers.close());
     const nodes = o.nodes.split(",").map((u) => u.trim().replace(/\/$/, "")).filter(Boolean);
     if (o.role === "registrar" && nodes.length === 0) throw new Error("--role registrar needs --nodes: the API URLs of the nodes that must serve a version before it is registered");
-    const registrarLock = o.role === "registrar" ? new RegistrarLock({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http: peers, logger, holder: o.nodeName || undefined }) : undefined;
+    const registrarLock = o.role === "registrar" ? await lockFor(o, peers, logger) : undefined;
     if (registrarLock) {
       registrarLock.start();
       cleanups.push(() => registrarLock.release());
@@ -218,4 +219,15 @@ export function cellUrls(o: Pick<Options, "host" | "workerdUrl">, ports: readonl
     u.port = String(first + i);
     return u.origin;
   });
+}
+
+/** The registrar lock this registrar contends for: in Restate, or a Kubernetes Lease. */
+async function lockFor(o: Options, http: HttpClient, logger: Logger): Promise<RegistrarLock | LeaseLock> {
+  const holder = o.nodeName || undefined;
+  if (o.registrarLock === "restate") return new RegistrarLock({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http, logger, holder });
+  // Loaded only here: the Kubernetes client is large, and only a registrar in Kubernetes needs it.
+  const { kubernetesLeaseApi, leaseNamespace } = await import("./kubernetes-lease.ts");
+  const [ns, name] = o.registrarLeaseName.includes("/") ? o.registrarLeaseName.split("/", 2) : ["", o.registrarLeaseName];
+  const namespace = leaseNamespace(ns!);
+  return new LeaseLock({ api: kubernetesLeaseApi({ name: name!, namespace }), ttlMs: o.registrarLeaseMs, logger, holder, what: `Lease ${namespace}/${name}` });
 }

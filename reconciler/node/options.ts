@@ -6,6 +6,9 @@ import { isLoopbackHost } from "../api/auth.ts";
 import { ROLES, type Role } from "../reconcile/deps.ts";
 import { OUTBOUND_POLICIES, WORKERD_MODES, type OutboundPolicy, type WorkerdMode } from "../workerd/build.ts";
 
+export const REGISTRAR_LOCKS = ["restate", "kubernetes"] as const;
+export type RegistrarLockKind = (typeof REGISTRAR_LOCKS)[number];
+
 
 export interface Options {
   dataDir: string;
@@ -40,6 +43,10 @@ export interface Options {
   workerdUrl: string;
   /** Registrar: how long the registrar lock lasts without renewal (failover time). */
   registrarLeaseMs: number;
+  /** Registrar: where the registrar lock lives: in Restate, or a Kubernetes Lease. */
+  registrarLock: RegistrarLockKind;
+  /** Registrar, with --registrar-lock kubernetes: the Lease, `name` or `namespace/name`. */
+  registrarLeaseName: string;
   apiPort: number;
   restateConfig: string;
   /** Start restate-server ourselves (true) or use one already running at adminPort/ingressPort. */
@@ -118,6 +125,8 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "nodes", flag: "nodes", env: "GRIDIRON_NODES", default: () => "", doc: "registrar: comma-separated API URLs of the nodes (dns+http://name:port: every address name resolves to, e.g. a headless Service); a version is registered only once every node that answers serves it" },
   { key: "workerdUrl", flag: "workerd-url", env: "GRIDIRON_WORKERD_URL", default: () => "", doc: "the nodes' workerd as Restate reaches it, e.g. a Service address (cell i: its port + i); default http://<host>:<workerd-port>" },
   { key: "registrarLeaseMs", flag: "registrar-lease-ms", env: "GRIDIRON_REGISTRAR_LEASE_MS", default: () => "10000", doc: "registrar: how long the registrar lock holds without renewal; another registrar takes over after it" },
+  { key: "registrarLock", flag: "registrar-lock", env: "GRIDIRON_REGISTRAR_LOCK", default: () => "restate", doc: "registrar: where the lock that lets one registrar act lives: restate (the GridironLock virtual object, anywhere) or kubernetes (a coordination.k8s.io/v1 Lease, through the pod's service account or the kubeconfig)" },
+  { key: "registrarLeaseName", flag: "registrar-lease-name", env: "GRIDIRON_REGISTRAR_LEASE_NAME", default: () => "gridiron-registrar", doc: "registrar, with --registrar-lock kubernetes: the Lease, as name (in the pod's namespace) or namespace/name" },
   { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },
   { key: "cellHangMs", flag: "cell-hang-ms", env: "GRIDIRON_CELL_HANG_MS", default: () => "5000", doc: "a cell whose JS thread stays busy this long (its health route unanswered) is killed and replaced; a version's gridiron.json may ask for another limit (docs/reliability.md)" },
   { key: "cellHangMsMax", flag: "cell-hang-ms-max", env: "GRIDIRON_CELL_HANG_MS_MAX", default: (o) => String(Math.max(30_000, o.cellHangMs ?? 0)), doc: "the longest hangMs a version's gridiron.json may ask for (default: 30000, Cloudflare's CPU limit per request)" },
@@ -180,6 +189,9 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
       out[spec.key] = value === "true" || value === "1";
     } else if (spec.key === "role") {
       if (!(ROLES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${ROLES.join(", ")}, got ${JSON.stringify(value)}`);
+      out[spec.key] = value;
+    } else if (spec.key === "registrarLock") {
+      if (!(REGISTRAR_LOCKS as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${REGISTRAR_LOCKS.join(" or ")}, got ${JSON.stringify(value)}`);
       out[spec.key] = value;
     } else if (spec.key === "workerdMode") {
       if (!(WORKERD_MODES as readonly string[]).includes(value)) throw new Error(`--${spec.flag} / ${spec.env}: expected ${WORKERD_MODES.join(" or ")}, got ${JSON.stringify(value)}`);

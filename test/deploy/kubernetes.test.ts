@@ -176,7 +176,7 @@ describe("deploy/kubernetes", () => {
     expect([...given].filter((k) => !known.has(k))).toEqual([]);
   });
 
-  it("the registrar finds every Ready node through a headless Service of the node pods' API, and no pod gets a Kubernetes API token", () => {
+  it("the registrar finds every Ready node through a headless Service of the node pods' API", () => {
     const config = one("ConfigMap", "gridiron-config").data;
     const nodesUrl = new URL(String(config.GRIDIRON_NODES).replace(/^dns\+/, ""));
     expect(String(config.GRIDIRON_NODES).startsWith("dns+")).toBe(true);
@@ -185,13 +185,31 @@ describe("deploy/kubernetes", () => {
     const node = one("Deployment", "gridiron-node");
     for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) expect(podLabels(node)[k]).toBe(v);
     expect(svc.spec.ports.map((p: any) => p.port)).toEqual([Number(nodesUrl.port)]);
-    // The lock and the pins live in Restate: nothing in Gridiron talks to the Kubernetes API.
-    expect(all("Lease")).toEqual([]);
-    for (const d of all("Deployment").filter((x) => podLabels(x)["app.kubernetes.io/name"] === "gridiron")) {
-      expect(one("ServiceAccount", d.spec.template.spec.serviceAccountName).automountServiceAccountToken).toBe(false);
-    }
     // Nodes read Restate's registry through the registrar, the only Gridiron pod allowed to its admin API.
     expect(new URL(envOf(containers(node)[0], "GRIDIRON_RESTATE_ADMIN_URL")!).hostname).toBe("gridiron-registrar");
+  });
+
+  it("the registrar holds a Lease it may get and update, and only the registrar gets a Kubernetes API token", () => {
+    const registrar = one("Deployment", "gridiron-registrar");
+    const c = containers(registrar)[0];
+    expect(envOf(c, "GRIDIRON_REGISTRAR_LOCK")).toBe("kubernetes");
+    expect(c.env.find((e: any) => e.name === "GRIDIRON_NODE_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
+    const leaseName = envOf(c, "GRIDIRON_REGISTRAR_LEASE_NAME")!;
+    expect(leaseName).not.toContain("/"); // in the pod's own namespace, where kustomize puts the Lease
+    one("Lease", leaseName);
+    const sa = registrar.spec.template.spec.serviceAccountName;
+    const bindings = all("RoleBinding").filter((b) => b.subjects.some((s: any) => s.kind === "ServiceAccount" && s.name === sa));
+    const rules = bindings.flatMap((b) => one(b.roleRef.kind, b.roleRef.name).rules as any[]);
+    const may = (verb: string) => rules.some((r) => r.apiGroups.includes("coordination.k8s.io") && r.resources.includes("leases") && r.verbs.includes(verb) && (!r.resourceNames || r.resourceNames.includes(leaseName)));
+    expect(may("get")).toBe(true);
+    expect(may("update")).toBe(true);
+    // Nothing else: no ClusterRoles, no other resources.
+    expect(all("ClusterRoleBinding").filter((b) => b.metadata.name.startsWith("gridiron"))).toEqual([]);
+    expect(rules.every((r) => r.resources.every((x: string) => x === "leases"))).toBe(true);
+    for (const d of all("Deployment").filter((x) => podLabels(x)["app.kubernetes.io/name"] === "gridiron")) {
+      const mounts = one("ServiceAccount", d.spec.template.spec.serviceAccountName).automountServiceAccountToken !== false;
+      expect(mounts).toBe(d === registrar);
+    }
   });
 
   it("every Secret, ConfigMap and ServiceAccount a pod uses exists with the keys it reads", () => {

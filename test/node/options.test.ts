@@ -16,4 +16,10 @@ describe("workerd mode options", () => {
     expect(() => resolveOptions({ "workerd-mode": "dynamic" }, {}, "/tmp")).toThrow(/--workerd-mode \/ GRIDIRON_WORKERD_MODE: expected loader or static/);
     expect(() => resolveOptions({ "workerd-recycle-after": "lots" }, {}, "/tmp")).toThrow(/workerd-recycle-after/);
   });
+
+  it("takes the registrar lock from Restate unless told to use a Kubernetes Lease", () => {
+    expect(resolveOptions({}, {}, "/tmp")).toMatchObject({ registrarLock: "restate", registrarLeaseName: "gridiron-registrar" });
+    expect(resolveOptions({}, { GRIDIRON_REGISTRAR_LOCK: "kubernetes" }, "/tmp")).toMatchObject({ registrarLock: "kubernetes" });
+    expect(() => resolveOptions({ "registrar-lock": "etcd" }, {}, "/tmp")).toThrow(/--registrar-lock \/ GRIDIRON_REGISTRAR_LOCK: expected restate or kubernetes/);
+  });
 });
