@@ -21,8 +21,8 @@ import { ROUTER_FILE, type WorkerdPolicy } from "../workerd/build.ts";
 import { Cells } from "../workerd/cells.ts";
 import { HttpClient } from "../core/http-client.ts";
 import { callableUrl } from "../core/address.ts";
-import { RegistrarLock, RestatePins, nodesServe, systemBundles } from "./cluster.ts";
-import { LeaseLock } from "./lease.ts";
+import { RestatePins, nodesServe, systemBundles } from "./cluster.ts";
+import { lockFor } from "./registrar-lock.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
@@ -219,15 +219,4 @@ export function cellUrls(o: Pick<Options, "host" | "workerdUrl">, ports: readonl
     u.port = String(first + i);
     return u.origin;
   });
-}
-
-/** The registrar lock this registrar contends for: in Restate, or a Kubernetes Lease. */
-async function lockFor(o: Options, http: HttpClient, logger: Logger): Promise<RegistrarLock | LeaseLock> {
-  const holder = o.nodeName || undefined;
-  if (o.registrarLock === "restate") return new RegistrarLock({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), ttlMs: o.registrarLeaseMs, http, logger, holder });
-  // Loaded only here: the Kubernetes client is large, and only a registrar in Kubernetes needs it.
-  const { kubernetesLeaseApi, leaseNamespace } = await import("./kubernetes-lease.ts");
-  const [ns, name] = o.registrarLeaseName.includes("/") ? o.registrarLeaseName.split("/", 2) : ["", o.registrarLeaseName];
-  const namespace = leaseNamespace(ns!);
-  return new LeaseLock({ api: kubernetesLeaseApi({ name: name!, namespace }), ttlMs: o.registrarLeaseMs, logger, holder, what: `Lease ${namespace}/${name}` });
 }

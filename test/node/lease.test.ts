@@ -3,12 +3,17 @@
 // keeps one Lease with the API server's concurrency rule (a write carrying a stale resourceVersion
 // answers 409) and its time format. What this does not show: RBAC, a real API server's
 // admission and defaults; docs/CLUSTER.md says what was run where.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { kubernetesLeaseApi } from "../../reconciler/node/kubernetes-lease.ts";
+import { lockFor } from "../../reconciler/node/registrar-lock.ts";
+import { HttpClient } from "../../reconciler/core/http-client.ts";
 import { LeaseLock, leaseStep, released, type LeaseRecord } from "../../reconciler/node/lease.ts";
 
 const T0 = Date.parse("2026-12-03T12:00:00Z");
@@ -152,6 +157,22 @@ describe("LeaseLock through @kubernetes/client-node", () => {
     await a.release();
     expect(k8s.lease.spec.holderIdentity).toBe("");
     expect((await b.check()).held).toBe(true);
+  });
+
+  it("--registrar-lock kubernetes: the lock a registrar builds finds the API server through the kubeconfig and keeps the Lease named", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "gridiron-kube-"));
+    const saved = process.env.KUBECONFIG;
+    try {
+      process.env.KUBECONFIG = path.join(dir, "config");
+      await writeFile(process.env.KUBECONFIG, kc.exportConfig());
+      const l = await lockFor({ nodeName: "pod-1", registrarLock: "kubernetes", registrarLeaseName: "gridiron/gridiron-registrar", registrarLeaseMs: 5_000, restateIngressUrl: "", host: "127.0.0.1", ingressPort: 1 }, new HttpClient(), pino({ level: "silent" }));
+      expect(await l.check()).toMatchObject({ held: true, holder: "pod-1" });
+      expect(k8s.lease.spec.holderIdentity).toBe("pod-1");
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("an unreachable API server means not acting, with the reason logged", async () => {
