@@ -11,7 +11,8 @@
  * Sections: 1 invocations (Gridiron/workerd vs Node SDK, same restate-server), 2 deploy latency,
  * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live, 5 cells (their cost, and
  * a spinning handler beside the demo services), 6 density (1 to 1,000 live SDK versions: memory
- * and a cold version's first call, against one Node SDK process per version).
+ * and a cold version's first call, against one Node SDK process per version), 7 ramp (CPU per call
+ * while a progressive rollout routes by invocation id, against plain versions in the same run).
  */
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -33,8 +34,9 @@ import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts
 import { measureCells } from "./bench/cells.ts";
 import { totalMemory, workerdPids } from "./bench/memory.ts";
 import { measureDensity } from "./bench/density.ts";
+import { measureRamp } from "./bench/ramp.ts";
 
-const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density"] as const;
+const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density", "ramp"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const PROFILES = {
@@ -46,6 +48,7 @@ const PROFILES = {
     reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
     cells: { connections: 16, durationS: 20, rate: 200, hangMs: 2000, pauseWaitMs: 90_000 },
     density: { sizes: [1, 10, 100, 1000], nodeProcesses: [1, 10], coldSamples: 50, concurrency: 4, growBudgetMs: 900_000 },
+    ramp: { connections: 16, durationS: 8, warmupS: 2, quietMaxMs: 15_000 },
   },
   quick: {
     name: "quick",
@@ -55,6 +58,7 @@ const PROFILES = {
     reconcile: { sizes: [10, 100], noopPasses: 3, oneChangePasses: 2, growBudgetMs: 60_000 },
     cells: { connections: 16, durationS: 8, rate: 200, hangMs: 2000, pauseWaitMs: 70_000 },
     density: { sizes: [1, 10, 100], nodeProcesses: [1, 10], coldSamples: 20, concurrency: 4, growBudgetMs: 180_000 },
+    ramp: { connections: 16, durationS: 3, warmupS: 1, quietMaxMs: 3_000 },
   },
 };
 
@@ -295,6 +299,11 @@ async function main(argv: string[]): Promise<number> {
     if (only.has("density")) {
       await section("6. density", async () => {
         results.density = await measureDensity(root, cleanup, { ...profile.density, fetchAdapter: fetchAdapter as FetchAdapter, log });
+      });
+    }
+    if (only.has("ramp")) {
+      await section("7. ramp", async () => {
+        results.ramp = await measureRamp(root, cleanup, { ...profile.ramp, fetchAdapter: fetchAdapter as FetchAdapter, log });
       });
     }
   } finally {

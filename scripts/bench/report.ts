@@ -1,5 +1,6 @@
 // Turns the measured results into the printed table and the targets of issue 6 (PASS/MISS).
 // A benchmark reports; a miss never changes the exit code.
+import type { RampResult } from "./ramp.ts";
 import type { CellsResult } from "./cells.ts";
 import type { CpuUse } from "./cpu.ts";
 import type { DeployTiming } from "./deploy.ts";
@@ -31,6 +32,7 @@ export interface BenchResults {
   deploysUnderLoad?: UnderLoadResult;
   reconcileCost?: { bundle: string; sizes: SizeResult[]; skipped: number[] };
   cells?: CellsResult;
+  ramp?: RampResult;
   targets: TargetCheck[];
   notes: string[];
   errors: { section: string; message: string }[];
@@ -75,6 +77,11 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
     out.push({ name: "workerd RSS after the invocation runs / node peer's", target: "≤ 1.50x", value: `${ratio.toFixed(2)}x (${Math.round(mem.workerd.rssMb)} / ${Math.round(mem.node.rssMb)} MB)`, pass: ratio <= 1.5 });
   }
   if (r.density) out.push(...densityTargets(r.density));
+  if (r.ramp) {
+    const noisy = r.ramp.runs.some((x) => x.foreign > NOISY_CORES);
+    out.push({ name: "ramp: workerd CPU per call, 50% ramp / plain version", target: "≤ 1.10x", value: `${r.ramp.workerdRatio.toFixed(3)}x`, pass: r.ramp.workerdRatio <= 1.1, noisy });
+    out.push({ name: "  same, whole mesh (workerd, Restate, Gridiron)", target: "≤ 1.10x", value: `${r.ramp.meshRatio.toFixed(3)}x`, pass: r.ramp.meshRatio <= 1.1, noisy });
+  }
   for (const c of r.invocations?.cases ?? []) {
     const g = meanLoad(c.gridiron);
     const n = meanLoad(c.node);
