@@ -83,11 +83,11 @@ export async function writeBrokenBundle(dir: string, name: string): Promise<stri
  * Drops a copy of a built greeter bundle (`<builtDir>/greeter`) whose `GREETING` var is `word` into
  * `<bundlesDir>/greeter`, staged beside it and renamed into place (a new version per word).
  */
-export async function deployGreeterVariant(builtDir: string, bundlesDir: string, word: string): Promise<void> {
+export async function deployGreeterVariant(builtDir: string, bundlesDir: string, word: string, extra: Record<string, unknown> = {}): Promise<void> {
   const staging = path.join(path.dirname(bundlesDir), `.stage-greeter-${randomBytes(4).toString("hex")}`);
   await cp(path.join(builtDir, "greeter"), staging, { recursive: true });
   const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { GREETING: word } }));
+  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, ...extra, vars: { GREETING: word } }));
   await rm(path.join(bundlesDir, "greeter"), { recursive: true, force: true });
   await rename(staging, path.join(bundlesDir, "greeter"));
 }

@@ -255,4 +255,32 @@ describe("nodes and a registrar", () => {
       return served.length === 1 && served[0] === `greeter/${latest}` ? true : undefined;
     }, 60_000);
   });
+  it("a progressive rollout runs in the cluster: the ramp is registered only once every node serves both versions, splits new calls, and promote ends it", async () => {
+    const before = new Set((await deployments()).map((d) => d.uri));
+    await deployGreeterVariant(built, bundlesDir, "Salut", { rollout: { steps: [50, 100], stepSeconds: 3600, maxFailureRatio: 0.5, minInvocations: 1 } });
+    const violations: string[] = [];
+    await waitFor("the greeter ramp to be registered", async () => {
+      const ramp = (await deployments()).find((d) => !before.has(d.uri) && d.uri.includes("/greeter/ramp~"));
+      if (!ramp) return undefined;
+      const [, from, to] = new URL(ramp.uri).pathname.split("/")[2]!.split("~");
+      // node1 was SIGKILLed above: node2 is the Ready node.
+      const keys = await served(nodes[1]!);
+      for (const v of [from, to]) if (!keys.includes(`greeter/${v}`)) violations.push(`node2 does not serve greeter/${v} though the ramp is registered`);
+      return true;
+    }, 60_000);
+    expect(violations).toEqual([]);
+    const words = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await call("/Greeter/greet", "Ed");
+      expect(r.status).toBe(200);
+      words.add(String(r.json).split(",")[0]!);
+    }
+    expect([...words].sort()).toEqual(["Ahoy", "Salut"]);
+    const promote = await fetch(`${registrars[1]!.apiUrl}/rollout`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "greeter", action: "promote" }) });
+    expect(promote.status).toBe(200);
+    await waitFor("the new greeter alone to answer", async () => {
+      const rs = await Promise.all(Array.from({ length: 8 }, () => call("/Greeter/greet", "Flo")));
+      return rs.every((r) => typeof r.json === "string" && r.json.startsWith("Salut")) ? true : undefined;
+    }, 60_000);
+  });
 });
