@@ -43,6 +43,8 @@ export const ERRORS = {
   VERSION_UNSERVABLE: { kind: "stalled", area: "version", hint: "Put the bundle of this version back into the source, or remove its deployment from Restate." },
   ROLLBACK_NO_VERSION: { kind: "stalled", area: "version", hint: "Roll back to a version listed by `gridiron status`; retention may have removed older ones." },
   ROLLOUT_NONE: { kind: "stalled", area: "version", hint: "Only a service whose new version is on a ramp has a rollout to promote or abort; `gridiron rollout status <service>` shows it." },
+  SERVICE_SUSPENDED: { kind: "stalled", area: "version", hint: "Gridiron changes nothing of a suspended service: `gridiron resume <service>` (or `gridiron resume` for the whole mesh) first." },
+  SUSPEND_INVALID: { kind: "stalled", area: "api", hint: "Name a service that `gridiron status` lists, or none for the whole mesh; `gridiron status` also shows what is suspended." },
 
   // The version store on disk.
   STORE_WRITE: { kind: "failed", area: "store", hint: "Gridiron retries; if it persists, check the data dir's file system." },

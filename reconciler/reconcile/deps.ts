@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { RestateAdmin } from "../restate/admin.ts";
 import type { Bundle, BundleLimits } from "../source/bundle.ts";
 import type { PinStore } from "../store/pins.ts";
+import type { SuspensionStore } from "../store/suspensions.ts";
 import type { Source } from "../source/source.ts";
 import type { VersionStore } from "../store/versions.ts";
 import type { WorkerdPolicy } from "../workerd/build.ts";
@@ -61,6 +62,8 @@ export interface ReconcilerDeps {
   nodesServe?: () => Promise<Map<string, number>>;
   /** Where rollback pins live; default a file in the data dir (a cluster keeps them in Restate). */
   pins?: PinStore;
+  /** Where suspensions live; default a file in the data dir (a cluster keeps them in Restate). */
+  suspensions?: SuspensionStore;
   /** Bundles Gridiron serves itself in a cluster (the registrar lock), beside the source's. */
   system?: readonly Bundle[];
   /** Registrar: asks every node for a pass now (a version or a pin the nodes have not seen yet). */

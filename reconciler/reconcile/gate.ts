@@ -5,9 +5,11 @@
 // A service is held (what Restate has registered for it stays exactly as it is) when its bundle
 // in the source is broken, when its new version was refused (failed to load, breaking change
 // without opt-in, a Restate service another bundle owns), or when the source is unexpectedly empty:
-// bad input never takes down what serves.
+// bad input never takes down what serves. A suspended service (`gridiron suspend`) is held too, and
+// more: it is not even probed, and the planner keeps whatever of it workerd serves (plan.ts frozen).
 import { GridironError } from "../core/errors.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
+import { MESH, type Suspension } from "../store/suspensions.ts";
 import type { ValidationResult } from "../workerd/validate.ts";
 import type { Candidate, Observation } from "./observe.ts";
 import type { ReconcileResult } from "./status.ts";
@@ -23,6 +25,8 @@ export interface GateInput {
   provides: ReadonlyMap<string, readonly string[]>;
   /** This pass's probes of the versions `toProbe` named, by key. */
   probes: ReadonlyMap<string, Probe>;
+  /** Services a suspension freezes this pass (`suspendedServices`). */
+  suspended?: ReadonlySet<string>;
 }
 
 export interface Refusal extends VersionRef {
@@ -40,11 +44,46 @@ export interface Gate {
   accepted: (VersionRef & { restateServices: string[] })[];
   /** The source holds nothing and does not say "remove everything": nothing is removed. */
   emptySource: boolean;
+  /** Services a suspension freezes (also in `held`): the planner keeps all they serve. */
+  suspended: ReadonlySet<string>;
 }
 
-/** Services held before anything new is probed: broken bundles, refused versions, an empty source. */
-export function heldBySource(o: Observation, failed: ReadonlyMap<string, unknown>): Set<string> {
-  const held = new Set(o.errors.keys());
+/**
+ * The services a suspension freezes this pass: each one suspended by name, and with the whole
+ * mesh suspended every service the pass knows of (in the source, registered, stored or served).
+ * `exempt` are Gridiron's own bundles (a cluster's lock): a suspension never freezes them, so the
+ * registrar can still act on a resume.
+ */
+export function suspendedServices(
+  o: Observation,
+  suspensions: ReadonlyMap<string, Suspension>,
+  served: readonly VersionRef[] = [],
+  exempt: ReadonlySet<string> = new Set(),
+): Set<string> {
+  const out = new Set([...suspensions.keys()].filter((k) => k !== MESH));
+  if (suspensions.has(MESH)) {
+    for (const s of [...o.desired.keys(), ...o.errors.keys()]) out.add(s);
+    for (const v of [...o.deployments, ...o.stored.map((x) => x.spec), ...served]) out.add(v.service);
+  }
+  for (const s of exempt) out.delete(s);
+  return out;
+}
+
+/** The suspension that holds `service`: its own, else the whole mesh's (none for an exempt one). */
+export function suspensionOf(service: string, suspensions: ReadonlyMap<string, Suspension>, exempt: ReadonlySet<string> = new Set()): (Suspension & { scope: "service" | "mesh" }) | undefined {
+  if (exempt.has(service)) return undefined;
+  const own = suspensions.get(service);
+  if (own) return { ...own, scope: "service" };
+  const mesh = suspensions.get(MESH);
+  return mesh ? { ...mesh, scope: "mesh" } : undefined;
+}
+
+/**
+ * Services held before anything new is probed: broken bundles, refused versions, an empty source,
+ * suspended services.
+ */
+export function heldBySource(o: Observation, failed: ReadonlyMap<string, unknown>, suspended: ReadonlySet<string> = new Set()): Set<string> {
+  const held = new Set([...o.errors.keys(), ...suspended]);
   for (const c of o.desired.values()) if (failed.has(keyOf(c.spec))) held.add(c.spec.service);
   if (refusesEmpty(o)) for (const d of o.deployments) held.add(d.service);
   return held;
@@ -53,8 +92,8 @@ export function heldBySource(o: Observation, failed: ReadonlyMap<string, unknown
 export const refusesEmpty = (o: Observation): boolean => o.empty && !o.allowEmpty;
 
 /** The desired versions a pass must prove on a scratch workerd first: new to workerd, not held. */
-export function toProbe(o: Observation, failed: ReadonlyMap<string, unknown>, served: readonly VersionRef[]): Candidate[] {
-  const held = heldBySource(o, failed);
+export function toProbe(o: Observation, failed: ReadonlyMap<string, unknown>, served: readonly VersionRef[], suspended?: ReadonlySet<string>): Candidate[] {
+  const held = heldBySource(o, failed, suspended);
   const servedKeys = new Set(served.map(keyOf));
   return [...o.desired.values()]
     .filter((c) => !held.has(c.spec.service) && !servedKeys.has(keyOf(c.spec)))
@@ -63,7 +102,8 @@ export function toProbe(o: Observation, failed: ReadonlyMap<string, unknown>, se
 
 export function gate(input: GateInput): Gate {
   const o = input.observation;
-  const held = heldBySource(o, input.failed);
+  const suspended = input.suspended ?? new Set<string>();
+  const held = heldBySource(o, input.failed, suspended);
   const refused: Refusal[] = [];
   const accepted: Gate["accepted"] = [];
   for (const [key, probe] of [...input.probes].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -93,7 +133,7 @@ export function gate(input: GateInput): Gate {
     refused.push(r);
     held.add(r.service);
   }
-  return { held, refused, accepted: accepted.filter((a) => !held.has(a.service)), emptySource: refusesEmpty(o) };
+  return { held, refused, accepted: accepted.filter((a) => !held.has(a.service)), emptySource: refusesEmpty(o), suspended };
 }
 
 /**

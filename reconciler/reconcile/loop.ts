@@ -30,6 +30,9 @@ import { RegistrarTurn } from "./registrar.ts";
 import { probeNew, validateDeps } from "./probe.ts";
 import { ServiceErrors } from "./service-errors.ts";
 import { ROLLOUT_POLL_MS, Rollouts } from "./rollouts.ts";
+import { latestOf } from "./rollout.ts";
+import { SuspendControl, type Resumed, type Suspended, type SuspendRequest } from "./suspend.ts";
+import { Suspensions } from "../store/suspensions.ts";
 
 export type { LifecycleOptions, ReconcilerDeps };
 
@@ -72,6 +75,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #rollouts: Rollouts;
   /** Per service and condition type: its last status and since when; written by passes only. */
   readonly #conditions: ConditionMemory = new Map();
+  /** `gridiron suspend|resume`: what a pass must freeze (reconcile/suspend.ts). */
+  readonly #suspend: SuspendControl;
 
   constructor(deps: ReconcilerDeps) {
     super();
@@ -81,6 +86,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#serviceErrors = new ServiceErrors(this.#log);
     this.#life = { ...DEFAULT_LIFECYCLE, ...deps.lifecycle };
     this.#pins = deps.pins ?? new Pins(deps.dataDir);
+    this.#suspend = new SuspendControl(deps.suspensions ?? new Suspensions(deps.dataDir), new Set((deps.system ?? []).map((b) => b.spec.service)), this.#log);
     this.#rollouts = new Rollouts({ admin: deps.admin, pins: this.#pins, headers: deps.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS });
   }
 
@@ -96,6 +102,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async start(): Promise<void> {
     await this.#d.store.sweepTemp();
     await this.#pins.load();
+    await this.#suspend.load();
     const cells = this.#d.cells;
     const deployments = ourDeployments(cells.urls, await this.#d.admin.listDeployments());
     const stored = new Set((await this.#d.store.list()).map((s) => keyOf(s.spec)));
@@ -132,9 +139,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       await this.#router();
       const { observation, blocking } = await observe(this.#observeDeps(), this.#log, { queryInvocations: true });
       const o = blocking ? withBlocking(observation, await blocking) : observation;
-      const probes = await this.#probe(o);
-      const g = this.#gate(o, probes);
-      const p = this.#plan(o, g.held, Date.now());
+      const suspended = await this.#suspend.frozen(o, this.#d.cells.served);
+      const probes = await this.#probe(o, suspended);
+      const g = this.#gate(o, probes, suspended);
+      const p = this.#plan(o, g.held, Date.now(), suspended);
       return buildPlanReport(o, probes, g, p);
     }) as Promise<PlanReport>;
   }
@@ -145,21 +153,21 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   /** A registrar serves nothing itself: a version it proved once is not proved again while it waits for the nodes. */
-  #probe(o: Observation): Promise<Map<string, Probe>> {
+  #probe(o: Observation, suspended: ReadonlySet<string>): Promise<Map<string, Probe>> {
     const proven = this.#d.cells.local ? [] : [...this.#provides.keys()].map((k) => ({ service: k.slice(0, k.indexOf("/")), version: k.slice(k.indexOf("/") + 1) }));
-    return probeNew(o, this.#failedVersions, [...this.#d.cells.served, ...proven], validateDeps(this.#d, this.#routerSource!));
+    return probeNew(o, this.#failedVersions, [...this.#d.cells.served, ...proven], validateDeps(this.#d, this.#routerSource!), suspended);
   }
 
-  #gate(o: Observation, probes: ReadonlyMap<string, Probe>): Gate {
-    return gate({ observation: o, failed: this.#failedVersions, provides: this.#provides, probes });
+  #gate(o: Observation, probes: ReadonlyMap<string, Probe>, suspended: ReadonlySet<string>): Gate {
+    return gate({ observation: o, failed: this.#failedVersions, provides: this.#provides, probes, suspended });
   }
 
-  #plan(o: Observation, held: ReadonlySet<string>, now: number): Plan {
+  #plan(o: Observation, held: ReadonlySet<string>, now: number, frozen: ReadonlySet<string>): Plan {
     const desired = [...o.desired.values()].map((c: Candidate) => c.spec).filter((s) => !held.has(s.service));
     return planActions(
       desired,
       { stored: o.stored.map((s) => ({ service: s.spec.service, version: s.spec.version, storedAt: s.storedAt })), served: this.#d.cells.served, registered: o.deployments },
-      { held: [...held], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers, serves: this.#d.cells.local },
+      { held: [...held], frozen: [...frozen], now, graceMs: this.#life.graceMs, deadlineMs: this.#life.deadlineMs, retain: this.#life.retain, timers: this.#timers, serves: this.#d.cells.local },
     );
   }
 
@@ -184,8 +192,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
       // Probe first (from the bytes in memory), so a refused version is never stored and can
       // never be picked by a rollback.
-      const probes = await this.#probe(o);
-      const g = this.#gate(o, probes);
+      const suspended = await this.#suspend.frozen(o, this.#d.cells.served);
+      if (suspended.size > 0) result.suspended = [...suspended].sort();
+      const probes = await this.#probe(o, suspended);
+      const g = this.#gate(o, probes, suspended);
       if (g.emptySource) {
         this.#sourceError = `${this.#d.source.location} holds no bundles: nothing is removed. Add a bundle, or create ${ALLOW_EMPTY_FILE} there to remove everything.`;
         log.warn({ location: this.#d.source.location }, "source is empty; refusing to prune");
@@ -213,7 +223,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         observation: o,
         held: g.held,
         blocking,
-        plan: (x, held) => this.#plan(x, held, Date.now()),
+        plan: (x, held) => this.#plan(x, held, Date.now(), suspended),
         result,
         log,
         onUnstored: (service, e) => this.#serviceErrors.note(service, e),
@@ -233,9 +243,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const changed = result.deployed.length + applied.removed > 0;
       let last = changed ? await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, applied.observation).catch(() => applied.observation) : applied.observation;
       // Rollouts are judged on what is registered now; a node never registers.
-      const rolled = (this.#d.role ?? "all") === "node" ? undefined : await this.#rollouts.tick(last, this.#d.cells.urls, mayRegister, result, log);
+      // A suspended service's rollout freezes at its weight: neither judged nor polled for.
+      const rolled = (this.#d.role ?? "all") === "node" ? undefined : await this.#rollouts.tick(last, this.#d.cells.urls, (s) => mayRegister(s) && !suspended.has(s), result, log);
       if (rolled?.changed) last = await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, last).catch(() => last);
-      if (rolled?.active) [draining, pollMs] = [true, Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS)];
+      const judged = [...last.desired.keys()].some((s) => !suspended.has(s) && latestOf(last.deployments, s)?.ramp);
+      if (rolled?.active && judged) [draining, pollMs] = [true, Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS)];
       // An abort pinned the old version: the next pass makes it latest again, now.
       if (rolled?.again) void this.reconcile("rollout-abort");
       this.#last = { o: last, plan: applied.plan, at: result.startedAt };
@@ -286,6 +298,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    */
   async rollback(service: string, version?: string, opts: { breaking?: boolean } = {}): Promise<ReconcileResult> {
     return this.#queue.add(async () => {
+      this.#suspend.refuse(service, "rollback");
       const stored = (await this.#d.store.list()).filter((s) => s.spec.service === service).sort((a, b) => (a.storedAt < b.storedAt ? 1 : -1));
       const serving = this.status().services.find((s) => s.service === service)?.serving;
       const target = version ?? stored.find((s) => s.spec.version !== serving && !this.#failedVersions.has(keyOf(s.spec)))?.spec.version;
@@ -325,9 +338,28 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    */
   async rollout(service: string, what: "promote" | "abort"): Promise<ReconcileResult> {
     return this.#queue.add(async () => {
+      this.#suspend.refuse(service, `rollout ${what}`);
       if (!this.#rollouts.ask(service, what, this.#last?.o)) throw new GridironError("ROLLOUT_NONE", `"${service}" has no rollout in progress (no ramp serves its new calls)`, { service });
       return this.#pass(`rollout-${what}`);
     }) as Promise<ReconcileResult>;
+  }
+
+  /**
+   * `gridiron suspend [<service>]`: from the next pass on, Gridiron changes nothing of the service
+   * (or of any service). Queued behind a running pass, so once it returns nothing more is applied.
+   */
+  async suspend(req: SuspendRequest): Promise<Suspended> {
+    return this.#queue.add(() => this.#suspend.suspend(req, this.status().services.map((s) => s.service))) as Promise<Suspended>;
+  }
+
+  /** `gridiron resume [<service>]`: lifts the suspension and runs a pass that applies what waited. */
+  async resume(service: string | undefined): Promise<Resumed & { pass: ReconcileResult }> {
+    return this.#queue.add(async () => {
+      const resumed = await this.#suspend.resume(service);
+      this.#failedVersions.clear();
+      this.#registrar.pinned();
+      return { ...resumed, pass: await this.#pass("resume") };
+    }) as Promise<Resumed & { pass: ReconcileResult }>;
   }
 
   status(): Status {
@@ -349,6 +381,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       history: this.#history,
       faults: this.#d.faults?.record,
       rollouts: this.#rollouts.status(),
+      suspensions: this.#suspend.all(),
+      exempt: this.#suspend.exempt,
     });
     return { cluster: this.#registrar.status(), ...status };
   }

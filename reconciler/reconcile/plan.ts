@@ -56,6 +56,12 @@ export interface PlanOptions {
    * as it is, because bad input must never take down what serves.
    */
   held?: readonly string[];
+  /**
+   * Services a suspension freezes (`gridiron suspend`): held, and more. A desired version of theirs
+   * is ignored, every version of theirs workerd serves now stays served, and none of their stored
+   * versions is collected: Gridiron changes nothing of theirs until they are resumed.
+   */
+  frozen?: readonly string[];
   now?: number;
   /** How long a deployment must stay drained before it is removed. Default 30 s. */
   graceMs?: number;
@@ -116,7 +122,9 @@ export function plan(desired: readonly DesiredVersion[], actual: Actual, opts: P
   const now = opts.now ?? 0;
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   const retain = opts.retain ?? DEFAULT_RETAIN;
-  const held = new Set(opts.held ?? []);
+  const frozen = new Set(opts.frozen ?? []);
+  const held = new Set([...(opts.held ?? []), ...frozen]);
+  desired = desired.filter((d) => !frozen.has(d.service));
   const stored = new Set(actual.stored.map(keyOf));
   const served = new Set(actual.served.map(keyOf));
   const desiredKeys = new Set(desired.map(keyOf));
@@ -182,11 +190,14 @@ export function plan(desired: readonly DesiredVersion[], actual: Actual, opts: P
     const old = r.ramp && !gone.has(r.deploymentId) ? { service: r.service, version: r.ramp.from } : undefined;
     if (old && stored.has(keyOf(old))) serve.set(keyOf(old), old);
   }
+  // A frozen service keeps serving what it serves, registered or not.
+  for (const v of actual.served) if (frozen.has(v.service) && stored.has(keyOf(v))) serve.set(keyOf(v), { service: v.service, version: v.version });
 
   // Retention: newest `retain` stored versions per service stay; older ones go unless live.
   const storedByService = new Map<string, StoredVersionRef[]>();
   for (const s of actual.stored) storedByService.set(s.service, [...(storedByService.get(s.service) ?? []), s]);
-  for (const [, list] of [...storedByService].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [service, list] of [...storedByService].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (frozen.has(service)) continue;
     list.sort((a, b) => ((a.storedAt ?? "") < (b.storedAt ?? "") ? 1 : (a.storedAt ?? "") > (b.storedAt ?? "") ? -1 : byKey(a, b)));
     list.slice(retain).forEach((s) => {
       const key = keyOf(s);

@@ -15,9 +15,10 @@ export async function probeNew(
   failed: ReadonlyMap<string, GridironError>,
   served: readonly VersionRef[],
   validate: ValidateDeps,
+  suspended?: ReadonlySet<string>,
 ): Promise<Map<string, Probe>> {
   const probes = new Map<string, Probe>();
-  for (const c of toProbe(o, failed, served)) {
+  for (const c of toProbe(o, failed, served, suspended)) {
     try {
       probes.set(keyOf(c.spec), await validateVersion(c, validate));
     } catch (err) {

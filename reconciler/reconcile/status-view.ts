@@ -5,7 +5,8 @@ import type { Pin } from "../store/pins.ts";
 import { keyOf, type Action, type Plan, type VersionRef } from "./plan.ts";
 import type { Observation } from "./observe.ts";
 import { GridironError } from "../core/errors.ts";
-import type { Gate, Probe } from "./gate.ts";
+import { suspensionOf, type Gate, type Probe } from "./gate.ts";
+import { MESH, type Suspension } from "../store/suspensions.ts";
 import type { FaultRecord } from "./poison.ts";
 import type { Condition, ConditionType, PlanReport, ReconcileResult, RolloutStatus, ServiceStatus, Status, VersionStatus } from "./status.ts";
 
@@ -26,6 +27,9 @@ export interface StatusInput {
   faults?: Pick<FaultRecord, "poisonedOf" | "degraded">;
   /** Each service's progressive rollout, as its last judgement saw it. */
   rollouts?: ReadonlyMap<string, RolloutStatus>;
+  /** Suspensions in force (store/suspensions.ts), and the services none can freeze (Gridiron's own). */
+  suspensions?: ReadonlyMap<string, Suspension>;
+  exempt?: ReadonlySet<string>;
 }
 
 /** Per service and condition type: the last status a pass recorded, and since when. */
@@ -92,10 +96,12 @@ export function buildStatus(input: StatusInput): Status {
     const drainingRows = [...rows.values()].filter((r) => r.state === "draining" || r.state === "stuck");
     // The serving version took its cell down lately or has a poisoned invocation: not Ready.
     const degraded = serving ? input.faults?.degraded(service, serving, Date.parse(input.now)) : undefined;
+    const suspended = suspensionOf(service, input.suspensions ?? new Map(), input.exempt);
     const conditions = conditionsFor(input.conditionMemory.get(service), input.now, [
       ["Ready", !!serving && serving === desired && !error && !degraded, serving === desired ? "Serving" : "NotServingDesired",
         serving ? `new calls reach ${serving}` : "no version registered"],
-      ["Progressing", !!desired && desired !== serving && !error, "NewVersion", desired && desired !== serving ? `${desired} is being rolled out` : ""],
+      // A suspended service's new version waits for a resume: nothing is in progress.
+      ["Progressing", !!desired && desired !== serving && !error && !suspended, "NewVersion", desired && desired !== serving ? `${desired} is being rolled out` : ""],
       ["Draining", drainingRows.length > 0,
         drainingRows.some((r) => r.state === "stuck") ? "Stuck" : drainingRows.some((r) => (r.blocking ?? 0) > 0) ? "InvocationsInFlight" : "GracePeriod",
         drainingRows.map((r) => `${r.version}: ${r.reason}`).join("; ")],
@@ -112,6 +118,7 @@ export function buildStatus(input: StatusInput): Status {
       versions: [...rows.values()],
       ...(error ? { error } : {}),
       ...(input.rollouts?.get(service) ? { rollout: input.rollouts.get(service)! } : {}),
+      ...(suspended ? { suspended } : {}),
     });
   }
 
@@ -122,6 +129,7 @@ export function buildStatus(input: StatusInput): Status {
     services,
     lastReconcile: input.history[0],
     history: [...input.history],
+    ...(input.suspensions?.get(MESH) ? { suspended: { ...input.suspensions.get(MESH)!, scope: "mesh" as const } } : {}),
   };
 }
 

@@ -73,6 +73,16 @@ export interface ServiceStatus {
   error?: { code: string; message: string; hint?: string; since: string };
   /** Its progressive rollout (gridiron.json "rollout"): weights, per-version counts, the last decision and why. */
   rollout?: RolloutStatus;
+  /** Set while `gridiron suspend` (of it, or of the whole mesh) keeps Gridiron from changing it. */
+  suspended?: SuspensionStatus;
+}
+
+/** A suspension in force: since when, who asked and why (as they said), and what it covers. */
+export interface SuspensionStatus {
+  since: string;
+  by?: string;
+  reason?: string;
+  scope: "service" | "mesh";
 }
 
 export interface ReconcileResult {
@@ -85,6 +95,8 @@ export interface ReconcileResult {
   actions: Action[];
   /** Versions that became the ones new calls reach in this pass. */
   deployed: { service: string; version: string }[];
+  /** Services this pass left as they were because they are suspended. */
+  suspended?: string[];
   /** Rollout steps taken and rollouts aborted in this pass (reconcile/rollouts.ts). */
   rollouts?: { service: string; from: string; to: string; event: "step" | "done" | "abort"; weight: number; reason: string }[];
   /** What went wrong, each with what to do next (the error registry's hint). */
@@ -126,6 +138,8 @@ export interface Status {
   history: ReconcileResult[];
   /** When Restate was asked for the invocations in trouble, and why it could not answer. */
   troubleCheck?: { checkedAt: string; error?: string };
+  /** Set while the whole mesh is suspended: passes observe, and change nothing. */
+  suspended?: SuspensionStatus;
 }
 
 /** A service's progressive rollout as its last judgement saw it (reconcile/rollouts.ts). */

@@ -1,11 +1,12 @@
 // The gate decides what a pass leaves alone, from one observation; every rule is a row here.
 import { describe, expect, it } from "vitest";
 import { GridironError } from "../../reconciler/core/errors.ts";
-import { conflicts, gate, heldBySource, outcomeOf, removedHandlers, retries, toProbe, type Probe } from "../../reconciler/reconcile/gate.ts";
+import { conflicts, gate, heldBySource, outcomeOf, removedHandlers, retries, suspendedServices, suspensionOf, toProbe, type Probe } from "../../reconciler/reconcile/gate.ts";
 import type { Observation, ObservedDeployment } from "../../reconciler/reconcile/observe.ts";
 import { pinDecisions } from "../../reconciler/reconcile/pins.ts";
 import type { BundleSpec } from "../../reconciler/source/bundle.ts";
 import type { Pin } from "../../reconciler/store/pins.ts";
+import { MESH, type Suspension } from "../../reconciler/store/suspensions.ts";
 import type { StoredVersion } from "../../reconciler/store/versions.ts";
 import type { ValidationResult } from "../../reconciler/workerd/validate.ts";
 
@@ -78,6 +79,7 @@ describe("gate", () => {
     o: Observation;
     probes: [string, Probe][];
     provides?: [string, string[]][];
+    suspended?: string[];
     held: string[];
     refused: [string, string, boolean][];
     accepted: string[];
@@ -143,10 +145,39 @@ describe("gate", () => {
       probes: [[`counter/${V("v2")}`, ok({ Counter: [] })]],
       held: ["counter"], refused: [], accepted: [],
     },
+    {
+      name: "a suspended service is held: its new version is neither accepted nor refused",
+      o: observation({ desired: [spec("counter", V("v2"))], deployments: current, catalog }),
+      probes: [[`counter/${V("v2")}`, ok({ Counter: ["add", "get", "reset"] })]],
+      suspended: ["counter"],
+      held: ["counter"], refused: [], accepted: [],
+    },
+    {
+      name: "a suspended service's broken new version is not remembered as refused (it was never judged)",
+      o: observation({ desired: [spec("counter", V("v2"))], deployments: current, catalog }),
+      probes: [[`counter/${V("v2")}`, refusedBy("SyntaxError")]],
+      suspended: ["counter"],
+      held: ["counter"], refused: [], accepted: [],
+    },
+    {
+      name: "a suspended service keeps its Restate services against a newcomer",
+      o: observation({ desired: [spec("counter", V("v2")), spec("copycat", V("v1"))], deployments: current, catalog }),
+      probes: [[`copycat/${V("v1")}`, ok({ Counter: ["add"] })]],
+      suspended: ["counter"],
+      held: ["copycat", "counter"], refused: [["copycat", "SERVICE_CONFLICT", false]], accepted: [],
+    },
+    {
+      name: "a suspension holds only its own service",
+      o: observation({ desired: [spec("counter", V("v2")), spec("greeter", V("v2"))], deployments: current, catalog }),
+      probes: [[`counter/${V("v2")}`, ok({ Counter: ["add", "get", "reset"] })], [`greeter/${V("v2")}`, ok({ Greeter: ["greet"] })]],
+      suspended: ["greeter"],
+      held: ["greeter"], refused: [], accepted: ["counter"],
+    },
   ];
-  it.each(cases)("$name", ({ o, probes, provides, held, refused, accepted }) => {
-    const g = gate({ observation: o, failed: new Map(), provides: new Map(provides ?? []), probes: new Map(probes) });
+  it.each(cases)("$name", ({ o, probes, provides, suspended, held, refused, accepted }) => {
+    const g = gate({ observation: o, failed: new Map(), provides: new Map(provides ?? []), probes: new Map(probes), suspended: new Set(suspended ?? []) });
     expect([...g.held].sort()).toEqual(held);
+    expect([...g.suspended].sort()).toEqual(suspended ?? []);
     expect(g.refused.map((r) => [r.service, r.error.code, r.remember])).toEqual(refused);
     expect(g.accepted.map((a) => a.service)).toEqual(accepted);
   });
@@ -194,5 +225,44 @@ describe("outcome and retry", () => {
     const r = { actions, errors, deployed: Array.from({ length: deployed }, () => ({ service: "a", version: V("v1") })) };
     expect(outcomeOf(r)).toBe(outcome);
     expect(retries(r)).toBe(retry);
+  });
+});
+
+describe("suspensions", () => {
+  const s = (since = "2026-11-01T00:00:00Z"): Suspension => ({ since });
+  const o = {
+    ...observation({ desired: [spec("a", V("v2"))], errors: ["b"], deployments: [deployment("a", V("v1"), ["A"]), deployment("c", V("v1"), ["C"]), deployment("gridiron-system", V("v1"), ["GridironLock"])] }),
+    stored: [{ spec: spec("d", V("v1")), bundleDir: "/d", storedAt: "t" }],
+  };
+  const served = [{ service: "e", version: V("v1") }];
+  const cases: { name: string; suspensions: [string, Suspension][]; exempt?: string[]; frozen: string[] }[] = [
+    { name: "none: nothing frozen", suspensions: [], frozen: [] },
+    { name: "one service by name: only it", suspensions: [["a", s()]], frozen: ["a"] },
+    { name: "a service with a broken bundle, by name", suspensions: [["b", s()]], frozen: ["b"] },
+    { name: "a name the pass does not know is kept (it may come back)", suspensions: [["zz", s()]], frozen: ["zz"] },
+    {
+      name: "the whole mesh: every service in the source, registered, stored or served",
+      suspensions: [[MESH, s()]],
+      frozen: ["a", "b", "c", "d", "e", "gridiron-system"],
+    },
+    { name: "the whole mesh, but never Gridiron's own bundle (the cluster's lock)", suspensions: [[MESH, s()]], exempt: ["gridiron-system"], frozen: ["a", "b", "c", "d", "e"] },
+    { name: "an exempt service by name: not frozen", suspensions: [["gridiron-system", s()], ["a", s()]], exempt: ["gridiron-system"], frozen: ["a"] },
+  ];
+  it.each(cases)("$name", ({ suspensions, exempt, frozen }) => {
+    expect([...suspendedServices(o, new Map(suspensions), served, new Set(exempt ?? []))].sort()).toEqual(frozen);
+  });
+
+  it("a suspended service is held before probing, so its new version is never probed", () => {
+    expect([...heldBySource(o, new Map(), new Set(["a"]))].sort()).toEqual(["a", "b"]);
+    expect(toProbe(o, new Map(), [], new Set(["a"]))).toEqual([]);
+    expect(toProbe(o, new Map(), []).map((c) => c.spec.service)).toEqual(["a"]);
+  });
+
+  it("a service's own suspension is the one status shows; else the mesh's; never for an exempt one", () => {
+    const all = new Map<string, Suspension>([[MESH, { since: "t1", reason: "freeze" }], ["a", { since: "t2", by: "ana@box" }]]);
+    expect(suspensionOf("a", all)).toEqual({ since: "t2", by: "ana@box", scope: "service" });
+    expect(suspensionOf("b", all)).toEqual({ since: "t1", reason: "freeze", scope: "mesh" });
+    expect(suspensionOf("b", new Map([["a", s()]]))).toBeUndefined();
+    expect(suspensionOf("gridiron-system", all, new Set(["gridiron-system"]))).toBeUndefined();
   });
 });

@@ -21,6 +21,7 @@ interface Row {
   served?: string[];
   registered?: string[];
   held?: string[];
+  frozen?: string[];
   actions: Action[];
   serve: string[];
   swap: boolean;
@@ -148,6 +149,51 @@ const ROWS: Row[] = [
     serve: ["counter@v1", "greeter@v1"],
     swap: false,
   },
+  // A suspension (gridiron suspend) freezes its services: held, plus what workerd serves stays.
+  {
+    name: "frozen service: its new version is neither stored, served nor registered; another service deploys",
+    desired: ["greeter@v2", "counter@v2"],
+    stored: ["greeter@v1", "counter@v1"],
+    served: ["greeter@v1", "counter@v1"],
+    registered: ["greeter@v1", "counter@v1"],
+    frozen: ["greeter"],
+    actions: [act("store", "counter@v2"), act("serve", "counter@v2"), act("register", "counter@v2"), retire("counter@v1")],
+    serve: ["counter@v1", "counter@v2", "greeter@v1"],
+    swap: true,
+  },
+  {
+    name: "frozen service: a served version nothing registers stays served (held alone would drop it)",
+    desired: ["greeter@v3"],
+    stored: ["greeter@v1", "greeter@v2"],
+    served: ["greeter@v1", "greeter@v2"],
+    registered: ["greeter@v1"],
+    frozen: ["greeter"],
+    actions: [],
+    serve: ["greeter@v1", "greeter@v2"],
+    swap: false,
+  },
+  {
+    name: "frozen service removed from the source: its registered version is neither drained nor removed",
+    desired: [],
+    stored: ["greeter@v1"],
+    served: ["greeter@v1"],
+    registered: ["greeter@v1"],
+    frozen: ["greeter"],
+    actions: [],
+    serve: ["greeter@v1"],
+    swap: false,
+  },
+  {
+    name: "every service frozen (the whole mesh suspended): nothing to do whatever the source says",
+    desired: ["greeter@v2", "counter@v2", "new@v1"],
+    stored: ["greeter@v1", "counter@v1"],
+    served: ["greeter@v1", "counter@v1"],
+    registered: ["greeter@v1", "counter@v1", "gone@v1"],
+    frozen: ["counter", "gone", "greeter", "new"],
+    actions: [],
+    serve: ["counter@v1", "greeter@v1"],
+    swap: false,
+  },
   {
     name: "retired version not currently served is served again so in-flight work can finish",
     desired: ["greeter@v2"],
@@ -172,19 +218,19 @@ const ROWS: Row[] = [
 
 describe("plan", () => {
   it.each(ROWS)("$name", (row) => {
-    const result = plan(row.desired.map(desired), actualOf(row), { held: row.held ?? [] });
+    const result = plan(row.desired.map(desired), actualOf(row), { held: row.held ?? [], frozen: row.frozen ?? [] });
     expect(result.actions).toEqual(row.actions);
     expect(result.serve).toEqual(row.serve.map(ref));
     expect(result.swap).toBe(row.swap);
   });
 
   it.each(ROWS)("output does not depend on input order: $name", (row) => {
-    const forward = plan(row.desired.map(desired), actualOf(row), { held: row.held ?? [] });
+    const forward = plan(row.desired.map(desired), actualOf(row), { held: row.held ?? [], frozen: row.frozen ?? [] });
     const rev = <T>(xs: T[] | undefined): T[] => [...(xs ?? [])].reverse();
     const backward = plan(
       rev(row.desired).map(desired),
       actualOf({ stored: rev(row.stored), served: rev(row.served), registered: rev(row.registered) }),
-      { held: rev(row.held) },
+      { held: rev(row.held), frozen: rev(row.frozen) },
     );
     expect(backward).toEqual(forward);
   });
@@ -209,7 +255,7 @@ describe("plan", () => {
 
   it.each(ROWS)("is idempotent once its effects are applied: $name", (row) => {
     const actual = actualOf(row);
-    const first = plan(row.desired.map(desired), actual, { held: row.held ?? [] });
+    const first = plan(row.desired.map(desired), actual, { held: row.held ?? [], frozen: row.frozen ?? [] });
     const pick = (type: Action["type"]) => first.actions.filter((a) => a.type === type).map((a) => ({ service: a.service, version: a.version }));
     const union = <T extends VersionRef>(a: readonly T[], b: readonly T[]): T[] => {
       const seen = new Map(a.map((x) => [keyOf(x), x]));
@@ -224,10 +270,25 @@ describe("plan", () => {
         pick("register").map((r) => ({ ...r, deploymentId: `dp_new_${keyOf(r)}`, createdAt: "2026-11-02T00:00:00Z" })),
       ),
     };
-    const second = plan(row.desired.map(desired), after, { held: row.held ?? [] });
+    const second = plan(row.desired.map(desired), after, { held: row.held ?? [], frozen: row.frozen ?? [] });
     expect(second.actions.filter((a) => a.type === "store" || a.type === "serve" || a.type === "register")).toEqual([]);
     expect(second.swap).toBe(false);
     expect(second.serve).toEqual(first.serve);
+  });
+
+  it("a frozen service's ramp keeps its old version served: the rollout stays at its weight", () => {
+    const ramp: RegisteredVersion = { ...registered("greeter@v2"), deploymentId: "dp_ramp", ramp: { from: ver("v1") } };
+    const actual: Actual = { stored: ["greeter@v1", "greeter@v2"].map(ref), served: ["greeter@v1", "greeter@v2"].map(ref), registered: [{ ...registered("greeter@v1"), latestFor: [] }, ramp] };
+    const p = plan([desired("greeter@v3")], actual, { frozen: ["greeter"] });
+    expect(p.actions).toEqual([]);
+    expect(p.serve).toEqual(["greeter@v1", "greeter@v2"].map(ref));
+  });
+
+  it("retention collects nothing of a frozen service", () => {
+    const stored = ["v1", "v2", "v3", "v4"].map((l, i) => ({ ...ref(`greeter@${l}`), storedAt: `2026-11-0${i + 1}T00:00:00Z` }));
+    const actual: Actual = { stored, served: [ref("greeter@v4")], registered: [registered("greeter@v4")] };
+    expect(plan([desired("greeter@v4")], actual, { retain: 2 }).actions.map((a) => a.type)).toEqual(["gc", "gc"]);
+    expect(plan([desired("greeter@v4")], actual, { retain: 2, frozen: ["greeter"] }).actions).toEqual([]);
   });
 
   it("does not mutate its inputs", () => {
