@@ -103,6 +103,8 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const rolloutSteps = new Counter({ name: "gridiron_rollout_steps_total", help: "Rollout steps taken: a ramp's new version got a larger share of new invocations, or all of them (reconcile/rollouts.ts)", labelNames: ["service"] as const, registers });
   const rolloutAborts = new Counter({ name: "gridiron_rollout_aborts_total", help: "Rollouts aborted (by their analysis or by hand): the old version takes every new call again", labelNames: ["service"] as const, registers });
   const rolloutWeight = new Gauge({ name: "gridiron_rollout_weight_percent", help: "Percent of new invocations a rollout's new version gets now (0 once aborted, 100 when done)", labelNames: ["service"] as const, registers });
+  const suspended = new Gauge({ name: "gridiron_suspended", help: "1 while a service is suspended (gridiron suspend, of it or of the whole mesh): Gridiron changes nothing of it; else 0", labelNames: ["service"] as const, registers });
+  const meshSuspended = new Gauge({ name: "gridiron_mesh_suspended", help: "1 while the whole mesh is suspended (gridiron suspend without a service): passes observe and change nothing; else 0", registers });
   const swaps = new Counter({ name: "gridiron_workerd_swaps_total", help: "workerd generation swaps (a new config took over the listening socket)", registers });
   const swapSeconds = new Histogram({
     name: "gridiron_workerd_swap_duration_seconds",
@@ -164,6 +166,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     trouble.reset();
     poisoned.reset();
     rolloutWeight.reset();
+    suspended.reset();
     cellRss.reset();
     cellCpu.reset();
     for (const c of s.workerd.cells ?? []) {
@@ -184,7 +187,9 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
       }
       for (const c of svc.conditions) conditions.set({ service: svc.service, condition: c.type }, c.status ? 1 : 0);
       if (svc.rollout) rolloutWeight.set({ service: svc.service }, svc.rollout.weight);
+      suspended.set({ service: svc.service }, svc.suspended ? 1 : 0);
     }
+    meshSuspended.set(s.suspended ? 1 : 0);
     generation.set(s.workerd.generation);
     workerdUp.set(s.workerd.pid === undefined ? 0 : 1);
     sinceSuccess.set(Math.max(0, (now() - (lastSuccessAt ?? startedAt)) / 1000));

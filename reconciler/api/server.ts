@@ -2,7 +2,7 @@
 // POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured), GET /metrics
 // (Prometheus), GET / (the status page), and with an invocation watch GET /invocations,
 // POST /invocations/kill and POST /invocations/resume; GET /rollout and POST /rollout (promote or
-// abort a progressive rollout).
+// abort a progressive rollout); POST /suspend and POST /resume (a service, or the whole mesh).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
@@ -128,6 +128,18 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       if (typeof body.service !== "string" || (body.action !== "promote" && body.action !== "abort")) return send(res, 400, { error: 'body must be {"service": "<name>", "action": "promote" | "abort"}' });
       const result = await reconciler.rollout(body.service, body.action);
       send(res, result.errors.length ? 409 : 200, result);
+    },
+    // Suspend and resume a service (or, without one, the whole mesh); the error of a bad request is the caller's (400).
+    "POST /suspend": async (req, res) => {
+      const body = await readJson(req);
+      const text = (k: string) => (typeof body[k] === "string" && body[k] !== "" ? (body[k] as string) : undefined);
+      if ([body.service, body.reason, body.by].some((v) => v !== undefined && typeof v !== "string")) return send(res, 400, { error: 'body must be {"service"?: "<name>", "reason"?: "<text>", "by"?: "<who>"}' });
+      send(res, 200, await reconciler.suspend({ service: text("service"), reason: text("reason"), by: text("by") }));
+    },
+    "POST /resume": async (req, res) => {
+      const body = await readJson(req);
+      if (body.service !== undefined && typeof body.service !== "string") return send(res, 400, { error: 'body must be {"service"?: "<name>"}' });
+      send(res, 200, await reconciler.resume(body.service || undefined));
     },
     "POST /move": async (req, res) => {
       const body = await readJson(req);

@@ -12,6 +12,7 @@ import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "../node/opti
 import type { PlanReport } from "../reconcile/status.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { daemon, up } from "./up.ts";
+import { resume, suspend } from "./suspend.ts";
 
 
 interface Command {
@@ -163,12 +164,20 @@ const COMMANDS: Record<string, Command> = {
       return failed === 0 ? 0 : 1;
     },
   },
+  suspend: {
+    summary: "stop changing a service (it keeps serving what it serves), or with no service the whole mesh, until resumed",
+    usage: "gridiron suspend [<service>] [--reason <text>] [--json]",
+    flags: [...CLIENT_FLAGS, "reason"],
+    positionals: true,
+    run: (o, v, args) => suspend(callApi, o, v, args),
+  },
   resume: {
-    summary: "resume a paused invocation (a backing-off one retries at once), on its deployment or another",
-    usage: "gridiron resume <invocation-id> [--deployment latest|<deployment-id>] [--json]",
+    summary: "resume a suspended service (or, with no service, the mesh) and apply what waited; or resume a paused invocation",
+    usage: "gridiron resume [<service>] [--json]\n       gridiron resume <invocation-id> [--deployment latest|<deployment-id>] [--json]     (a backing-off invocation retries at once)",
     flags: [...CLIENT_FLAGS, "deployment"],
     positionals: true,
     async run(o, v, args) {
+      if (args.length === 0 || (args.length === 1 && !args[0]!.startsWith("inv_"))) return resume(callApi, o, v, args);
       const id = invocationIdArg(args, "resume");
       const deployment = typeof v.deployment === "string" ? v.deployment : undefined;
       const { status, body } = await callApi<{ id: string; error?: { message: string; hint?: string } }>(o, "POST", "/invocations/resume", { id, deployment });
@@ -210,6 +219,7 @@ const FLAG_DOCS: Record<string, string> = {
   timeout: "stop waiting after <seconds> with exit code 1 (the invocation goes on; see gridiron invocations)",
   ids: "print only the invocation ids, one a line (for gridiron kill $(…))",
   deployment: "resume on this deployment: latest (the serving version's) or a deployment id; default: the one it is pinned to",
+  reason: "why, shown in status beside when and by whom (user@host)",
 };
 
 function help(name?: string): string {

@@ -4,6 +4,7 @@ import type { ReconcileResult, Status } from "../reconcile/status.ts";
 import { hintOf } from "../core/errors.ts";
 import { troubleCheckLine, versionTroubleLines } from "./invocations-output.ts";
 import { cellHealthLine, degradedLine, poisonedLines } from "./faults-output.ts";
+import { meshSuspendedLine, resultSuspendedLine, serviceSuspendedLine } from "./suspend-output.ts";
 import { revisionIsInformative } from "../source/source.ts";
 
 export function print(value: unknown): void {
@@ -21,7 +22,9 @@ export function printResult(r: ReconcileResult): void {
   for (const a of r.actions) console.log(`  ${a.type.padEnd(9)} ${a.service}/${a.version}`);
   for (const d of r.deployed) console.log(`  now serving ${d.service}/${d.version}`);
   for (const e of r.errors) console.log(`  error ${e.code}: ${e.message}${hintLine(e.code, "    ")}`);
-  if (r.actions.length === 0 && r.errors.length === 0) console.log("  nothing to do: the mesh matches the bundles");
+  const suspended = resultSuspendedLine(r);
+  if (suspended) console.log(suspended);
+  else if (r.actions.length === 0 && r.errors.length === 0) console.log("  nothing to do: the mesh matches the bundles");
 }
 
 export function printPlan(p: PlanReport): void {
@@ -51,6 +54,8 @@ export function printStatus(s: Status): void {
     const r = s.lastReconcile;
     console.log(`last     reconcile #${r.id} ${r.outcome} in ${r.durationMs} ms at ${r.startedAt} (${r.trigger})`);
   }
+  const meshSuspended = meshSuspendedLine(s);
+  if (meshSuspended) console.log(meshSuspended);
   console.log("");
   if (s.services.length === 0) console.log("no services yet: put a bundle into the bundles folder (just deploy-demo)");
   const troubleCheck = troubleCheckLine(s);
@@ -63,6 +68,8 @@ export function printStatus(s: Status): void {
     console.log(`${svc.service}  [${flags}]${head}${svc.pinned ? `  (rollback pin: ${svc.pinned})` : ""}`);
     const degraded = degradedLine(svc);
     if (degraded) console.log(degraded);
+    const suspended = serviceSuspendedLine(svc);
+    if (suspended) console.log(suspended);
     for (const v of svc.versions) {
       const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);

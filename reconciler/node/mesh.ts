@@ -23,6 +23,7 @@ import { HttpClient } from "../core/http-client.ts";
 import { callableUrl } from "../core/address.ts";
 import { RestatePins, nodesServe, systemBundles } from "./cluster.ts";
 import { lockFor } from "./registrar-lock.ts";
+import { RestateSuspensions } from "./cluster-suspensions.ts";
 import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
@@ -138,6 +139,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       system,
       registrarLock,
       pins: cluster ? new RestatePins({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), http: peers, writable: o.role === "registrar" }) : undefined,
+      suspensions: cluster ? new RestateSuspensions({ ingressUrl: o.restateIngressUrl || callableUrl(o.host, o.ingressPort), http: peers }) : undefined,
       pokeNodes: () => {
         for (const url of nodes) void peers.request(`${url}/reconcile`, { method: "POST", headers: o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {}, timeoutMs: 60_000 }).catch(() => undefined);
       },

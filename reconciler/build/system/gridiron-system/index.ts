@@ -7,7 +7,7 @@
  * Time comes from the journal (ctx.date.now()), so a retried attempt decides the same way.
  *
  * GridironPins: the rollback pins every node and the registrar lay over the source (one object,
- * one map: a pass reads them all in one call).
+ * one map: a pass reads them all in one call). GridironSuspensions: the same for suspensions.
  */
 import * as restate from "@restatedev/restate-sdk-cloudflare-workers/fetch";
 
@@ -78,6 +78,29 @@ export const pins = restate.object({
   },
 });
 
+interface Suspension {
+  since: string;
+  by?: string;
+  reason?: string;
+}
+
+/** `gridiron suspend`: what the registrar and every node hold back, by service ("*": the whole mesh). */
+export const suspensions = restate.object({
+  name: "GridironSuspensions",
+  handlers: {
+    all: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext): Promise<Record<string, Suspension>> => (await ctx.get<Record<string, Suspension>>("all")) ?? {}),
+    set: async (ctx: restate.ObjectContext, req: { scope: string; suspension: Suspension }): Promise<void> => {
+      if (!req || typeof req.scope !== "string" || typeof req.suspension?.since !== "string") throw new restate.TerminalError("set expects { scope, suspension: { since } }", { errorCode: 400 });
+      ctx.set("all", { ...((await ctx.get<Record<string, Suspension>>("all")) ?? {}), [req.scope]: req.suspension });
+    },
+    delete: async (ctx: restate.ObjectContext, req: { scope: string }): Promise<void> => {
+      const all = { ...((await ctx.get<Record<string, Suspension>>("all")) ?? {}) };
+      delete all[req?.scope];
+      ctx.set("all", all);
+    },
+  },
+});
+
 export default {
-  fetch: restate.createEndpointHandler({ services: [lock, pins] }),
+  fetch: restate.createEndpointHandler({ services: [lock, pins, suspensions] }),
 };
