@@ -56,6 +56,11 @@
   const CONDITION_KIND = { Ready: "ok", Progressing: "info", Draining: "warn", Failed: "bad", Degraded: "bad" };
   const OUTCOME_KIND = { ok: "ok", noop: "muted", partial: "warn", error: "bad" };
   const TROUBLE_KIND = { retrying: "bad", paused: "warn", blocking: "warn" };
+  const DECISION_KIND = { hold: "info", advance: "ok", done: "ok", abort: "bad", aborted: "bad" };
+  const COUNTS = ["started", "completed", "failed", "retrying", "paused"];
+
+  // A suspension in force: since when, who asked and why (as they said).
+  const suspensionText = (x) => [" since ", time(x.since), x.by ? ` by ${x.by}` : "", x.reason ? `: ${x.reason}` : ""];
 
   function header(s) {
     const r = s.lastReconcile;
@@ -76,6 +81,8 @@
     ];
     return h("section", { class: "summary" },
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      s.suspended ? h("div", { class: "suspended", id: "mesh-suspended" }, h("strong", {}, "The whole mesh is suspended"), suspensionText(s.suspended),
+        h("div", { class: "small dim" }, "passes observe and change nothing until ", h("code", { class: "mono" }, "gridiron resume"))) : null,
       s.source.error ? h("div", { class: "error", id: "source-error" }, h("strong", {}, "source error: "), s.source.error) : null,
       s.troubleCheck && s.troubleCheck.error ? h("div", { class: "error", id: "trouble-error" }, h("strong", {}, "invocations: "), s.troubleCheck.error) : null,
     );
@@ -111,16 +118,49 @@
       }))));
   }
 
+  // A progressive rollout: old → new, the new version's share and step, per-version counts of the
+  // step's invocations (from Restate), and the last decision with its reason.
+  function rolloutView(svc) {
+    const r = svc.rollout;
+    if (!r) return null;
+    const step = r.steps.indexOf(r.weight);
+    const share = { old: 100 - r.weight, new: r.weight };
+    const frozen = svc.suspended && r.decision !== "done" && r.decision !== "aborted";
+    return h("div", { class: "rollout", "data-rollout": r.decision },
+      h("div", {},
+        h("strong", {}, "rollout "), h("span", { class: "mono" }, r.from), " → ", h("span", { class: "mono" }, r.to), "  ",
+        h("span", { "data-rollout-weight": String(r.weight) }, `${r.weight}% of new calls`),
+        h("span", { class: "dim" }, step >= 0 ? `  ·  step ${step + 1} of ${r.steps.length} (${r.steps.join(" → ")}%)` : `  ·  steps ${r.steps.join(" → ")}%`),
+        r.since ? h("span", { class: "dim" }, "  ·  step began ", time(r.since)) : null),
+      h("div", { class: "bar", title: `${r.weight}%` }, h("span", { style: `width: ${Math.max(0, Math.min(100, r.weight))}%` })),
+      h("table", { class: "counts" },
+        h("thead", {}, h("tr", {}, ["", "version", "share", ...COUNTS].map((t, i) => h("th", { class: i > 1 ? "num" : null }, t)))),
+        h("tbody", {}, ["old", "new"].map((side) => h("tr", { "data-rollout-side": side },
+          h("td", { class: "dim" }, side),
+          h("td", { class: "mono" }, side === "old" ? r.from : r.to),
+          h("td", { class: "num" }, `${share[side]}%`),
+          COUNTS.map((k) => h("td", { class: "num", "data-count": k }, String((r.counts[side] || {})[k] ?? 0))))))),
+      h("div", { class: "decision" }, badge(r.decision, DECISION_KIND[r.decision] || "muted"), " ", h("span", { class: "reason" }, r.reason), h("span", { class: "dim" }, " — ", time(r.at))),
+      frozen ? h("div", { class: "small", "data-rollout-frozen": "" }, `frozen at ${r.weight}% while suspended: not judged, not advanced, not aborted`) : null,
+    );
+  }
+
   function serviceCard(svc) {
     const trueConditions = svc.conditions.filter((c) => c.status);
-    return h("section", { class: `service${svc.error ? " failed" : ""}`, "data-service": svc.service },
+    const sus = svc.suspended;
+    return h("section", { class: `service${svc.error ? " failed" : ""}${sus ? " is-suspended" : ""}`, "data-service": svc.service },
       h("h2", {}, h("span", { class: "name" }, svc.service), " ",
-        trueConditions.length ? trueConditions.map((c) => [badge(c.type, CONDITION_KIND[c.type] || "muted"), " "]) : badge("no conditions", "muted")),
+        sus ? [badge("Suspended", "warn"), " "] : null,
+        trueConditions.length ? trueConditions.map((c) => [badge(c.type, CONDITION_KIND[c.type] || "muted"), " "]) : sus ? null : badge("no conditions", "muted")),
       h("p", { class: "facts" },
         svc.serving ? ["serving ", h("span", { class: "mono" }, svc.serving)] : "nothing serving",
         svc.desired && svc.desired !== svc.serving ? ["  ·  desired ", h("span", { class: "mono" }, svc.desired)] : null,
         svc.pinned ? ["  ·  rollback pin ", h("span", { class: "mono" }, svc.pinned)] : null,
       ),
+      sus ? h("div", { class: "suspended", "data-suspended": sus.scope },
+        h("strong", {}, sus.scope === "mesh" ? "suspended with the whole mesh" : "suspended"), suspensionText(sus),
+        h("div", { class: "small dim" }, "Gridiron changes nothing of it until ", h("code", { class: "mono" }, sus.scope === "mesh" ? "gridiron resume" : `gridiron resume ${svc.service}`))) : null,
+      rolloutView(svc),
       svc.error ? h("div", { class: "error" }, h("strong", {}, svc.error.code), " since ", time(svc.error.since), h("pre", {}, svc.error.message)) : null,
       svc.versions.length
         ? h("table", { class: "versions" },

@@ -3,6 +3,8 @@
 // DOM calls only, so bundle names and error messages (user input) are always shown as text. The
 // Content-Security-Policy allows exactly that inline script (by hash), inline styles and fetches to
 // this origin: nothing else can run or load even if some text did end up parsed as markup.
+// Besides services, versions and drains it shows each running rollout (weights, per-version counts,
+// the last decision and why) and what is suspended.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 
@@ -40,6 +42,12 @@ th { color: var(--dim); font-weight: 500; font-size: .8rem; border-top: 0; }
 .error pre { white-space: pre-wrap; word-break: break-word; margin: .3rem 0 0; }
 .error-line { color: var(--bad); word-break: break-word; }
 .conditions { margin: .5rem 0 0; padding-left: 1.2rem; color: var(--dim); }
+.service.is-suspended { border-color: var(--warn); }
+.suspended { border-left: 3px solid var(--warn); padding: .4rem .7rem; margin: .5rem 0; background: color-mix(in srgb, var(--warn) 8%, transparent); }
+.rollout { border-left: 3px solid var(--info); padding: .4rem .7rem; margin: .5rem 0; background: color-mix(in srgb, var(--info) 6%, transparent); }
+.rollout .counts { width: auto; margin: .3rem 0; } .rollout .decision { margin-top: .2rem; }
+.bar { height: .35rem; max-width: 24rem; margin: .35rem 0; background: var(--line); border-radius: 999px; overflow: hidden; }
+.bar > span { display: block; height: 100%; background: var(--info); }
 .trouble { list-style: none; margin: 0; padding: 0; } .trouble li { margin: .2rem 0 .5rem; }
 .trouble pre { max-height: 8rem; overflow: auto; }
 .history { margin-top: 1.5rem; } .history h2 { font-size: 1rem; }

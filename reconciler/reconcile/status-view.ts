@@ -80,6 +80,8 @@ export function buildStatus(input: StatusInput): Status {
           : `drained; removed after the grace period${row.removeAt ? ` (at ${row.removeAt})` : ""}`;
       }
       if (state === "unservable") row.reason = "registered in Restate but not in workerd's config (missing from the version store)";
+      // No drain planned: its service is held (refused input) or suspended, and so is this version.
+      if (state === "draining" && !drain) row.reason = suspensionOf(service, input.suspensions ?? new Map(), input.exempt) ? "left as it is while the service is suspended" : "left as it is while the service's new input is refused";
       const poisoned = input.faults?.poisonedOf(service, d.version) ?? [];
       if (poisoned.length > 0) row.poisoned = poisoned;
       rows.set(d.version, row);

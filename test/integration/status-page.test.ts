@@ -1,10 +1,11 @@
 // The status page (GET /) in headless Chromium (Debian's, driven by playwright-core; no browser
-// download): it shows the demo services after they are deployed, updates itself, shows a broken
+// download): it shows the demo services after they are deployed, updates itself, shows a running
+// rollout (weights, per-version counts, the decision and why) and what is suspended, shows a broken
 // bundle's error, and renders user-controlled text (a bundle directory named like an HTML tag) as
-// text. The screenshot is kept in the test's temp dir and its path printed.
+// text. The screenshots are kept in the test's temp dir and their paths printed.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -96,9 +97,64 @@ describe.skipIf(!haveChromium && !process.env.CI)("the status page in a browser"
     const holding = status.workerd.cells!.filter((c) => c.versions.length > 0);
     expect(holding.length).toBeGreaterThanOrEqual(2);
     for (const c of holding) {
-      await page.locator(`[data-cell-health="${c.index}"]`).waitFor({ timeout: 30_000 });
-      expect(await page.locator(`[data-cell-health="${c.index}"]`).textContent()).toMatch(/rss \d+ MB .*restarts: hang 0, memory 0, crash 0/);
+      // The health line may show before the watchdog has sampled the process (rss –): wait for a figure.
+      await waitFor(`cell ${c.index}'s health on the page`, async () => {
+        const text = await page.locator(`[data-cell-health="${c.index}"]`).textContent({ timeout: 1000 });
+        return text && /rss \d+ MB .*restarts: hang 0, memory 0, crash 0/.test(text) ? text : undefined;
+      }, 30_000);
     }
+  });
+
+  it("shows a running rollout with its counts and decision, and what is suspended", async (ctx) => {
+    // greeter v2 on a ramp that holds at 50% until promoted (a ratio of 1 is never exceeded).
+    const staging = path.join(root, "staging-v2");
+    await cp(path.join(bundlesDir, "greeter"), staging, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
+    await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { TAG: "v2" }, rollout: { steps: [50], stepSeconds: 600, maxFailureRatio: 1, minInvocations: 1 } }));
+    await rm(path.join(bundlesDir, "greeter"), { recursive: true });
+    await rename(staging, path.join(bundlesDir, "greeter"));
+
+    const rollout = `${card("greeter")} [data-rollout]`;
+    await page.locator(`${card("greeter")} [data-rollout="hold"] [data-rollout-weight="50"]`).waitFor({ timeout: 60_000 });
+    for (let i = 0; i < 10; i++) expect((await mesh!.call("/Greeter/greet")).status).toBe(200);
+    // The page shows the counts Restate reports for the step, per version.
+    const r = await waitFor("the page to count the step's invocations", async () => {
+      const s = (await mesh!.status()).services.find((x) => x.service === "greeter")!.rollout!;
+      if (s.counts.old.completed + s.counts.new.completed < 10) return undefined;
+      for (const side of ["old", "new"] as const) {
+        for (const k of ["started", "completed", "failed", "retrying", "paused"] as const) {
+          const shown = await page.locator(`${rollout} [data-rollout-side="${side}"] [data-count="${k}"]`).textContent({ timeout: 1000 });
+          if (shown !== String(s.counts[side][k])) return undefined;
+        }
+      }
+      return s;
+    }, 30_000);
+    const text = (await page.locator(rollout).textContent()) ?? "";
+    expect(text).toContain(`${r.from} → ${r.to}`);
+    expect(text).toContain("50% of new calls");
+    expect(text).toContain("step 1 of 2 (50 → 100%)");
+    expect(text).toMatch(/hold\s*step runs \d+ s more/);
+
+    const post = (route: string, body: unknown) => mesh!.http.request(`${mesh!.apiUrl}${route}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post("/suspend", { service: "greeter", reason: "page test", by: "vitest" })).status).toBe(200);
+    await page.locator(`${card("greeter")} [data-suspended="service"]`).waitFor({ timeout: 10_000 });
+    expect(await cardText("greeter")).toMatch(/Suspended.*suspended since .* by vitest: page test/);
+    expect(await page.locator(`${rollout} [data-rollout-frozen]`).textContent()).toContain("frozen at 50%");
+    expect((await post("/suspend", { reason: "freeze" })).status).toBe(200);
+    await page.locator("#mesh-suspended").waitFor({ timeout: 10_000 });
+    expect(await page.locator("#mesh-suspended").textContent()).toMatch(/whole mesh is suspended since .*: freeze/);
+    expect(await page.locator(`${card("counter")} [data-suspended="mesh"]`).count()).toBe(1);
+    const shot = path.join(root, "status-page-rollout.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`status page screenshot (rollout, suspended): ${shot}`);
+    ctx.annotate(`status page screenshot (rollout, suspended): ${shot}`);
+
+    expect((await post("/resume", {})).status).toBe(200);
+    expect((await post("/resume", { service: "greeter" })).status).toBe(200);
+    await waitFor("the suspensions to leave the page", async () => ((await page.locator("[data-suspended], #mesh-suspended").count()) === 0 ? true : undefined), 10_000);
+    expect((await post("/rollout", { service: "greeter", action: "promote" })).status).toBe(200);
+    await page.locator(`${card("greeter")} [data-rollout="done"] [data-rollout-weight="100"]`).waitFor({ timeout: 30_000 });
+    expect(pageProblems).toEqual([]);
   });
 
   it("shows a broken bundle's error (as text, even when the name is an HTML tag) while the old version serves", async () => {
