@@ -134,12 +134,13 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       const body = await readJson(req);
       const text = (k: string) => (typeof body[k] === "string" && body[k] !== "" ? (body[k] as string) : undefined);
       if ([body.service, body.reason, body.by].some((v) => v !== undefined && typeof v !== "string")) return send(res, 400, { error: 'body must be {"service"?: "<name>", "reason"?: "<text>", "by"?: "<who>"}' });
-      send(res, 200, await reconciler.suspend({ service: text("service"), reason: text("reason"), by: text("by") }));
+      // An empty service name is a mistake, not the whole mesh: it is checked like any name.
+      send(res, 200, await reconciler.suspend({ service: body.service as string | undefined, reason: text("reason"), by: text("by") }));
     },
     "POST /resume": async (req, res) => {
       const body = await readJson(req);
       if (body.service !== undefined && typeof body.service !== "string") return send(res, 400, { error: 'body must be {"service"?: "<name>"}' });
-      send(res, 200, await reconciler.resume(body.service || undefined));
+      send(res, 200, await reconciler.resume(body.service as string | undefined));
     },
     "POST /move": async (req, res) => {
       const body = await readJson(req);

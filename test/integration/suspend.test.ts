@@ -133,8 +133,9 @@ describe("suspend and resume", () => {
   });
 
   it("a suspended mesh observes and changes nothing; resume applies what waited", async () => {
-    const suspended = await post<{ scope: string }>("/suspend", { reason: "freeze" });
-    expect(suspended.body.scope).toBe("*");
+    const suspended = cli("suspend", "--reason", "freeze");
+    expect(suspended.code, suspended.err).toBe(0);
+    expect(suspended.out).toMatch(/^suspended the mesh since \S+ by \S+@\S+: freeze\n  passes observe and change nothing/);
     const before = (await service("counter"))!.serving;
     await deploy("counter", "v3");
     const pass = await waitFor("a pass that sees counter v3", async () => {
@@ -146,6 +147,9 @@ describe("suspend and resume", () => {
     const s = await mesh!.status();
     expect(s.suspended).toMatchObject({ scope: "mesh", reason: "freeze" });
     expect(s.services.find((x) => x.service === "counter")!.serving).toBe(before);
+    const reconcile = cli("reconcile");
+    expect(reconcile.out).toContain("suspended, left as they are: counter, ramped");
+    expect(cli("status").out).toMatch(/SUSPENDED the whole mesh since .*: freeze: passes observe and change nothing/);
 
     const resumed = cli("resume");
     expect(resumed.code, resumed.err).toBe(0);

@@ -48,6 +48,7 @@ describe("SuspendControl", () => {
 
   const refused: { name: string; service: string }[] = [
     { name: "an invalid name", service: "Greeter!" },
+    { name: "an empty name (it does not mean the whole mesh)", service: "" },
     { name: "a service status does not list (a typo)", service: "greter" },
     { name: "Gridiron's own bundle", service: "gridiron-system" },
   ];
