@@ -93,7 +93,10 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
     "GET /plan": async (_req, res) => send(res, 200, await reconciler.plan()),
     "POST /reconcile": async (_req, res) => {
       const result = await reconciler.reconcile("api");
-      send(res, result.outcome === "error" ? 500 : 200, result);
+      // Nothing done: 422 when only the desired state was refused (a bad bundle, which the serving
+      // version outlives), 500 when the pass itself failed.
+      const refused = result.errors.every((e) => e.kind === "stalled");
+      send(res, result.outcome !== "error" ? 200 : refused ? 422 : 500, result);
     },
     // A push webhook (GitHub, Gitea, Forgejo; any sender that signs like GitHub). With a secret
     // configured, a missing or wrong X-Hub-Signature-256 gets 401 and triggers nothing. The pass

@@ -58,7 +58,7 @@ it("plan refuses a breaking change and a conflicting bundle exactly as the pass 
   expect(check("copycat")!.message).toMatch(/provides Restate service "Counter", which bundle "counter" already provides/);
   expect(plan.plan.actions.filter((a) => a.type === "register" || a.type === "promote" || a.type === "store")).toEqual([]);
 
-  const pass = await api<ReconcileResult>("POST", "/reconcile", 500);
+  const pass = await api<ReconcileResult>("POST", "/reconcile", 422);
   expect(pass.errors.map((e) => e.code).sort()).toEqual(["BREAKING_CHANGE", "SERVICE_CONFLICT"]);
   expect(pass.deployed).toEqual([]);
   expect((await mesh!.status()).services.find((s) => s.service === "counter")!.serving).toBe(serving);
