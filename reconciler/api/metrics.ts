@@ -24,6 +24,14 @@ export interface MetricsSources {
   invocations?: Pick<InvocationWatch, "status">;
   /** The cells' watchdogs: their kills and the crashes they saw. */
   watchdogs?: readonly Pick<Watchdog, "on" | "off">[];
+  /** The --notify-url sender (node/notify.ts): one "delivery" event per notification, by result. */
+  notifications?: NotificationSource;
+}
+
+type DeliveryListener = (d: { result: string }) => void;
+export interface NotificationSource {
+  on(event: "delivery", fn: DeliveryListener): unknown;
+  off(event: "delivery", fn: DeliveryListener): unknown;
 }
 
 export interface Metrics {
@@ -122,6 +130,11 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const cellCpu = new Gauge({ name: "gridiron_cell_cpu_seconds", help: "CPU time (user + system) of each cell's serving workerd process; starts again from 0 with each new process", labelNames: ["cell"] as const, registers });
   const poisoned = new Gauge({ name: "gridiron_poisoned_invocations", help: "Invocations Gridiron paused because they were in flight each time their cell hung, outgrew its memory or crashed", labelNames: ["service"] as const, registers });
 
+  const notifications = new Counter({ name: "gridiron_notifications_total", help: "Notifications to --notify-url by result: delivered (2xx), failed (refused, or retries ran out), dropped (queue full or shutting down)", labelNames: ["result"] as const, registers });
+  if (src.notifications) for (const result of ["delivered", "failed", "dropped"]) notifications.inc({ result }, 0);
+  const onDelivery: DeliveryListener = (d) => notifications.inc({ result: d.result });
+  src.notifications?.on("delivery", onDelivery);
+
   const startedAt = now();
   let lastSuccessAt: number | undefined;
 
@@ -207,6 +220,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
       if (closed) return;
       closed = true;
       src.reconciler.off("pass", onPass);
+      src.notifications?.off("delivery", onDelivery);
       for (const w of src.watchdogs ?? []) w.off("fault", onFault);
       for (const w of src.workerd) {
         w.off("swap", onSwap);
