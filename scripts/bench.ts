@@ -33,7 +33,7 @@ import { WORKERD_MODES } from "../reconciler/workerd/build.ts";
 import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
 import { measureCells } from "./bench/cells.ts";
 import { totalMemory, workerdPids } from "./bench/memory.ts";
-import { measureDensity } from "./bench/density.ts";
+import { DENSITY_PARTS, measureDensity, type DensityPart } from "./bench/density.ts";
 import { measureRamp } from "./bench/ramp.ts";
 
 const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density", "ramp"] as const;
@@ -63,6 +63,8 @@ const PROFILES = {
 };
 
 const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--density-sizes 1,10,100,1000] [--deploys N] [--mode loader|static]
+                     [--density-parts mesh,direct]  density through Restate (a mesh, and the Node alternative) and/or workerd alone
+                     [--loaded-max N]   the density section's --workerd-loaded-max (default: the daemon's)
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
@@ -88,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, "density-sizes": { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
+        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -116,6 +118,16 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     profile.density.sizes = sizes.sort((a, b) => a - b);
+  }
+  const densityParts = (values["density-parts"] ?? DENSITY_PARTS.join(",")).split(",").map((x) => x.trim()) as DensityPart[];
+  if (densityParts.some((p) => !DENSITY_PARTS.includes(p))) {
+    console.error(`--density-parts expects ${DENSITY_PARTS.join(" and/or ")}\n${USAGE}`);
+    return 2;
+  }
+  const loadedMax = values["loaded-max"] === undefined ? undefined : Number(values["loaded-max"]);
+  if (loadedMax !== undefined && !(Number.isInteger(loadedMax) && loadedMax >= 1)) {
+    console.error(`--loaded-max expects a whole number ≥ 1\n${USAGE}`);
+    return 2;
   }
   if (values.sizes) {
     const sizes = values.sizes.split(",").map(Number);
@@ -298,7 +310,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (only.has("density")) {
       await section("6. density", async () => {
-        results.density = await measureDensity(root, cleanup, { ...profile.density, fetchAdapter: fetchAdapter as FetchAdapter, log });
+        results.density = await measureDensity(root, cleanup, { ...profile.density, parts: densityParts, loadedMax, fetchAdapter: fetchAdapter as FetchAdapter, log });
       });
     }
     if (only.has("ramp")) {

@@ -87,7 +87,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       await new Promise((r) => setTimeout(r, 1000));
     }
 
-    const workerdPolicy: WorkerdPolicy = { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound };
+    const workerdPolicy: WorkerdPolicy = { identityKeys: o.requestIdentity ? [identity.publicKey] : null, outbound: o.outbound, loadedMax: o.workerdLoadedMax };
     const loader = o.workerdMode === "loader";
     const controlDir = loader ? await makeControlDir(o.dataDir) : undefined;
     if (controlDir !== undefined) cleanups.push(() => rm(controlDir, { recursive: true, force: true }));

@@ -48,7 +48,20 @@ export interface WorkerdPolicy {
    */
   identityKeys: readonly string[] | null;
   outbound: OutboundPolicy;
+  /**
+   * Loader mode: how many versions one workerd process keeps loaded; past it the least recently
+   * used is unloaded and loads again on its next request (router.js). Default DEFAULT_LOADED_MAX.
+   */
+  loadedMax?: number;
 }
+
+/**
+ * Versions a cell keeps loaded by default (--workerd-loaded-max). A loaded Restate SDK version
+ * holds a few MB for as long as it stays loaded, and reloading one costs its next call tens of ms;
+ * the bound keeps a node of the default four cells within 2 GB however many versions are live,
+ * with room for load (docs/performance.md, Memory).
+ */
+export const DEFAULT_LOADED_MAX = 32;
 
 /**
  * Vars every version gets unless its bundle sets them. The Restate SDK logs two INFO lines per
@@ -70,6 +83,7 @@ export const LOADER_BINDING = "GRIDIRON_LOADER";
 export const VERSIONS_BINDING = "GRIDIRON_VERSIONS";
 export const OUTBOUND_BINDING = "GRIDIRON_OUTBOUND";
 export const LIVE_BINDING = "GRIDIRON_LIVE";
+export const LOADED_MAX_BINDING = "GRIDIRON_LOADED_MAX";
 
 /**
  * Small GC budgets for every isolate, because memory that workerd frees is not given back:
@@ -109,6 +123,7 @@ function toModule(name: string, type: BundleSpec["modules"][number]["type"], byt
 
 function checkPolicy(policy: WorkerdPolicy): void {
   if (!OUTBOUND_POLICIES.includes(policy.outbound)) throw new Error(`unknown outbound policy ${JSON.stringify(policy.outbound)} (expected ${OUTBOUND_POLICIES.join(", ")})`);
+  if (policy.loadedMax !== undefined && !(Number.isInteger(policy.loadedMax) && policy.loadedMax >= 1)) throw new Error(`loaded versions per workerd process: expected a whole number ≥ 1, got ${policy.loadedMax}`);
   if (policy.identityKeys !== null) {
     if (policy.identityKeys.length === 0) throw new Error("request identity: no public key given (pass null to turn verification off)");
     for (const k of policy.identityKeys) {
@@ -209,8 +224,8 @@ export function liveSet(specs: readonly BundleSpec[]): Record<string, LiveEntry>
 
 /**
  * Loader mode (needs `workerd --experimental`): the config holds only the router, which loads each
- * live version's code from the read-only version store on its first request and keeps it warm.
- * Adding or dropping a version changes the router's live set over the control socket; no process
+ * live version's code from the read-only version store on its first request and keeps it warm
+ * (the policy's loadedMax versions at most, the least recently used unloaded first). Adding or dropping a version changes the router's live set over the control socket; no process
  * restarts, so deploy cost does not grow with what else is live. `live` is the set a new
  * generation starts with (and a crashed one restarts with).
  */
@@ -221,6 +236,7 @@ export function buildLoaderConfig(specs: readonly BundleSpec[], routerSource: st
     { name: VERSIONS_BINDING, service: VERSIONS_SERVICE },
     { name: OUTBOUND_BINDING, service: OUTBOUND_SERVICE },
     { name: LIVE_BINDING, json: JSON.stringify(liveSet(specs)) },
+    { name: LOADED_MAX_BINDING, json: JSON.stringify(policy.loadedMax ?? DEFAULT_LOADED_MAX) },
   ];
   return {
     services: [routerService(routerSource, policy, bindings), { name: VERSIONS_SERVICE, disk: { path: versionsDir } }, ...networkServices(policy)],

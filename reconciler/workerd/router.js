@@ -9,6 +9,11 @@
 // The path is passed on unchanged: the Restate SDK finds /discover and /invoke/... at the end of
 // the path, whatever prefix precedes them.
 //
+// Loader mode also bounds what stays loaded: the Worker Loader keeps every version it loaded for the
+// life of the process, so past GRIDIRON_LOADED_MAX versions (build.ts; --workerd-loaded-max) the
+// least recently used one is unloaded (see unload below) and loads again on its next request. A
+// version that leaves the live set is unloaded at once.
+//
 // Request identity: before anything reaches a bundle, the request must carry a JWT that Restate
 // signed with the mesh's key (`x-restate-signature-scheme: v1`, `x-restate-jwt-v1`), checked here
 // with WebCrypto Ed25519 against the public keys in the GRIDIRON_REQUEST_IDENTITY binding
@@ -26,7 +31,7 @@
 const SKEW_S = 5;
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path === "/_gridiron/health") return new Response("ok\n");
     const parts = path.split("/", 3);
@@ -37,7 +42,10 @@ export default {
       const key = `${parts[1] ?? ""}/${parts[2] ?? ""}`;
       const entry = parts.length === 3 && parts[2] !== "" ? liveSet(env).get(key) : undefined;
       if (!entry) return new Response(`gridiron: no version served at /${key}\n`, { status: 404 });
-      return env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry)).getEntrypoint().fetch(request);
+      const stub = env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry));
+      const idle = touch(key, entry, env.GRIDIRON_LOADED_MAX);
+      if (idle.length > 0) ctx.waitUntil(Promise.all(idle.map(([k, e]) => unload(env, k, e, "the least recently used of the loaded versions"))));
+      return stub.getEntrypoint().fetch(request);
     }
     const target = parts.length === 3 && parts[2] !== "" ? env[`${parts[1]}/${parts[2]}`] : undefined;
     if (!target || typeof target.fetch !== "function") {
@@ -65,13 +73,16 @@ function rampBucket(id) {
 
 // Loader mode's control entrypoint, reached only through the generation's own unix socket.
 export const control = {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path !== "/live") return new Response("not found\n", { status: 404 });
     if (request.method === "PUT") {
       const body = await request.json();
       if (typeof body !== "object" || body === null || Array.isArray(body)) return new Response("live set must be an object\n", { status: 400 });
       live = new Map(Object.entries(body));
+      const dropped = [...loaded].filter(([k]) => !live.has(k));
+      for (const [k] of dropped) loaded.delete(k);
+      if (dropped.length > 0) ctx.waitUntil(Promise.all(dropped.map(([k, e]) => unload(env, k, e, "no longer live"))));
     }
     return Response.json([...liveSet(env).keys()]);
   },
@@ -92,6 +103,54 @@ const LOADER_MODULE = {
   data: async (r) => ({ data: await r.arrayBuffer() }),
 };
 
+// Versions loaded in this process, least recently used first: key -> LiveEntry.
+const loaded = new Map();
+
+/** Marks `key` used; returns the versions past `max`, least recently used first, to unload. */
+function touch(key, entry, max) {
+  loaded.delete(key);
+  loaded.set(key, entry);
+  const out = [];
+  for (const [k, e] of loaded) {
+    if (!(loaded.size > max)) break;
+    loaded.delete(k);
+    out.push([k, e]);
+  }
+  return out;
+}
+
+// Every version is loaded behind a main module of ours that re-exports the bundle's main module and
+// adds one entrypoint: asked, it calls abortIsolate(), which takes the version's isolate out of the
+// Loader's map. Requests already in it run to their end (measured: a pending timer, a streamed
+// body); the next request for the version loads it afresh. workerd logs the aborted call as
+// "script terminated for unknown reasons".
+const MAIN_MODULE = "__gridiron_main__.js";
+const UNLOAD_ENTRYPOINT = "__gridironUnload";
+
+function withUnloadEntrypoint(code) {
+  if (MAIN_MODULE in code.modules) return code;
+  const main = JSON.stringify(`./${code.mainModule}`);
+  code.modules[MAIN_MODULE] = {
+    js: [
+      'import { abortIsolate } from "cloudflare:workers";',
+      `export * from ${main};`,
+      `export { default } from ${main};`,
+      `export const ${UNLOAD_ENTRYPOINT} = { fetch() { abortIsolate("gridiron: version unloaded"); } };`,
+    ].join("\n"),
+  };
+  code.mainModule = MAIN_MODULE;
+  return code;
+}
+
+async function unload(env, key, entry, why) {
+  console.log(`gridiron: unloading ${key}, ${why} (workerd reports it as "script terminated"); it loads again on its next request`);
+  try {
+    await env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry)).getEntrypoint(UNLOAD_ENTRYPOINT).fetch("http://gridiron/unload");
+  } catch {
+    // abortIsolate() ends the call it runs in: an error here is the unload done.
+  }
+}
+
 /** The Worker Loader's description of one version, read from <versions>/<service>/<version>/bundle/. */
 async function workerCode(env, key, entry) {
   const base = `http://versions/${key.split("/").map(encodeURIComponent).join("/")}/bundle/`;
@@ -105,14 +164,14 @@ async function workerCode(env, key, entry) {
     if (m.type === "esModule") modules[m.name].js += `\n//# sourceURL=${key}/${m.name}\n`;
     if (m.type === "commonJsModule") modules[m.name].cjs += `\n//# sourceURL=${key}/${m.name}\n`;
   }));
-  return {
+  return withUnloadEntrypoint({
     compatibilityDate: entry.compatibilityDate,
     compatibilityFlags: entry.compatibilityFlags,
     mainModule: entry.main,
     modules,
     env: entry.vars,
     globalOutbound: env.GRIDIRON_OUTBOUND,
-  };
+  });
 }
 
 // Imported keys, per isolate. Only finished results are shared between requests (workerd does not

@@ -49,13 +49,39 @@ export function renderDensity(d: DensityResult): string[] {
   if (cold.length) out.push(`   cold: every cell SIGKILLed, the fresh generations (same live set, nothing loaded) answered after ${cold.map((s) => `${s.cold!.restartMs} ms`).join(", ")}; a sample of versions then called once each through ingress`);
   out.push("   (RSS at rest: the versions are registered, so Restate's discovery call has loaded each one; MB/version = RSS after a call to each over versions)");
   if (d.skipped.length) out.push(`   not reached within the time budget: ${d.skipped.join(", ")} versions`);
+  if (d.direct?.steps.length) out.push(...renderDirect(d, line));
   for (const n of d.notes) out.push(`   note: ${n}`);
+  return out;
+}
+
+function renderDirect(d: DensityResult, line: { first: number; each: number } | undefined): string[] {
+  const steps = d.direct!.steps;
+  const rows = steps.map((s) => {
+    const node = line ? nodeAt(line, s.versions) : undefined;
+    return [
+      String(s.versions), String(s.cells), String(s.loadedMax), mb(s.rest.rssMb), mb(s.first.after.rssMb), (s.first.after.rssMb / s.versions).toFixed(1),
+      `${s.first.p50} / ${s.first.p99}`, `${s.second.p50} / ${s.second.p99}`, mb(s.second.after.rssMb), `${s.first.failed + s.second.failed}`,
+      mb(node), node ? `${(node / s.first.after.rssMb).toFixed(1)}x` : "-",
+    ];
+  });
+  const out = [`   workerd alone, without Restate (registering 1,000 deployments with restate-server is the mesh's bottleneck): each size's versions spread over the cells,`,
+    `   request identity on (signed like Restate's), every version called once (nothing loaded: each a first call to a cold version), then once again in the same order`,
+    table(["versions", "cells", "loaded max/cell", "RSS at start", "after a call to each", "MB/version", "first calls p50/p99 ms", "second round p50/p99 ms", "RSS after it", "failed", "node processes RSS (extrap.)", "node/gridiron"], rows)];
+  const a = steps[0];
+  const b = steps.at(-1);
+  if (a && b && b.versions > a.versions) out.push(`   workerd alone: ${((b.first.after.rssMb - a.first.after.rssMb) / (b.versions - a.versions)).toFixed(1)} MB per further live version after a call to each (${a.versions} → ${b.versions}); a second round is cold wherever a cell holds more versions than it keeps loaded`);
   return out;
 }
 
 export function densityTargets(d: DensityResult): Check[] {
   const out: Check[] = [];
   const at1000 = d.steps.find((s) => s.versions >= 1000);
+  const direct1000 = d.direct?.steps.find((s) => s.versions >= 1000);
+  if (direct1000) {
+    out.push({ name: `density: workerd alone (no Restate), ${direct1000.versions} live SDK versions, after a call to each`, target: "≤ 2048 MB at 1,000", value: `${mb(direct1000.first.after.rssMb)} MB`, pass: direct1000.first.after.rssMb <= 2048 });
+    const p99 = direct1000.first.p99;
+    out.push({ name: `density: workerd alone, first call to a version not loaded, p99 (${direct1000.versions} versions)`, target: "≤ 100 ms", value: `${p99} ms`, pass: p99 <= 100 });
+  }
   const biggest = d.steps.at(-1);
   if (biggest) {
     const s = at1000 ?? biggest;

@@ -10,15 +10,19 @@
 // (what a crash restart or a recycle starts) and a sample of versions is called once each through
 // Restate ingress. Node: 1 and 10 processes of density-node.mjs, each registered with the same
 // restate-server, RSS at rest and after one call each; other sizes are extrapolated linearly.
+// Then workerd alone, without Restate, at every size (density-direct.ts): registering a thousand
+// deployments is what limits the part through Restate.
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import type { ReconcileResult } from "../../reconciler/reconcile/status.ts";
 import { freePort } from "../../test/helpers/ports.ts";
 import type { Cleanup } from "./cleanup.ts";
+import { densityService, writeDensityBundle } from "./density-bundles.ts";
+import { measureDensityDirect, type DirectResult } from "./density-direct.ts";
 import { totalMemory, workerdPids, type ProcessMemory } from "./memory.ts";
 import { meshDirs, settle, startBenchMesh, waitFor, type BenchMesh } from "./mesh.ts";
 import { percentile } from "./stats.ts";
@@ -54,8 +58,15 @@ export interface DensityResult {
   steps: DensityStep[];
   skipped: number[];
   node: NodeAlternative[];
+  /** workerd alone, without Restate (density-direct.ts). */
+  direct?: DirectResult;
+  /** --workerd-loaded-max of both parts; undefined: the daemon's default. */
+  loadedMax?: number;
   notes: string[];
 }
+
+export type DensityPart = "mesh" | "direct";
+export const DENSITY_PARTS: readonly DensityPart[] = ["mesh", "direct"];
 
 export interface DensityOptions {
   sizes: number[];
@@ -65,33 +76,12 @@ export interface DensityOptions {
   concurrency: number;
   /** Stop growing when the next step is predicted to take longer than this (ms). */
   growBudgetMs: number;
+  /** Through Restate (a whole mesh, and the Node alternative), and workerd alone. */
+  parts: readonly DensityPart[];
+  /** Versions a cell keeps loaded (--workerd-loaded-max); undefined: the daemon's default. */
+  loadedMax?: number;
   fetchAdapter: FetchAdapter;
   log: (line: string) => void;
-}
-
-/** Restate service name of density version i: 7 characters, as long as "Greeter", so the source map stays exact. */
-export const densityService = (i: number): string => `D${String(i).padStart(6, "0")}`;
-const bundleName = (i: number): string => `dens-${String(i).padStart(4, "0")}`;
-
-/** A copy of the built greeter declaring Restate service densityService(i), written atomically. */
-async function writeDensityBundle(template: string, bundlesDir: string, i: number): Promise<void> {
-  const name = bundleName(i);
-  const tmp = path.join(bundlesDir, `.${name}.tmp`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  for (const f of await readdir(template)) {
-    if (f === "index.js") {
-      const js = await readFile(path.join(template, f), "utf8");
-      if (!js.includes('name: "Greeter"')) throw new Error(`density: the greeter bundle no longer declares name: "Greeter" (${template})`);
-      await writeFile(path.join(tmp, f), js.replace('name: "Greeter"', `name: "${densityService(i)}"`));
-    } else if (f === "gridiron.json") {
-      const manifest = JSON.parse(await readFile(path.join(template, f), "utf8")) as Record<string, unknown>;
-      await writeFile(path.join(tmp, f), `${JSON.stringify({ ...manifest, name }, null, 2)}\n`);
-    } else {
-      await copyFile(path.join(template, f), path.join(tmp, f));
-    }
-  }
-  await rename(tmp, path.join(bundlesDir, name));
 }
 
 async function reconcile(m: BenchMesh): Promise<ReconcileResult> {
@@ -200,15 +190,26 @@ async function nodeAlternative(m: BenchMesh, n: number, root: string, cleanup: C
   }
 }
 
+// The daemon's default --cells: workerd alone is measured in the shape of a default node.
+const NODE_CELLS = 4;
+
 export async function measureDensity(root: string, cleanup: Cleanup, o: DensityOptions): Promise<DensityResult> {
-  const out: DensityResult = { bundle: "", steps: [], skipped: [], node: [], notes: [] };
+  const out: DensityResult = { bundle: "", steps: [], skipped: [], node: [], notes: [], loadedMax: o.loadedMax };
   const built = await buildService("greeter", path.join(root, "density-template"), { fetchAdapter: o.fetchAdapter });
   const files = await readdir(built.dir);
   out.bundle = `the greeter (${files.filter((f) => f !== "index.js.map").join(", ")}), one copy per version, each declaring its own Restate service`;
+  if (o.parts.includes("mesh")) await throughRestate(root, cleanup, o, built.dir, out);
+  if (o.parts.includes("direct")) out.direct = await measureDensityDirect(root, cleanup, { sizes: o.sizes, cells: NODE_CELLS, loadedMax: o.loadedMax, template: built.dir, log: o.log });
+  return out;
+}
+
+async function throughRestate(root: string, cleanup: Cleanup, o: DensityOptions, template: string, out: DensityResult): Promise<void> {
   await mkdir(meshDirs(root, "density").bundlesDir, { recursive: true });
   // The cells' memory limit (1024 MB by default) is lifted: this section measures what versions
   // cost, and a watchdog kill in the middle would measure a restart instead (see the notes).
-  const m = await startBenchMesh(root, "density", cleanup, { GRIDIRON_CELL_MEMORY_MB: "65536", GRIDIRON_CELL_MEMORY_MB_MAX: "65536" });
+  const env: Record<string, string> = { GRIDIRON_CELL_MEMORY_MB: "65536", GRIDIRON_CELL_MEMORY_MB_MAX: "65536" };
+  if (o.loadedMax !== undefined) env.GRIDIRON_WORKERD_LOADED_MAX = String(o.loadedMax);
+  const m = await startBenchMesh(root, "density", cleanup, env);
   try {
     await waitFor("a clean reconcile pass", async () => ((await reconcile(m).catch(() => undefined)) ? true : undefined), 60_000);
     for (const n of o.nodeProcesses) {
@@ -226,7 +227,7 @@ export async function measureDensity(root: string, cleanup: Cleanup, o: DensityO
         continue;
       }
       const t0 = performance.now();
-      for (let i = count; i < size; i++) await writeDensityBundle(built.dir, m.bundlesDir, i + 1);
+      for (let i = count; i < size; i++) await writeDensityBundle(template, m.bundlesDir, i + 1);
       await reconcile(m);
       await settle(m.log, 500, 600_000);
       const wallMs = performance.now() - t0;
@@ -262,5 +263,4 @@ export async function measureDensity(root: string, cleanup: Cleanup, o: DensityO
   } finally {
     await m.stop();
   }
-  return out;
 }

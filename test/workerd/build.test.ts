@@ -4,7 +4,7 @@ import { DEFAULT_COMPATIBILITY_DATE } from "../../reconciler/source/manifest.ts"
 import { generateKeyPairSync } from "node:crypto";
 import { base58Decode, publicKeyV1 } from "../../reconciler/restate/identity.ts";
 import {
-  buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, identityBinding, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
+  buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, DEFAULT_LOADED_MAX, LOADED_MAX_BINDING, identityBinding, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
   type OutboundPolicy, type ServedVersion, type WorkerdPolicy,
 } from "../../reconciler/workerd/build.ts";
 import type { Module, Service, Worker } from "../../reconciler/workerd/config.ts";
@@ -258,7 +258,8 @@ describe("buildLoaderConfig (loader mode)", () => {
     expect(router.modules).toEqual([{ name: "router.js", esModule: ROUTER_SOURCE }]);
     expect(router.globalOutbound).toBe(NO_NETWORK_SERVICE);
     const names = router.bindings.map((b) => b.name);
-    expect(names).toEqual([LOADER_BINDING, VERSIONS_BINDING, OUTBOUND_BINDING, LIVE_BINDING, IDENTITY_BINDING]);
+    expect(names).toEqual([LOADER_BINDING, VERSIONS_BINDING, OUTBOUND_BINDING, LIVE_BINDING, LOADED_MAX_BINDING, IDENTITY_BINDING]);
+    expect(router.bindings).toContainEqual({ name: LOADED_MAX_BINDING, json: String(DEFAULT_LOADED_MAX) });
     expect(router.bindings).toContainEqual({ name: LOADER_BINDING, workerLoader: {} });
     expect(router.bindings).toContainEqual({ name: OUTBOUND_BINDING, service: OUTBOUND_SERVICE });
     expect(config.sockets).toEqual([
@@ -288,6 +289,12 @@ describe("buildLoaderConfig (loader mode)", () => {
   it("an empty live set is valid (a mesh with nothing deployed yet)", () => {
     const config = buildLoaderConfig([], ROUTER_SOURCE, POLICY, "/v");
     expect(JSON.parse((worker(config.services[0]).bindings.find((b) => b.name === LIVE_BINDING) as { json: string }).json)).toEqual({});
+  });
+
+  it("bounds the versions the router keeps loaded by the policy's loadedMax, a whole number ≥ 1", () => {
+    const config = buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, loadedMax: 300 }, "/v");
+    expect(worker(config.services[0]).bindings).toContainEqual({ name: LOADED_MAX_BINDING, json: "300" });
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, loadedMax: bad }, "/v")).toThrow(/whole number ≥ 1/);
   });
 
   it("checks the policy like static mode", () => {
