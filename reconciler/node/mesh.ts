@@ -3,7 +3,7 @@
 // close() stops everything it started, in reverse order, and is safe to call twice. No signal
 // handling here: that belongs to the CLI.
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import { isLoopbackHost, loadOrCreateApiToken } from "../api/auth.ts";
@@ -28,6 +28,7 @@ import { WorkerdProcess } from "../workerd/process.ts";
 import { storeSourceMaps } from "../workerd/source-maps.ts";
 import { mapStack } from "../workerd/stack.ts";
 import { CellWatch } from "./watchdogs.ts";
+import { Notifier, readNotifySecret } from "./notify.ts";
 
 export interface Mesh {
   reconciler: Reconciler;
@@ -133,6 +134,9 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       registrarLock.start();
       cleanups.push(() => registrarLock.release());
     }
+    // Before the reconciler, so it is closed after it: the last pass's events still go out.
+    const notifier = o.notifyUrl ? new Notifier({ url: o.notifyUrl, secret: o.notifySecretFile ? await readNotifySecret(o.notifySecretFile) : undefined, node: o.nodeName || hostname(), logger }) : undefined;
+    if (notifier) cleanups.push(() => notifier.close());
     const reconciler = new Reconciler({
       logger, source, admin, cells,
       role: o.role,
@@ -157,6 +161,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       faults: { record: cellWatch.record, health: (cell) => cellWatch.health(cell) },
     });
     cleanups.push(() => reconciler.close());
+    notifier?.follow(reconciler);
     restate?.on("restart", () => void reconciler.reconcile("restate-server restarted"));
     // Its own admin client with a short timeout: status waits on its query, a pass never does.
     const troubleAdmin = new RestateAdmin(adminUrl, { timeoutMs: 3000, headers: adminHeaders });
@@ -164,7 +169,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     const storedMaps = storeSourceMaps(resolve(store.root));
     const invocations = new InvocationWatch(troubleAdmin, { mapStack: (stack) => mapStack(stack, storedMaps) });
     // Before the first pass and the first swap, so the counters see every one of them.
-    const metrics = createMetrics({ reconciler, workerd: processes, invocations, watchdogs: cellWatch.watchdogs });
+    const metrics = createMetrics({ reconciler, workerd: processes, invocations, watchdogs: cellWatch.watchdogs, notifications: notifier });
     cleanups.push(async () => metrics.close());
     await reconciler.start();
     // After the first generations listen; stopped before anything else shuts down, so no kill races the stop.
@@ -186,6 +191,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     cleanups.push(async () => clearInterval(timer));
 
     logger.info({ ingress: ingressUrl, admin: adminUrl, workerd: workerdBaseUrl(o), api: api.url, source: `${source.kind} ${source.location}`, data: o.dataDir }, "gridiron is up");
+    if (notifier && !o.notifySecretFile) logger.warn({ component: "notify" }, "notifications go out unsigned: set --notify-secret-file");
     if (source.kind === "git" && !o.webhookSecret) logger.warn({ component: "api" }, "POST /hooks/git accepts unsigned requests: set GRIDIRON_WEBHOOK_SECRET");
     let closing: Promise<void> | undefined;
     return { reconciler, apiUrl: api.url, close: () => (closing ??= close()) };

@@ -12,6 +12,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics, type MetricsSources } from "../../reconciler/api/metrics.ts";
 import { verifyHubSignature } from "../../reconciler/api/webhook.ts";
+import { resolveOptions } from "../../reconciler/node/options.ts";
 import { Notifier, readNotifySecret, shownUrl, type DeliveryResult, type NotifierOptions } from "../../reconciler/node/notify.ts";
 import type { ReconcileResult, Status } from "../../reconciler/reconcile/status.ts";
 
@@ -224,7 +225,7 @@ function fakeReconciler(services: Status["services"] = []) {
   return Object.assign(new EventEmitter<{ pass: [ReconcileResult] }>(), { status: () => status });
 }
 
-describe("readNotifySecret and shownUrl", () => {
+describe("readNotifySecret, shownUrl and the options", () => {
   it("reads the secret without its trailing newline, and refuses a missing or empty file", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "gridiron-notify-"));
     try {
@@ -236,6 +237,14 @@ describe("readNotifySecret and shownUrl", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("options: --notify-url must be http(s); --notify-secret-file is resolved from the working directory", () => {
+    expect(() => resolveOptions({ "notify-url": "ftp://example.com/x" }, {}, "/srv")).toThrow(/--notify-url .*http:\/\/ or https:\/\//);
+    expect(() => resolveOptions({ "notify-url": "not a url" }, {}, "/srv")).toThrow(/--notify-url/);
+    const o = resolveOptions({ "notify-url": "https://hooks.example.com/g", "notify-secret-file": "secrets/notify" }, {}, "/srv");
+    expect([o.notifyUrl, o.notifySecretFile]).toEqual(["https://hooks.example.com/g", "/srv/secrets/notify"]);
+    expect(resolveOptions({}, {}, "/srv").notifyUrl).toBe("");
   });
 
   it("logs a URL without user info, query or fragment", () => {
