@@ -283,4 +283,27 @@ describe("nodes and a registrar", () => {
       return rs.every((r) => typeof r.json === "string" && r.json.startsWith("Salut")) ? true : undefined;
     }, 60_000);
   });
+  it("a suspension written through a node holds the registrar back until it is resumed", async () => {
+    const node2 = nodes[1]!;
+    const registrar = registrars[1]!;
+    const post = (m: RunningMesh, route: string, body: unknown) =>
+      fetch(`${m.apiUrl}${route}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post(node2, "/suspend", { service: "greeter", reason: "cluster drill" })).status).toBe(200);
+    const before = new Set((await deployments()).map((d) => d.uri));
+    await deployGreeterVariant(built, bundlesDir, "Servus");
+    // A registrar pass that saw the suspension: it names greeter among what it left alone.
+    const after = (await registrar.status()).lastReconcile?.id ?? 0;
+    await waitFor("a registrar pass that holds greeter back", async () => {
+      void post(registrar, "/reconcile", {});
+      const r = (await registrar.status()).lastReconcile;
+      return r && r.id > after && r.suspended?.includes("greeter") ? true : undefined;
+    }, 60_000);
+    expect((await deployments()).filter((d) => !before.has(d.uri) && d.uri.includes("/greeter/"))).toEqual([]);
+    expect(String((await call("/Greeter/greet", "Gus")).json)).toMatch(/^Salut/);
+    expect((await post(node2, "/resume", { service: "greeter" })).status).toBe(200);
+    await waitFor("the waiting greeter to answer once resumed", async () => {
+      const r = await call("/Greeter/greet", "Hal");
+      return typeof r.json === "string" && r.json.startsWith("Servus") ? true : undefined;
+    }, 60_000);
+  });
 });
