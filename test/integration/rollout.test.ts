@@ -3,7 +3,10 @@
 // healthy version advances to 100% by itself and the old one drains; a version whose handler
 // always throws is rolled back by itself and its retrying invocations complete on the old one;
 // a restart mid-rollout and abort by hand. One mesh, one service (test/fixtures/services/ramped), versions v1..v5.
+// Every step, abort and rollback also reaches a --notify-url receiver on loopback.
 import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -12,6 +15,7 @@ import { buildService } from "../../reconciler/build/service.ts";
 import type { ReconcileResult, ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { rampPick } from "../../reconciler/restate/ramp.ts";
 import type { RolloutPolicy } from "../../reconciler/source/manifest.ts";
+import type { Notification } from "../../reconciler/node/notify.ts";
 import { REPO, allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
@@ -21,6 +25,10 @@ let bundlesDir: string;
 let built: string;
 let ports: MeshPorts;
 let mesh: RunningMesh | undefined;
+let receiver: Server | undefined;
+const notified: Notification[] = [];
+/** The notifications of one type about `ramped` received so far. */
+const events = (type: string) => notified.filter((e) => e.type === type && e.service === "ramped");
 
 /** Holds at its first step until promoted or aborted; never judged worse (ratio 1 cannot be exceeded). */
 const HOLD: RolloutPolicy = { steps: [50], stepSeconds: 600, maxFailureRatio: 1, minInvocations: 1 };
@@ -35,7 +43,10 @@ async function deploy(tag: string, mode: string, rollout: RolloutPolicy): Promis
   await rename(staging, path.join(bundlesDir, "ramped"));
 }
 
-const start = async () => (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_DRAIN_GRACE_MS: "300" } }));
+const start = async () => (mesh = await startGridiron({
+  dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"),
+  env: { GRIDIRON_DRAIN_GRACE_MS: "300", GRIDIRON_NOTIFY_URL: `http://127.0.0.1:${(receiver!.address() as AddressInfo).port}/` },
+}));
 
 const service = async (): Promise<ServiceStatus> => (await mesh!.status()).services.find((s) => s.service === "ramped")!;
 
@@ -78,13 +89,26 @@ beforeAll(async () => {
   bundlesDir = path.join(root, "bundles");
   built = path.join(root, "built");
   ports = await allocatePorts();
+  receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      notified.push(JSON.parse(body) as Notification);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver!.listen(0, "127.0.0.1", r));
   await buildService("ramped", built, { servicesDir: path.join(REPO, "test/fixtures/services") });
   await deploy("v1", "flaky", HOLD);
   await start();
   await waitFor("v1 to serve", async () => (await service())?.serving);
 }, 120_000);
 
-afterAll(() => tearDownMesh(mesh, root, dataDir));
+afterAll(async () => {
+  await tearDownMesh(mesh, root, dataDir);
+  receiver?.closeAllConnections();
+  await new Promise((r) => receiver?.close(r));
+});
 
 describe("progressive rollout", () => {
   let v1: string;
@@ -97,6 +121,8 @@ describe("progressive rollout", () => {
     v2 = s.rollout!.to;
     expect(s.rollout!.from).toBe(v1);
     expect(s.serving).toBe(v2);
+    await waitFor("the ramp's deploy notification", async () => events("deploy").find((e) => "version" in e && e.version === v2));
+    expect(events("deploy").find((e) => "version" in e && e.version === v2)).toMatchObject({ from: v1, weight: 50 });
 
     const ids = await pool(Array.from({ length: 200 }, (_, i) => i), 20, () => send());
     const answers = await pool(ids, 40, attach);
@@ -145,6 +171,7 @@ describe("progressive rollout", () => {
     await waitFor("v2 to drain and be removed", async () => ((await service()).versions.find((v) => v.version === v2)?.state === "stored" ? true : undefined));
     const metrics = (await mesh!.http.request(`${mesh!.apiUrl}/metrics`)).text;
     expect(metrics).toMatch(/gridiron_rollout_steps_total\{service="ramped"\} 2/);
+    await waitFor("the rollout.done notification", async () => events("rollout.done").find((e) => "to" in e && e.to === v3));
   });
 
   it("a version that always throws is rolled back by itself; its retrying invocations complete on the old version", async () => {
@@ -167,6 +194,8 @@ describe("progressive rollout", () => {
     expect(st.rollout!.reason).toMatch(/moved onto/);
     const metrics = (await mesh!.http.request(`${mesh!.apiUrl}/metrics`)).text;
     expect(metrics).toMatch(/gridiron_rollout_aborts_total\{service="ramped"\} 1/);
+    await waitFor("the abort and its rollback, notified", async () =>
+      events("rollout.abort").some((e) => "to" in e && e.to === v4) && events("rollback").some((e) => "cause" in e && e.cause === "rollout-abort" && e.version === v3) ? true : undefined);
   });
 
   it("a restart mid-rollout resumes it where it was; abort by hand: the old version takes every new call again", async () => {
