@@ -2,16 +2,15 @@
 // each new version and a version.failed event for a bundle workerd refuses; the signature checks
 // with the mesh's secret and not with another.
 import { cp, mkdtemp, readFile, rename, writeFile } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyHubSignature } from "../../reconciler/api/webhook.ts";
 import { buildService } from "../../reconciler/build/service.ts";
-import type { Notification } from "../../reconciler/node/notify.ts";
 import { writeBrokenBundle } from "../helpers/bundles.ts";
-import { REPO, allocatePorts, startGridiron, waitFor, type RunningMesh } from "../helpers/mesh.ts";
+import { REPO, allocatePorts, startGridiron, type RunningMesh } from "../helpers/mesh.ts";
+import type { Notification } from "../../reconciler/node/notify.ts";
+import { startNotifyReceiver, type NotifyReceiver } from "../helpers/notify-receiver.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
 const SECRET = "the receiver's secret";
@@ -21,12 +20,8 @@ let root: string;
 let dataDir: string;
 let bundlesDir: string;
 let mesh: RunningMesh | undefined;
-let server: Server | undefined;
-const received: { headers: IncomingHttpHeaders; body: Buffer; event: Notification }[] = [];
-
-function arrived(match: (e: Notification) => boolean): Promise<(typeof received)[number]> {
-  return waitFor("a notification", async () => received.find((r) => match(r.event)), 60_000);
-}
+let receiver: NotifyReceiver | undefined;
+const arrived = (match: (e: Notification) => boolean) => receiver!.arrived("a notification", match);
 
 /** Writes a bundle in a staging folder and renames it into the watched folder in one step. */
 async function drop(name: string, write: (staging: string) => Promise<unknown>): Promise<void> {
@@ -39,16 +34,7 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "gridiron-notify-"));
   dataDir = path.join(root, "data");
   bundlesDir = path.join(root, "bundles");
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const body = Buffer.concat(chunks);
-      received.push({ headers: req.headers, body, event: JSON.parse(body.toString()) as Notification });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+  receiver = await startNotifyReceiver();
   const secretFile = path.join(root, "notify-secret");
   await writeFile(secretFile, `${SECRET}\n`, { mode: 0o600 });
   await buildService(SERVICE, path.join(root, "built"), { servicesDir: path.join(REPO, "test/fixtures/services") });
@@ -56,7 +42,7 @@ beforeAll(async () => {
   mesh = await startGridiron({
     dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log"),
     env: {
-      GRIDIRON_NOTIFY_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/gridiron`,
+      GRIDIRON_NOTIFY_URL: receiver.url,
       GRIDIRON_NOTIFY_SECRET_FILE: secretFile,
       GRIDIRON_NODE_NAME: "notify-node",
     },
@@ -65,8 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tearDownMesh(mesh, root, dataDir);
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await receiver?.close();
 });
 
 describe("notifications", () => {
@@ -102,7 +87,7 @@ describe("notifications", () => {
     await mesh!.http.request(`${mesh!.apiUrl}/reconcile`, { method: "POST", timeoutMs: 60_000 });
     await drop("broken2", (staging) => writeBrokenBundle(staging, "broken2"));
     await arrived((e) => e.type === "version.failed" && e.service === "broken2");
-    expect(received.filter((r) => r.event.type === "version.failed" && r.event.service === "broken")).toHaveLength(1);
+    expect(receiver!.events("version.failed", "broken")).toHaveLength(1);
     const metrics = (await mesh!.http.request(`${mesh!.apiUrl}/metrics`)).text;
     expect(Number(/^gridiron_notifications_total\{result="delivered"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
   });

@@ -5,8 +5,6 @@
 // a restart mid-rollout and abort by hand. One mesh, one service (test/fixtures/services/ramped), versions v1..v5.
 // Every step, abort and rollback also reaches a --notify-url receiver on loopback.
 import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,8 +13,8 @@ import { buildService } from "../../reconciler/build/service.ts";
 import type { ReconcileResult, ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { rampPick } from "../../reconciler/restate/ramp.ts";
 import type { RolloutPolicy } from "../../reconciler/source/manifest.ts";
-import type { Notification } from "../../reconciler/node/notify.ts";
 import { REPO, allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { startNotifyReceiver, type NotifyReceiver } from "../helpers/notify-receiver.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
 let root: string;
@@ -25,10 +23,8 @@ let bundlesDir: string;
 let built: string;
 let ports: MeshPorts;
 let mesh: RunningMesh | undefined;
-let receiver: Server | undefined;
-const notified: Notification[] = [];
-/** The notifications of one type about `ramped` received so far. */
-const events = (type: string) => notified.filter((e) => e.type === type && e.service === "ramped");
+let receiver: NotifyReceiver | undefined;
+const events = (type: string) => receiver!.events(type, "ramped");
 
 /** Holds at its first step until promoted or aborted; never judged worse (ratio 1 cannot be exceeded). */
 const HOLD: RolloutPolicy = { steps: [50], stepSeconds: 600, maxFailureRatio: 1, minInvocations: 1 };
@@ -45,7 +41,7 @@ async function deploy(tag: string, mode: string, rollout: RolloutPolicy): Promis
 
 const start = async () => (mesh = await startGridiron({
   dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"),
-  env: { GRIDIRON_DRAIN_GRACE_MS: "300", GRIDIRON_NOTIFY_URL: `http://127.0.0.1:${(receiver!.address() as AddressInfo).port}/` },
+  env: { GRIDIRON_DRAIN_GRACE_MS: "300", GRIDIRON_NOTIFY_URL: receiver!.url },
 }));
 
 const service = async (): Promise<ServiceStatus> => (await mesh!.status()).services.find((s) => s.service === "ramped")!;
@@ -89,15 +85,7 @@ beforeAll(async () => {
   bundlesDir = path.join(root, "bundles");
   built = path.join(root, "built");
   ports = await allocatePorts();
-  receiver = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      notified.push(JSON.parse(body) as Notification);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver!.listen(0, "127.0.0.1", r));
+  receiver = await startNotifyReceiver();
   await buildService("ramped", built, { servicesDir: path.join(REPO, "test/fixtures/services") });
   await deploy("v1", "flaky", HOLD);
   await start();
@@ -106,8 +94,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tearDownMesh(mesh, root, dataDir);
-  receiver?.closeAllConnections();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
 });
 
 describe("progressive rollout", () => {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
 import type { CellStatus, Status } from "../../reconciler/reconcile/status.ts";
 import { REPO, allocatePorts, startGridiron, waitFor, type RunningMesh } from "../helpers/mesh.ts";
+import { startNotifyReceiver, type NotifyReceiver } from "../helpers/notify-receiver.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
 const HANG_MS = 2500;
@@ -21,6 +22,7 @@ let root: string;
 let dataDir: string;
 let mesh: RunningMesh | undefined;
 let adminUrl: string;
+let receiver: NotifyReceiver | undefined;
 
 const poisonCell = (s: Status): CellStatus => s.workerd.cells!.find((c) => c.versions.some((k) => k.startsWith("poison/")))!;
 const poisonVersion = (s: Status) => s.services.find((x) => x.service === "poison")!.versions.find((v) => v.state === "serving")!;
@@ -46,13 +48,16 @@ beforeAll(async () => {
   // The poison service asks for less memory than the node's default: its cell gets that limit.
   const manifest = path.join(bundlesDir, "poison", "gridiron.json");
   await writeFile(manifest, JSON.stringify({ ...JSON.parse(await readFile(manifest, "utf8")), limits: { memoryMb: POISON_MEMORY_MB } }));
-  mesh = await startGridiron({ dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_CELL_HANG_MS: String(HANG_MS) } });
+  mesh = await startGridiron({ dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_CELL_HANG_MS: String(HANG_MS), GRIDIRON_NOTIFY_URL: (receiver = await startNotifyReceiver()).url } });
   adminUrl = `http://127.0.0.1:${mesh.ports.admin}`;
   await waitFor("greeter and poison to serve", async () => ((await mesh!.status()).services.filter((s) => s.serving).length === 2 ? true : undefined), 60_000);
   await waitFor("poison to answer", async () => ((await mesh!.call("/Poison/ping")).json === "pong" ? true : undefined));
 }, 120_000);
 
-afterAll(() => tearDownMesh(mesh, root, dataDir));
+afterAll(async () => {
+  await tearDownMesh(mesh, root, dataDir);
+  await receiver?.close();
+});
 
 it("each cell's limits are the largest its versions ask for: poison's gridiron.json, greeter's the node's", async () => {
   const s = await mesh!.status();
@@ -126,6 +131,9 @@ it("a spinning handler: its cell is replaced within twice the hang limit, again 
   const log = await readFile(mesh!.logFile, "utf8");
   expect(log).toMatch(new RegExp(`"cell ${before.index} hung: killed and replaced \\(poison/`));
   expect(log).toContain(`poison invocation ${id} (Poison/spin) paused`);
+  const paused = await receiver!.arrived("the paused invocation, notified", (e) => e.type === "invocation.paused" && e.invocation === id);
+  expect(paused.event).toMatchObject({ service: "poison", target: "Poison/spin", how: "hang", kills: 3 });
+  await receiver!.arrived("the Degraded version, notified", (e) => e.type === "version.failed" && e.service === "poison" && e.condition === "Degraded");
 
   // An operator ends it: status forgets it.
   await mesh!.http.request(`${adminUrl}/invocations/${id}/kill`, { method: "PATCH" });
