@@ -60,6 +60,8 @@ export interface DirectOptions {
   sizes: number[];
   cells: number;
   loadedMax?: number;
+  /** V8 flags instead of the daemon's (build.ts V8_FLAGS), for experiments by hand. */
+  v8Flags?: string[];
   /** A built greeter bundle directory (the template of every copy). */
   template: string;
   log: (line: string) => void;
@@ -95,7 +97,7 @@ async function buildPool(root: string, template: string, n: number): Promise<Poo
   return { specs, versionsDir };
 }
 
-async function startCells(root: string, pool: Pool, n: number, cells: number, loadedMax: number | undefined, privateKey: KeyObject, cleanup: Cleanup): Promise<{ cells: ScratchWorkerd[]; startMs: number }> {
+async function startCells(root: string, pool: Pool, n: number, cells: number, o: DirectOptions, privateKey: KeyObject, cleanup: Cleanup): Promise<{ cells: ScratchWorkerd[]; startMs: number }> {
   const router = await readFile(ROUTER_FILE, "utf8");
   const publicKey = publicKeyV1(createPublicKey(privateKey));
   const out: ScratchWorkerd[] = [];
@@ -103,7 +105,8 @@ async function startCells(root: string, pool: Pool, n: number, cells: number, lo
   try {
     for (let c = 0; c < cells; c++) {
       const specs = pool.specs.slice(0, n).filter((_, i) => i % cells === c);
-      const config = buildLoaderConfig(specs, router, { identityKeys: [publicKey], outbound: "none", loadedMax }, pool.versionsDir);
+      const config = buildLoaderConfig(specs, router, { identityKeys: [publicKey], outbound: "none", loadedMax: o.loadedMax }, pool.versionsDir);
+      if (o.v8Flags) config.v8Flags = o.v8Flags;
       const dir = path.join(root, `direct-${n}-cell-${c}`);
       await mkdir(dir, { recursive: true });
       const file = path.join(dir, "config.bin");
@@ -163,7 +166,7 @@ export async function measureDensityDirect(root: string, cleanup: Cleanup, o: Di
   try {
     for (const n of o.sizes) {
       const cells = Math.min(o.cells, n);
-      const started = await startCells(root, pool, n, cells, o.loadedMax, privateKey, cleanup);
+      const started = await startCells(root, pool, n, cells, o, privateKey, cleanup);
       try {
         const rest = await totalMemory(started.cells.map((w) => w.pid));
         const first = await round(http, pool, n, started.cells, privateKey);
