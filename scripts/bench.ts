@@ -65,6 +65,7 @@ const PROFILES = {
 const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--density-sizes 1,10,100,1000] [--deploys N] [--mode loader|static]
                      [--density-parts mesh,direct]  density through Restate (a mesh, and the Node alternative) and/or workerd alone
                      [--loaded-max N]   the density section's --workerd-loaded-max (default: the daemon's)
+                     [--cells N]        the demo mesh's --cells (default: the daemon's; greeter and counter then get a cell each)
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
@@ -90,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
+        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -142,7 +143,14 @@ async function main(argv: string[]): Promise<number> {
     console.error(`--mode expects ${WORKERD_MODES.join(" or ")}\n${USAGE}`);
     return 2;
   }
-  const modeEnv = { GRIDIRON_WORKERD_MODE: mode };
+  const modeEnv: Record<string, string> = { GRIDIRON_WORKERD_MODE: mode };
+  if (values.cells !== undefined) {
+    if (!/^[1-9]\d*$/.test(values.cells)) {
+      console.error(`--cells expects a whole number ≥ 1\n${USAGE}`);
+      return 2;
+    }
+    modeEnv.GRIDIRON_CELLS = values.cells;
+  }
   const fetchAdapter = values["fetch-adapter"] ?? "gridiron";
   if (!(FETCH_ADAPTERS as readonly string[]).includes(fetchAdapter)) {
     console.error(`--fetch-adapter expects ${FETCH_ADAPTERS.join(" or ")}\n${USAGE}`);
@@ -326,6 +334,7 @@ async function main(argv: string[]): Promise<number> {
   results.finishedAt = new Date().toISOString();
   results.targets = checkTargets(results);
   if (SECTIONS.some((s) => !only.has(s))) results.notes.push(`only: ${[...only].join(", ")}`);
+  if (values.cells !== undefined) results.notes.push(`demo and reconcile meshes with --cells ${values.cells}`);
   console.log(`\n${renderReport(results)}`);
   const file = values.json ? path.resolve(values.json) : path.join(resultsDir, `${stamp}.json`);
   await mkdir(path.dirname(file), { recursive: true });
