@@ -48,7 +48,7 @@ const PROFILES = {
     reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
     cells: { connections: 16, durationS: 20, rate: 200, hangMs: 2000, pauseWaitMs: 90_000 },
     density: { sizes: [1, 10, 100, 1000], nodeProcesses: [1, 10], coldSamples: 50, concurrency: 4, growBudgetMs: 900_000 },
-    ramp: { connections: 16, durationS: 8, warmupS: 2, quietMaxMs: 15_000 },
+    ramp: { connections: 16, durationS: 8, warmupS: 3, quietMaxMs: 15_000 },
   },
   quick: {
     name: "quick",

@@ -1,39 +1,34 @@
-// Section 7, ramp: what a progressive rollout's routing costs per call. The same Greeter load
-// through Restate, alternately while the latest deployment is a plain version and while it is a
-// 50% ramp (the router picks old or new by a hash of each invocation id, reconciler/workerd/
-// router.js): plain v1, ramp v1→v2, plain v2 (promoted), ramp v2→v3, plain v3. CPU per successful
-// call of workerd, and of the whole mesh, is compared between the ramp runs and the plain runs
-// around them; the ramp runs also show the share of calls each version answered.
+// Section 7, ramp: what a progressive rollout's routing costs per call. Greeter and a twin of it
+// (the same bundle under the Restate name GreeterTwin, never ramped) run in cells of their own and
+// take the same load at the same time, so whatever else the machine does hits both alike. Phases:
+// plain v1, ramp v1→v2 (50%: the router picks a version by a hash of each invocation id,
+// reconciler/workerd/router.js), plain v2 (promoted), ramp v2→v3, plain v3. Each phase gives
+// Greeter's cell CPU per call over the twin's; the ramp's cost is that ratio in the ramp phases
+// over the ratio in the plain phases (which also cancels any difference between the two cells).
 import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import type { Cleanup } from "./cleanup.ts";
-import { measureCpu, meshRoles, waitQuiet, type CpuUse } from "./cpu.ts";
+import { measureCpu, waitQuiet, type RoleOf } from "./cpu.ts";
 import { failed } from "./deploys.ts";
-import { runLoad } from "./load.ts";
+import { runLoad, type LoadSpec } from "./load.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./mesh.ts";
 
-export interface RampRun {
+export interface RampPhase {
   kind: "plain" | "ramp";
-  /** GREETING of the versions serving: one for plain, old→new for a ramp. */
+  /** GREETING of the Greeter versions serving: one for plain, old→new for a ramp. */
   versions: string;
-  ok: number;
-  failed: number;
-  rps: number;
-  p99: number;
-  /** CPU microseconds per successful call. */
-  workerdUsPerCall: number;
-  meshUsPerCall: number;
+  greeter: { ok: number; failed: number; rps: number; p99: number; cellUsPerCall: number; answeredBy: Record<string, number> };
+  twin: { ok: number; failed: number; rps: number; p99: number; cellUsPerCall: number };
+  /** Greeter's cell CPU per call over the twin's. */
+  ratio: number;
   foreign: number;
-  /** Successful calls answered by each greeting. */
-  answeredBy: Record<string, number>;
 }
 
 export interface RampResult {
-  runs: RampRun[];
-  /** Mean CPU per call of the ramp runs over that of the plain runs (workerd alone, whole mesh). */
-  workerdRatio: number;
-  meshRatio: number;
+  phases: RampPhase[];
+  /** Mean Greeter/twin ratio of the ramp phases over that of the plain phases. */
+  rampCost: number;
 }
 
 export interface RampOptions {
@@ -48,48 +43,57 @@ export interface RampOptions {
 // A step that stays at 50% for the whole section; the judge never aborts a healthy greeter.
 const POLICY = { steps: [50, 100], stepSeconds: 3600, maxFailureRatio: 0.5, minInvocations: 1 };
 
-const MESH_ROLES = ["workerd", "restate-server", "gridiron daemon", "gridiron launcher", "mesh other"];
-
 export async function measureRamp(root: string, cleanup: Cleanup, o: RampOptions): Promise<RampResult> {
   const { bundlesDir } = meshDirs(root, "ramp");
   const template = (await buildService("greeter", path.join(root, "ramp-template"), { fetchAdapter: o.fetchAdapter })).dir;
   await mkdir(bundlesDir, { recursive: true });
+  await writeTwin(template, bundlesDir);
   await writeGreeter(template, bundlesDir, "v1");
   const m = await startBenchMesh(root, "ramp", cleanup);
   try {
-    await waitFor("greeter v1 to answer", async () => ((await m.call("/Greeter/greet", "x")).text.includes("v1,") ? true : undefined), 60_000);
-    const roles = meshRoles(m.dataDir);
-    const runs: RampRun[] = [];
-    const run = async (kind: RampRun["kind"], versions: string) => {
+    await waitFor("greeter v1 and its twin to answer", async () => {
+      const [g, t] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/GreeterTwin/greet", "x")]);
+      return g.text.includes("v1,") && t.status === 200 ? true : undefined;
+    }, 60_000);
+    const roles = await cellRoles(m);
+    const phases: RampPhase[] = [];
+    const phase = async (kind: RampPhase["kind"], versions: string) => {
       if (o.quietMaxMs > 0) await waitQuiet(roles, { maxMs: o.quietMaxMs });
       const answeredBy: Record<string, number> = {};
-      const spec = {
-        url: m.ingressUrl, path: () => "/Greeter/greet", body: '"bench"', connections: o.connections, timeoutS: 10,
-        verify: (b: string) => {
+      const half = Math.max(1, Math.floor(o.connections / 2));
+      const greeter: Omit<LoadSpec, "durationS"> = {
+        url: m.ingressUrl, path: () => "/Greeter/greet", body: '"bench"', connections: half, timeoutS: 10,
+        verify: (b) => {
           const g = /^"(v\d+), bench!/.exec(b)?.[1];
           if (g) answeredBy[g] = (answeredBy[g] ?? 0) + 1;
           return g !== undefined;
         },
       };
-      if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
+      const twin: Omit<LoadSpec, "durationS"> = { ...greeter, path: () => "/GreeterTwin/greet", verify: (b) => b.includes("bench!") };
+      if (o.warmupS > 0) await Promise.all([runLoad({ ...greeter, durationS: o.warmupS }), runLoad({ ...twin, durationS: o.warmupS })]);
       for (const k of Object.keys(answeredBy)) delete answeredBy[k];
       const done = await measureCpu(roles);
-      const r = await runLoad({ ...spec, durationS: o.durationS });
+      const [g, t] = await Promise.all([runLoad({ ...greeter, durationS: o.durationS }), runLoad({ ...twin, durationS: o.durationS })]);
       const cpu = await done();
-      const us = (cores: number) => (r.ok > 0 ? Math.round((cores * cpu.seconds * 1e6) / r.ok) : 0);
-      const row: RampRun = {
-        kind, versions, ok: r.ok, failed: failed(r), rps: Math.round(r.rps), p99: r.p99,
-        workerdUsPerCall: us(cpu.roles.workerd ?? 0), meshUsPerCall: us(meshCores(cpu)), foreign: Math.round(cpu.foreign * 100) / 100, answeredBy,
+      const us = (role: string, ok: number) => (ok > 0 ? Math.round(((cpu.roles[role] ?? 0) * cpu.seconds * 1e6) / ok) : 0);
+      const gUs = us("greeter cell", g.ok);
+      const tUs = us("twin cell", t.ok);
+      const row: RampPhase = {
+        kind, versions,
+        greeter: { ok: g.ok, failed: failed(g), rps: Math.round(g.rps), p99: g.p99, cellUsPerCall: gUs, answeredBy },
+        twin: { ok: t.ok, failed: failed(t), rps: Math.round(t.rps), p99: t.p99, cellUsPerCall: tUs },
+        ratio: tUs > 0 ? Math.round((gUs / tUs) * 1000) / 1000 : 0,
+        foreign: Math.round(cpu.foreign * 100) / 100,
       };
-      runs.push(row);
-      o.log(`  ${kind.padEnd(5)} ${versions.padEnd(7)} ${row.rps} req/s, p99 ${row.p99} ms, failed ${row.failed}; CPU per call: workerd ${row.workerdUsPerCall} µs, mesh ${row.meshUsPerCall} µs; answered by ${JSON.stringify(answeredBy)}; foreign ${row.foreign} cores`);
+      phases.push(row);
+      o.log(`  ${kind.padEnd(5)} ${versions.padEnd(7)} Greeter ${row.greeter.rps} req/s ${gUs} µs/call (answered by ${JSON.stringify(answeredBy)}), twin ${row.twin.rps} req/s ${tUs} µs/call: ratio ${row.ratio}; failed ${row.greeter.failed + row.twin.failed}; foreign ${row.foreign} cores`);
     };
 
-    await run("plain", "v1");
+    await phase("plain", "v1");
     for (const [from, to] of [["v1", "v2"], ["v2", "v3"]] as const) {
       await writeGreeter(template, bundlesDir, to);
       await waitFor(`the ${from}→${to} ramp to be latest`, async () => (rolloutOf(await rollouts(m))?.weight === 50 ? true : undefined), 60_000);
-      await run("ramp", `${from}→${to}`);
+      await phase("ramp", `${from}→${to}`);
       const r = await m.http.request(`${m.apiUrl}/rollout`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "greeter", action: "promote" }) });
       if (r.status !== 200) throw new Error(`promote answered ${r.status}: ${r.text}`);
       await waitFor(`${to} alone to answer`, async () => {
@@ -97,24 +101,30 @@ export async function measureRamp(root: string, cleanup: Cleanup, o: RampOptions
         const answers = await Promise.all(Array.from({ length: 8 }, () => m.call("/Greeter/greet", "x")));
         return answers.every((a) => a.text.includes(`${to},`)) ? true : undefined;
       }, 60_000);
-      await run("plain", to);
+      await phase("plain", to);
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    const ratio = (pick: (r: RampRun) => number) => {
-      const plain = mean(runs.filter((r) => r.kind === "plain").map(pick));
-      return plain > 0 ? Math.round((mean(runs.filter((r) => r.kind === "ramp").map(pick)) / plain) * 1000) / 1000 : 0;
-    };
-    return { runs, workerdRatio: ratio((r) => r.workerdUsPerCall), meshRatio: ratio((r) => r.meshUsPerCall) };
+    const plain = mean(phases.filter((p) => p.kind === "plain").map((p) => p.ratio));
+    const ramp = mean(phases.filter((p) => p.kind === "ramp").map((p) => p.ratio));
+    return { phases, rampCost: plain > 0 ? Math.round((ramp / plain) * 1000) / 1000 : 0 };
   } finally {
     await m.stop();
   }
 }
 
-const meshCores = (c: CpuUse) => MESH_ROLES.reduce((a, k) => a + (c.roles[k] ?? 0), 0);
+/** The two cells' workerd processes, by what they serve; everything else is foreign. */
+async function cellRoles(m: BenchMesh): Promise<RoleOf> {
+  const cells = (await m.status()).workerd.cells ?? [];
+  const pidOf = (service: string) => cells.find((c) => c.versions.some((k) => k.startsWith(`${service}/`)))?.pid;
+  const g = pidOf("greeter");
+  const t = pidOf("greeter-twin");
+  if (g === undefined || t === undefined || g === t) throw new Error(`greeter and its twin need cells of their own (cells: ${JSON.stringify(cells.map((c) => c.versions))})`);
+  return async () => new Map([[g, "greeter cell"], [t, "twin cell"]]);
+}
 
-async function rollouts(m: BenchMesh): Promise<Record<string, { weight: number }>> {
+async function rollouts(m: BenchMesh): Promise<Record<string, { weight: number; decision?: string }>> {
   const r = await m.http.request(`${m.apiUrl}/rollout`);
-  return (JSON.parse(r.text) as { rollouts: Record<string, { weight: number }> }).rollouts;
+  return (JSON.parse(r.text) as { rollouts: Record<string, { weight: number; decision?: string }> }).rollouts;
 }
 
 const rolloutOf = (all: Record<string, { weight: number; decision?: string }>) => {
@@ -122,18 +132,42 @@ const rolloutOf = (all: Record<string, { weight: number; decision?: string }>) =
   return g && g.decision !== "done" && g.decision !== "aborted" ? g : undefined;
 };
 
-/** The template greeter as a new version (GREETING = label) with the ramp policy, swapped in atomically. */
-async function writeGreeter(template: string, bundlesDir: string, label: string): Promise<void> {
-  const tmp = path.join(bundlesDir, `.greeter-${label}`);
+/** Fills a staging folder with `fill`, then swaps it in as bundle `name` with one rename. */
+async function swapIn(bundlesDir: string, name: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  const tmp = path.join(bundlesDir, `.${name}-next`);
+  await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
-  for (const f of await readdir(template)) if (f !== "gridiron.json") await copyFile(path.join(template, f), path.join(tmp, f));
-  const manifest = JSON.parse(await readFile(path.join(template, "gridiron.json"), "utf8")) as Record<string, unknown> & { vars?: Record<string, string> };
-  manifest.vars = { ...manifest.vars, GREETING: label };
-  manifest.rollout = POLICY;
-  await writeFile(path.join(tmp, "gridiron.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-  const live = path.join(bundlesDir, "greeter");
-  const old = path.join(bundlesDir, `.greeter-old-${label}`);
+  await fill(tmp);
+  const live = path.join(bundlesDir, name);
+  const old = path.join(bundlesDir, `.${name}-old`);
   await rename(live, old).catch(() => undefined);
   await rename(tmp, live);
   await rm(old, { recursive: true, force: true });
 }
+
+async function copyBundle(template: string, dir: string, manifest: (m: Record<string, unknown>) => void): Promise<void> {
+  for (const f of await readdir(template)) if (f !== "gridiron.json") await copyFile(path.join(template, f), path.join(dir, f));
+  const json = JSON.parse(await readFile(path.join(template, "gridiron.json"), "utf8")) as Record<string, unknown>;
+  manifest(json);
+  await writeFile(path.join(dir, "gridiron.json"), `${JSON.stringify(json, null, 2)}\n`);
+}
+
+/** The template greeter as a new version (GREETING = label) with the ramp policy. */
+const writeGreeter = (template: string, bundlesDir: string, label: string) =>
+  swapIn(bundlesDir, "greeter", (dir) => copyBundle(template, dir, (m) => {
+    m.vars = { ...(m.vars as Record<string, string> | undefined), GREETING: label };
+    m.rollout = POLICY;
+  }));
+
+/** The same bundle as Restate service GreeterTwin (its one `name: "Greeter"` renamed), never ramped. */
+const writeTwin = (template: string, bundlesDir: string) =>
+  swapIn(bundlesDir, "greeter-twin", async (dir) => {
+    await copyBundle(template, dir, (m) => {
+      m.name = "greeter-twin";
+      m.vars = { ...(m.vars as Record<string, string> | undefined), GREETING: "twin" };
+    });
+    const main = path.join(dir, "index.js");
+    const code = await readFile(main, "utf8");
+    if (code.split('name: "Greeter",').length !== 2) throw new Error(`${main}: expected one 'name: "Greeter",' to rename for the twin`);
+    await writeFile(main, code.replace('name: "Greeter",', 'name: "GreeterTwin",'));
+  });
