@@ -65,6 +65,7 @@ const PROFILES = {
 const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--density-sizes 1,10,100,1000] [--deploys N] [--mode loader|static]
                      [--density-parts mesh,direct]  density through Restate (a mesh, and the Node alternative) and/or workerd alone
                      [--loaded-max N]   the density section's --workerd-loaded-max (default: the daemon's)
+                     [--density-v8-flags=--a,--b]  V8 flags of the density section's workerd-alone cells (default: the daemon's)
                      [--cells N]        the demo mesh's --cells (default: the daemon's; greeter and counter then get a cell each)
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
@@ -91,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
+        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, "density-v8-flags": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -318,7 +319,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (only.has("density")) {
       await section("6. density", async () => {
-        results.density = await measureDensity(root, cleanup, { ...profile.density, parts: densityParts, loadedMax, fetchAdapter: fetchAdapter as FetchAdapter, log });
+        results.density = await measureDensity(root, cleanup, { ...profile.density, parts: densityParts, loadedMax, v8Flags: values["density-v8-flags"]?.split(",").filter(Boolean), fetchAdapter: fetchAdapter as FetchAdapter, log });
       });
     }
     if (only.has("ramp")) {

@@ -50,6 +50,9 @@ export interface DirectStep {
   first: DirectRound;
   /** The same again: warm where a cell holds no more than loadedMax versions, cold otherwise. */
   second: DirectRound;
+  /** workerd compiled its bootstrap scripts from source in every isolate: its built-in compile cache did not match the V8 flags. */
+  bootstrapCacheRejected: boolean;
+  v8Flags?: string[];
 }
 
 export interface DirectResult {
@@ -68,6 +71,9 @@ export interface DirectOptions {
 }
 
 const INVOKE_BODY = Buffer.from(invocationRequestBody("density"));
+// What workerd logs when V8's flags differ from those its built-in bootstrap code cache was made
+// with (some heap flags count): each new isolate then compiles workerd's own scripts from source.
+const CACHE_REJECTED = "bootstrap compile cache failed its compatibility check";
 const round1 = (v: number) => Math.round(v * 10) / 10;
 
 interface Pool {
@@ -168,10 +174,13 @@ export async function measureDensityDirect(root: string, cleanup: Cleanup, o: Di
       const cells = Math.min(o.cells, n);
       const started = await startCells(root, pool, n, cells, o, privateKey, cleanup);
       try {
+        // The router's isolate is made by the first request; workerd's stderr keeps only its tail.
+        for (const w of started.cells) await http.request(`http://127.0.0.1:${w.port}/_gridiron/health`);
+        const bootstrapCacheRejected = started.cells.some((w) => w.stderr().includes(CACHE_REJECTED));
         const rest = await totalMemory(started.cells.map((w) => w.pid));
         const first = await round(http, pool, n, started.cells, privateKey);
         const second = await round(http, pool, n, started.cells, privateKey);
-        const step: DirectStep = { versions: n, cells, loadedMax: o.loadedMax ?? DEFAULT_LOADED_MAX, startMs: Math.round(started.startMs), rest, first, second };
+        const step: DirectStep = { versions: n, cells, loadedMax: o.loadedMax ?? DEFAULT_LOADED_MAX, startMs: Math.round(started.startMs), rest, first, second, bootstrapCacheRejected, v8Flags: o.v8Flags };
         out.steps.push(step);
         o.log(`  workerd alone, ${n} versions in ${cells} cell(s), at most ${step.loadedMax} loaded per cell: ${Math.round(rest.rssMb)} MB at start, ${Math.round(first.after.rssMb)} MB after a call to each ` +
           `(first calls p50 ${first.p50} / p99 ${first.p99} ms, ${first.failed} failed), ${Math.round(second.after.rssMb)} MB after a second round (p50 ${second.p50} / p99 ${second.p99} ms, ${second.failed} failed)`);

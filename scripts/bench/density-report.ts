@@ -70,6 +70,8 @@ function renderDirect(d: DensityResult, line: { first: number; each: number } | 
   const a = steps[0];
   const b = steps.at(-1);
   if (a && b && b.versions > a.versions) out.push(`   workerd alone: ${((b.first.after.rssMb - a.first.after.rssMb) / (b.versions - a.versions)).toFixed(1)} MB per further live version after a call to each (${a.versions} → ${b.versions}); a second round is cold wherever a cell holds more versions than it keeps loaded`);
+  if (steps.some((s) => s.v8Flags)) out.push(`   V8 flags: ${steps[0]!.v8Flags?.join(" ") ?? "the daemon's"}`);
+  if (steps.some((s) => s.bootstrapCacheRejected)) out.push("   note: workerd's bootstrap compile cache did not match these V8 flags, so every new isolate compiled workerd's own scripts from source");
   return out;
 }
 

@@ -80,6 +80,8 @@ export interface DensityOptions {
   parts: readonly DensityPart[];
   /** Versions a cell keeps loaded (--workerd-loaded-max); undefined: the daemon's default. */
   loadedMax?: number;
+  /** V8 flags of the workerd-alone part; undefined: the daemon's (build.ts V8_FLAGS). */
+  v8Flags?: string[];
   fetchAdapter: FetchAdapter;
   log: (line: string) => void;
 }
@@ -199,7 +201,7 @@ export async function measureDensity(root: string, cleanup: Cleanup, o: DensityO
   const files = await readdir(built.dir);
   out.bundle = `the greeter (${files.filter((f) => f !== "index.js.map").join(", ")}), one copy per version, each declaring its own Restate service`;
   if (o.parts.includes("mesh")) await throughRestate(root, cleanup, o, built.dir, out);
-  if (o.parts.includes("direct")) out.direct = await measureDensityDirect(root, cleanup, { sizes: o.sizes, cells: NODE_CELLS, loadedMax: o.loadedMax, template: built.dir, log: o.log });
+  if (o.parts.includes("direct")) out.direct = await measureDensityDirect(root, cleanup, { sizes: o.sizes, cells: NODE_CELLS, loadedMax: o.loadedMax, v8Flags: o.v8Flags, template: built.dir, log: o.log });
   return out;
 }
 
