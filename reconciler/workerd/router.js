@@ -122,8 +122,9 @@ function touch(key, entry, max) {
 // Every version is loaded behind a main module of ours that re-exports the bundle's main module and
 // adds one entrypoint: asked, it calls abortIsolate(), which takes the version's isolate out of the
 // Loader's map. Requests already in it run to their end (measured: a pending timer, a streamed
-// body); the next request for the version loads it afresh. workerd logs the aborted call as
-// "script terminated for unknown reasons".
+// body); the next request for the version loads it afresh. The abort runs after the entrypoint has
+// answered, in a waitUntil task: called in the request itself, it fails that request, and workerd
+// logs each unload as an error ("script terminated for unknown reasons").
 const MAIN_MODULE = "__gridiron_main__.js";
 const UNLOAD_ENTRYPOINT = "__gridironUnload";
 
@@ -135,7 +136,7 @@ function withUnloadEntrypoint(code) {
       'import { abortIsolate } from "cloudflare:workers";',
       `export * from ${main};`,
       `export { default } from ${main};`,
-      `export const ${UNLOAD_ENTRYPOINT} = { fetch() { abortIsolate("gridiron: version unloaded"); } };`,
+      `export const ${UNLOAD_ENTRYPOINT} = { fetch(request, env, ctx) { ctx.waitUntil(Promise.resolve().then(() => abortIsolate("gridiron: version unloaded"))); return new Response("unloading\\n"); } };`,
     ].join("\n"),
   };
   code.mainModule = MAIN_MODULE;
@@ -143,11 +144,11 @@ function withUnloadEntrypoint(code) {
 }
 
 async function unload(env, key, entry, why) {
-  console.log(`gridiron: unloading ${key}, ${why} (workerd reports it as "script terminated"); it loads again on its next request`);
+  console.log(`gridiron: unloading ${key}, ${why}; it loads again on its next request`);
   try {
     await env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry)).getEntrypoint(UNLOAD_ENTRYPOINT).fetch("http://gridiron/unload");
-  } catch {
-    // abortIsolate() ends the call it runs in: an error here is the unload done.
+  } catch (err) {
+    console.error(`gridiron: unloading ${key} failed: ${err?.message ?? err}`);
   }
 }
 
