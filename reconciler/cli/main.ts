@@ -10,7 +10,8 @@ import { isInvocationId } from "../restate/trouble.ts";
 import { print, printPlan, printResult, printStatus } from "./output.ts";
 import { OPTION_SPECS, apiUrl, resolveOptions, type Options } from "../node/options.ts";
 import type { PlanReport } from "../reconcile/status.ts";
-import type { ReconcileResult, Status } from "../reconcile/status.ts";
+import type { ReconcileResult, RolloutStatus, Status } from "../reconcile/status.ts";
+import { rolloutLines } from "./rollout-output.ts";
 import { daemon, up } from "./up.ts";
 import { resume, suspend } from "./suspend.ts";
 
@@ -96,11 +97,11 @@ const COMMANDS: Record<string, Command> = {
       const [action, service] = args;
       if (!service || (action !== "status" && action !== "promote" && action !== "abort")) throw new UsageError("usage: gridiron rollout status|promote|abort <service>");
       if (action === "status") {
-        const { body } = await callApi<{ rollouts: Record<string, unknown> }>(o, "GET", "/rollout");
+        const { body } = await callApi<{ rollouts: Record<string, RolloutStatus> }>(o, "GET", "/rollout");
         const r = body.rollouts[service];
         if (v.json) print(r ?? null);
-        else console.log(r ? JSON.stringify(r, null, 2) : `${service}: no rollout`);
-        return r ? 0 : 1;
+        else console.log(r ? `${service}\n${rolloutLines(r).join("\n")}` : `${service}: no rollout (a new version with a "rollout" policy in its gridiron.json starts one)`);
+        return 0;
       }
       const { status, body } = await callApi<ReconcileResult & { error?: { message: string } }>(o, "POST", "/rollout", { service, action });
       if (v.json) print(body);

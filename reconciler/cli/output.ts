@@ -5,6 +5,7 @@ import { hintOf } from "../core/errors.ts";
 import { troubleCheckLine, versionTroubleLines } from "./invocations-output.ts";
 import { cellHealthLine, degradedLine, poisonedLines } from "./faults-output.ts";
 import { meshSuspendedLine, resultSuspendedLine, serviceSuspendedLine } from "./suspend-output.ts";
+import { rolloutLines } from "./rollout-output.ts";
 import { revisionIsInformative } from "../source/source.ts";
 
 export function print(value: unknown): void {
@@ -70,6 +71,7 @@ export function printStatus(s: Status): void {
     if (degraded) console.log(degraded);
     const suspended = serviceSuspendedLine(svc);
     if (suspended) console.log(suspended);
+    if (svc.rollout) for (const line of rolloutLines(svc.rollout)) console.log(line);
     for (const v of svc.versions) {
       const extra = v.restateServices?.length ? `  [${v.restateServices.join(", ")}]` : "";
       console.log(`  ${v.state.padEnd(10)} ${v.version}${extra}${v.reason ? `  ${v.reason}` : ""}`);

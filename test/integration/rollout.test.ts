@@ -4,6 +4,7 @@
 // always throws is rolled back by itself and its retrying invocations complete on the old one;
 // a restart mid-rollout and abort by hand. One mesh, one service (test/fixtures/services/ramped), versions v1..v5.
 // Every step, abort and rollback also reaches a --notify-url receiver on loopback.
+import { spawnSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -13,7 +14,7 @@ import { buildService } from "../../reconciler/build/service.ts";
 import type { ReconcileResult, ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { rampPick } from "../../reconciler/restate/ramp.ts";
 import type { RolloutPolicy } from "../../reconciler/source/manifest.ts";
-import { REPO, allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { startNotifyReceiver, type NotifyReceiver } from "../helpers/notify-receiver.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
@@ -108,6 +109,12 @@ describe("progressive rollout", () => {
     v2 = s.rollout!.to;
     expect(s.rollout!.from).toBe(v1);
     expect(s.serving).toBe(v2);
+    // What an operator reads: `gridiron rollout status` and `gridiron status` show the ramp.
+    const cli = (...args: string[]) => spawnSync(process.execPath, [GRIDIRON_BIN, ...args], { cwd: REPO, env: meshEnv(dataDir, bundlesDir, ports), encoding: "utf8", timeout: 30_000 });
+    const rs = cli("rollout", "status", "ramped");
+    expect(rs.status, rs.stderr).toBe(0);
+    expect(rs.stdout).toContain(`rollout ${v1} → ${v2}: 50% of new calls to ${v2}`);
+    expect(cli("status").stdout).toMatch(new RegExp(`ramped .*\\n(.*\\n)*  rollout ${v1} → ${v2}: 50%`));
     await waitFor("the ramp's deploy notification", async () => events("deploy").find((e) => "version" in e && e.version === v2));
     expect(events("deploy").find((e) => "version" in e && e.version === v2)).toMatchObject({ from: v1, weight: 50 });
 
