@@ -44,6 +44,7 @@ export class Cells {
 
   constructor(d: CellsDeps, log?: Logger) {
     this.#mode = d.mode ?? "static";
+    log?.child({ component: "workerd-process" }).debug("workerd's bootstrap code cache is off under Gridiron's V8 flags (each new isolate compiles workerd's own scripts; docs/performance.md); its warning at every start is not logged");
     if (d.policy.identityKeys !== null) {
       log?.child({ component: "workerd-process" }).info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
     }

@@ -11,7 +11,8 @@
 // version it belongs to).
 //
 // Everything is forwarded as workerd wrote it, except a warning that is false where Gridiron
-// serves: a log full of false warnings teaches operators to ignore the true ones.
+// serves and one that Gridiron's own settings cause at every start: a log full of warnings
+// nobody can act on teaches operators to ignore the true ones.
 import { frameLocations, parseModuleSourceUrl } from "./stack.ts";
 
 /**
@@ -24,6 +25,14 @@ import { frameLocations, parseModuleSourceUrl } from "./stack.ts";
  */
 const SDK_UNSIGNED_WARNING = /^\[restate\]\[[^\]]*\] WARN: Accepting requests without validating request signatures\b/;
 
+/**
+ * workerd's warning, at every process start, that its built-in bootstrap code cache does not
+ * match the V8 flags: ours (V8_FLAGS in build.ts) change V8's flag hash, on purpose, for memory
+ * (docs/performance.md, Density). It is expected and says nothing an operator can act on;
+ * cells.ts says once at start, at debug level, that the cache is off.
+ */
+const BOOTSTRAP_CACHE_WARNING = /^workerd\/\S+: warning: NOSENTRY per-isolate bootstrap compile cache failed its compatibility check\b/;
+
 export interface OutputPolicy {
   /** The router verifies every request's Restate signature (request identity on). */
   routerVerifies: boolean;
@@ -31,6 +40,7 @@ export interface OutputPolicy {
 
 /** Whether one line of workerd's output goes to the log. */
 export function forwardLine(line: string, policy: OutputPolicy): boolean {
+  if (BOOTSTRAP_CACHE_WARNING.test(line)) return false;
   return !(policy.routerVerifies && SDK_UNSIGNED_WARNING.test(line));
 }
 

@@ -15,6 +15,8 @@ describe("forwardLine", () => {
     { name: "the text at ERROR level", line: "[restate][1970-01-01T00:00:00.000Z] ERROR: Accepting requests without validating request signatures", routerVerifies: true, forwarded: true },
     { name: "a workerd error", line: "workerd/server/server.c++:4381: error: Uncaught SyntaxError: Unexpected token", routerVerifies: true, forwarded: true },
     { name: "an empty line", line: "", routerVerifies: true, forwarded: true },
+    { name: "workerd's bootstrap cache warning (our V8 flags)", line: "workerd/api/per-isolate-bootstrap.c++:828: warning: NOSENTRY per-isolate bootstrap compile cache failed its compatibility check; scripts will be compiled from source; normalized = primordials; static_cast<int>(check) = 5", routerVerifies: false, forwarded: false },
+    { name: "another workerd warning", line: "workerd/io/worker.c++:1234: warning: NOSENTRY something else", routerVerifies: true, forwarded: true },
   ];
   it.each(cases)("$name → forwarded: $forwarded", ({ line, routerVerifies, forwarded }) => {
     expect(forwardLine(line, { routerVerifies })).toBe(forwarded);
