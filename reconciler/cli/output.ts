@@ -44,8 +44,7 @@ export function printPlan(p: PlanReport): void {
 export function printStatus(s: Status): void {
   console.log(`source   ${s.source.kind} ${s.source.location}${revisionIsInformative(s.source) ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
   console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
-  const loaded = s.workerd.retiredLoaded ? `, ${s.workerd.retiredLoaded} dropped version(s) still loaded` : "";
-  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode${loaded})`);
+  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode)`);
   for (const c of s.workerd.cells ?? []) {
     if (c.pid === undefined && c.versions.length === 0) continue;
     console.log(`  cell ${c.index}  ${c.url}  pid ${c.pid ?? "-"}  generation ${c.generation}  ${c.versions.length ? c.versions.join(", ") : "(empty)"}`);

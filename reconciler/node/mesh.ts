@@ -109,7 +109,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     const urls = cellUrls(o, Array.from({ length: cellCount }, (_, i) => sockets[i]?.port ?? o.workerdPort + i));
     const cells = new Cells({
       cells: urls.map((url, i) => ({ url, process: processes[i] })),
-      dataDir: o.dataDir, store, policy: workerdPolicy, mode: o.workerdMode, versionsDir: resolve(store.root), recycleAfter: o.workerdRecycleAfter,
+      dataDir: o.dataDir, store, policy: workerdPolicy, mode: o.workerdMode, versionsDir: resolve(store.root),
       routerSource: async () => (routerSource ??= await readFile(ROUTER_FILE, "utf8")),
     }, logger);
     cleanups.push(() => cells.stop());

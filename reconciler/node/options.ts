@@ -92,8 +92,6 @@ export interface Options {
   outbound: OutboundPolicy;
   /** loader: versions loaded at run time, deploys restart nothing (workerd --experimental); static: stable features only. */
   workerdMode: WorkerdMode;
-  /** Loader mode: dropped versions one workerd process may hold before it is replaced. */
-  workerdRecycleAfter: number;
   /** Loader mode: versions one workerd process keeps loaded; past it the least recently used is unloaded. */
   workerdLoadedMax: number;
   /** workerd refuses requests not signed with the mesh's Restate request identity key. */
@@ -162,9 +160,8 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "notifyUrl", flag: "notify-url", env: "GRIDIRON_NOTIFY_URL", default: () => "", doc: "http(s) URL that receives a signed JSON event for every deploy, rollout step and abort, rollback, failed version and invocation paused as poison (docs/operations.md#notifications); in a cluster the registrar sends registry events, each node its own" },
   { key: "notifySecretFile", flag: "notify-secret-file", env: "GRIDIRON_NOTIFY_SECRET_FILE", default: () => "", doc: "file holding the HMAC secret that signs each notification as X-Hub-Signature-256 (as GitHub signs POST /hooks/git); its own secret, not GRIDIRON_WEBHOOK_SECRET, because the receiver is another party than the git host; a file so a mounted Secret works; empty: notifications go unsigned" },
   { key: "workerdMode", flag: "workerd-mode", env: "GRIDIRON_WORKERD_MODE", default: () => "loader", doc: "loader: one workerd loads versions at run time, a deploy restarts nothing (uses workerd --experimental); static: every version compiled into the config, a new workerd per change (stable features only)" },
-  { key: "workerdRecycleAfter", flag: "workerd-recycle-after", env: "GRIDIRON_WORKERD_RECYCLE_AFTER", default: () => "16", doc: "loader mode: replace the workerd process once this many dropped versions stay loaded in it" },
   { key: "workerdLoadedMax", flag: "workerd-loaded-max", env: "GRIDIRON_WORKERD_LOADED_MAX", default: () => String(DEFAULT_LOADED_MAX), doc: "loader mode: versions each cell keeps loaded (a few MB each); past it the least recently used is unloaded and loads again on its next call, which then takes tens of ms (docs/performance.md#memory)" },
-  { key: "restateKeepAlive", flag: "restate-keep-alive", env: "GRIDIRON_RESTATE_KEEP_ALIVE", default: (o) => (o.workerdMode === "static" ? "false" : "true"), doc: "let Restate keep connections to workerd open (more throughput; an invocation may be retried when a workerd process is replaced, which loader mode does only to recycle); default true in loader mode, false in static" },
+  { key: "restateKeepAlive", flag: "restate-keep-alive", env: "GRIDIRON_RESTATE_KEEP_ALIVE", default: (o) => (o.workerdMode === "static" ? "false" : "true"), doc: "let Restate keep connections to workerd open (more throughput; an invocation may be retried when a workerd process is replaced, which loader mode does only after a crash or a cell's watchdog); default true in loader mode, false in static" },
   { key: "outbound", flag: "outbound", env: "GRIDIRON_OUTBOUND", default: () => "public", doc: "what bundle code may fetch(): public (no loopback/private addresses), none, or all" },
   { key: "requestIdentity", flag: "request-identity", env: "GRIDIRON_REQUEST_IDENTITY", default: () => "true", doc: "workerd accepts only requests signed by Restate with <data>/identity/private.pem (false: any caller)" },
   { key: "requireApiToken", flag: "require-api-token", env: "GRIDIRON_REQUIRE_API_TOKEN", default: (o) => (o.host === undefined || isLoopbackHost(o.host) ? "false" : "true"), doc: "the API wants Authorization: Bearer <data>/api-token (always on when --host is not loopback)" },
@@ -177,7 +174,7 @@ export const MAX_CELLS = 64;
 /** Cell limits below these would replace healthy cells (a probe a few ms late, a runtime's base RSS). */
 const CELL_LIMIT_MIN: Partial<Record<keyof Options, number>> = { cellHangMs: 500, cellHangMsMax: 500, cellMemoryMb: 32, cellMemoryMbMax: 32, workerdLoadedMax: 1 };
 
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "cellHangMs", "cellHangMsMax", "cellMemoryMb", "cellMemoryMbMax", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdRecycleAfter", "workerdLoadedMax"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "cellHangMs", "cellHangMsMax", "cellMemoryMb", "cellMemoryMbMax", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdLoadedMax"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};

@@ -127,8 +127,6 @@ export interface Status {
     pid?: number;
     generation: number;
     mode: "loader" | "static";
-    /** Loader mode: dropped versions still loaded in the serving processes (a recycle clears them). */
-    retiredLoaded?: number;
     /** The node's workerd processes (cells): a version's deployment URI names its cell. */
     cells?: CellStatus[];
   };

@@ -33,7 +33,6 @@ export interface CellsDeps {
   policy: WorkerdPolicy;
   mode?: WorkerdMode;
   versionsDir?: string;
-  recycleAfter?: number;
   routerSource: () => Promise<string>;
 }
 
@@ -61,7 +60,6 @@ export class Cells {
         policy: d.policy,
         mode: d.mode,
         versionsDir: d.versionsDir,
-        recycleAfter: d.recycleAfter,
         routerSource: d.routerSource,
       }),
     }));
@@ -100,20 +98,14 @@ export class Cells {
     return new Map(this.cells.flatMap((c) => (c.serving?.served ?? []).map((v) => [keyOf(v), c.index] as const)));
   }
 
-  /** Loader mode: dropped versions still loaded, over all cells. */
-  retiredLoaded(): number {
-    return this.cells.reduce((n, c) => n + (c.serving?.retiredLoaded() ?? 0), 0);
-  }
-
   /** The workerd part of status: cell 0 as "the" process (as before cells), and every cell. */
   status<H>(health: (cell: number) => H | undefined): {
-    url: string; pid?: number; generation: number; mode: WorkerdMode; retiredLoaded?: number;
+    url: string; pid?: number; generation: number; mode: WorkerdMode;
     cells: { index: number; url: string; pid?: number; generation: number; versions: string[]; health?: H }[];
   } {
     const cell0 = this.cells[0]!;
     return {
       url: cell0.url, pid: cell0.process?.pid, generation: cell0.process?.generation ?? 0, mode: this.mode,
-      ...(this.mode === "loader" ? { retiredLoaded: this.retiredLoaded() } : {}),
       cells: this.cells.map((c) => {
         const h = health(c.index);
         return { index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0, versions: (c.serving?.served ?? []).map(keyOf), ...(h ? { health: h } : {}) };

@@ -1,8 +1,7 @@
 // What workerd serves, and the one way to change it. The reconciler decides which versions serve;
 // this module makes workerd serve exactly those:
-// - loader mode: the live set changes in place over the serving generation's control socket,
-//   unless dropped versions have piled up in that process (the Worker Loader never unloads them),
-//   then a fresh generation takes over (a recycle);
+// - loader mode: the live set changes in place over the serving generation's control socket (the
+//   router unloads a version as it leaves the live set, so no fresh generation is needed for it);
 // - static mode: a new config with every live version compiled in, and a new generation.
 // Either way the config is written first (temp file + rename) and committed only once workerd took
 // it, so a crash restart always finds a complete config that matches what served last.
@@ -16,9 +15,6 @@ import type { ConfigFiles } from "./config-files.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
 import type { WorkerdProcess } from "./process.ts";
 
-/** Loader mode: dropped versions a generation may hold before it is replaced (their cost: docs/performance.md). */
-export const DEFAULT_RECYCLE_AFTER = 16;
-
 export interface ServingDeps {
   workerd: WorkerdProcess;
   configFiles: ConfigFiles;
@@ -28,23 +24,15 @@ export interface ServingDeps {
   mode?: WorkerdMode;
   /** Loader mode: the version store's root, which the router reads module bytes from. */
   versionsDir?: string;
-  /** Loader mode: see DEFAULT_RECYCLE_AFTER. */
-  recycleAfter?: number;
   routerSource: () => Promise<string>;
 }
 
 export class Serving {
   readonly #d: ServingDeps;
   #served: VersionRef[] = [];
-  /** Loader mode: every version the serving generation has had in its live set. */
-  #loaded = new Set<string>();
 
   constructor(deps: ServingDeps) {
     this.#d = deps;
-    // A generation restarted after a crash has loaded nothing yet: no dropped version is in it.
-    deps.workerd.on("restart", () => {
-      this.#loaded = new Set(this.#served.map(keyOf));
-    });
   }
 
   get mode(): WorkerdMode {
@@ -56,26 +44,12 @@ export class Serving {
     return this.#served;
   }
 
-  /** Loader mode: dropped versions still loaded in the serving process. */
-  retiredLoaded(): number {
-    return this.#retiredAgainst(this.#served.map(keyOf));
-  }
-
-  /** Versions loaded in the serving process that are not among `keys`. */
-  #retiredAgainst(keys: readonly string[]): number {
-    const live = new Set(keys);
-    let n = 0;
-    for (const k of this.#loaded) if (!live.has(k)) n++;
-    return n;
-  }
-
   /** Starts the first generation serving `refs`; returns the port it listens on. */
   async start(refs: VersionRef[]): Promise<number> {
     const { path } = await this.#writeConfig(refs, new Map());
     const { port } = await this.#d.workerd.start(path);
     await this.#d.configFiles.commit(path);
     this.#served = refs;
-    this.#loaded = new Set(refs.map(keyOf));
     return port;
   }
 
@@ -89,11 +63,10 @@ export class Serving {
     const t0 = performance.now();
     const loader = this.mode === "loader";
     const keys = serve.map(keyOf);
-    const retired = this.#retiredAgainst(keys);
     // Started at all (a crashed generation awaiting its restart counts: update() then only
     // changes the config the restart will read, and swap() launches the replacement itself).
     const started = this.#d.workerd.configPath !== undefined;
-    const inPlace = loader && started && retired < (this.#d.recycleAfter ?? DEFAULT_RECYCLE_AFTER);
+    const inPlace = loader && started;
     const { path, live } = await this.#writeConfig(serve, candidates);
     fault("after-config-write");
     try {
@@ -104,7 +77,6 @@ export class Serving {
         fault("after-swap");
         await this.#d.configFiles.commit(path);
         this.#served = serve;
-        for (const k of keys) this.#loaded.add(k);
         log.info({ versions: serve.length, serving: keys, updateMs: ms, ms: Math.round(performance.now() - t0) }, "workerd live set updated");
         return;
       }
@@ -112,8 +84,7 @@ export class Serving {
       fault("after-swap");
       await this.#d.configFiles.commit(path);
       this.#served = serve;
-      this.#loaded = new Set(keys);
-      log.info({ versions: serve.length, serving: keys, handoverMs: ms, ms: Math.round(performance.now() - t0), ...(loader ? { recycled: retired } : {}) }, "workerd config swapped");
+      log.info({ versions: serve.length, serving: keys, handoverMs: ms, ms: Math.round(performance.now() - t0) }, "workerd config swapped");
     } catch (err) {
       await this.#d.configFiles.discard(path);
       throw err;

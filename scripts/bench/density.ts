@@ -7,7 +7,7 @@
 // the RSS of every workerd process (cell) once the versions are registered (Restate's discovery
 // has loaded each one), after one greet to each, and the first call to versions that are not
 // loaded: every cell is SIGKILLed, the supervisor starts fresh generations with the same live set
-// (what a crash restart or a recycle starts) and a sample of versions is called once each through
+// (what a crash restart starts) and a sample of versions is called once each through
 // Restate ingress. Node: 1 and 10 processes of density-node.mjs, each registered with the same
 // restate-server, RSS at rest and after one call each; other sizes are extrapolated linearly.
 // Then workerd alone, without Restate, at every size (density-direct.ts): registering a thousand

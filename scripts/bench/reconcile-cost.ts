@@ -33,7 +33,7 @@ export interface SizeResult {
   /** workerd RSS (MB) after the last one-change pass. */
   workerdRssMb?: number;
   /**
-   * Loader mode: a fresh generation with this live set (what a recycle or a crash restart starts):
+   * Loader mode: a fresh generation with this live set (what a crash restart starts):
    * spawn → listening, then the first and a second GET /discover of one version (cold load, warm).
    */
   freshGeneration?: { startMs: number; coldMs: number; warmMs: number };
@@ -170,7 +170,7 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
 
 /**
  * Loader mode: starts a scratch workerd with the loader config of every stored version (as a
- * recycle would), times it until it listens, then one version's first /discover (its code read
+ * crash restart would), times it until it listens, then one version's first /discover (its code read
  * from the store and loaded) and a second one. Request identity off: nobody signs these.
  */
 async function measureFreshGeneration(mesh: BenchMesh, cleanup: Cleanup): Promise<{ startMs: number; coldMs: number; warmMs: number }> {

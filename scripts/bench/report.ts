@@ -284,7 +284,7 @@ export function renderReport(r: BenchResults): string {
     out.push("    wd serve: loader mode, the live-set update of the running workerd; static mode, a new generation with every live version, until it listens)");
     const fresh = c.sizes.filter((s) => s.freshGeneration);
     if (fresh.length) {
-      out.push("   loader mode, a fresh generation with the whole live set (what a recycle or a crash restart starts; versions load on first call):");
+      out.push("   loader mode, a fresh generation with the whole live set (what a crash restart starts; versions load on first call):");
       out.push(table(["versions live", "start-up ms", "first call ms (cold load)", "second call ms"],
         fresh.map((s) => [String(s.versions), ms(s.freshGeneration!.startMs), ms(s.freshGeneration!.coldMs), s.freshGeneration!.warmMs.toFixed(1)])));
     }

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { resolveOptions } from "../../reconciler/node/options.ts";
 
 describe("workerd mode options", () => {
-  it("loader is the default, with keep-alive to workerd and recycling after 16 dropped versions", () => {
-    expect(resolveOptions({}, {}, "/tmp")).toMatchObject({ workerdMode: "loader", restateKeepAlive: true, workerdRecycleAfter: 16 });
+  it("loader is the default, with keep-alive to workerd", () => {
+    expect(resolveOptions({}, {}, "/tmp")).toMatchObject({ workerdMode: "loader", restateKeepAlive: true });
   });
 
   it("static mode defaults to Connection: close; an explicit keep-alive choice wins either way", () => {
@@ -12,9 +12,9 @@ describe("workerd mode options", () => {
     expect(resolveOptions({ "restate-keep-alive": "false" }, {}, "/tmp")).toMatchObject({ workerdMode: "loader", restateKeepAlive: false });
   });
 
-  it("refuses an unknown mode and a recycle threshold that is not a number", () => {
+  it("refuses an unknown mode and a loaded-versions bound that is not a number", () => {
     expect(() => resolveOptions({ "workerd-mode": "dynamic" }, {}, "/tmp")).toThrow(/--workerd-mode \/ GRIDIRON_WORKERD_MODE: expected loader or static/);
-    expect(() => resolveOptions({ "workerd-recycle-after": "lots" }, {}, "/tmp")).toThrow(/workerd-recycle-after/);
+    expect(() => resolveOptions({ "workerd-loaded-max": "lots" }, {}, "/tmp")).toThrow(/workerd-loaded-max/);
   });
 
   it("takes the registrar lock from Restate unless told to use a Kubernetes Lease", () => {
