@@ -52,7 +52,11 @@ export function buildStatus(input: StatusInput): Status {
   const services: ServiceStatus[] = [];
   for (const service of [...names].sort()) {
     const deps = (g?.deployments ?? []).filter((d) => d.service === service).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-    const serving = deps.find((d) => (d.latestFor?.length ?? 0) > 0)?.version;
+    const latest = deps.find((d) => (d.latestFor?.length ?? 0) > 0);
+    const serving = latest?.version;
+    // While a ramp is latest, its old version takes the rest of the new calls through it, though
+    // its own deployment drains like any replaced version's.
+    const ramp = latest?.ramp && served.has(`${service}/${latest.ramp.from}`) ? latest.ramp : undefined;
     const desired = g?.desired.get(service)?.spec.version;
     const rows = new Map<string, VersionStatus>();
     for (const d of deps) {
@@ -93,6 +97,15 @@ export function buildStatus(input: StatusInput): Status {
     for (const [key, e] of input.failedVersions) {
       const [svc, version] = key.split("/") as [string, string];
       if (svc === service) rows.set(version, { version, state: "failed", reason: e.message });
+    }
+    if (ramp) {
+      const old = rows.get(ramp.from);
+      const share = `the ramp sends it ${100 - ramp.weight}% of new calls`;
+      // Its own deployment's drain (if it still runs) is said after the share it serves.
+      const own = old && old.state !== "stored" && old.reason ? `; its own deployment: ${old.reason}` : "";
+      rows.set(ramp.from, { ...(old ?? { version: ramp.from }), state: "serving", reason: `${share}${own}` });
+      const now = rows.get(ramp.to);
+      if (now?.state === "serving") rows.set(ramp.to, { ...now, reason: `the ramp sends it ${ramp.weight}% of new calls` });
     }
     const error = input.serviceErrors.get(service);
     const drainingRows = [...rows.values()].filter((r) => r.state === "draining" || r.state === "stuck");
