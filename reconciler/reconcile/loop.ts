@@ -179,6 +179,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     log.debug({ trigger }, "reconcile pass started");
     let draining = false;
     let pollMs: number | undefined;
+    // What the early follow-up pass is for, as its trigger says in history and logs.
+    let polling = "drain";
     try {
       await this.#router();
       // A registrar acts on what every Ready node serves, and only while it holds the lock.
@@ -247,7 +249,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const rolled = (this.#d.role ?? "all") === "node" ? undefined : await this.#rollouts.tick(last, this.#d.cells.urls, (s) => mayRegister(s) && !suspended.has(s), result, log);
       if (rolled?.changed) last = await refreshed({ ...this.#d, cellUrls: this.#d.cells.urls }, last).catch(() => last);
       const judged = [...last.desired.keys()].some((s) => !suspended.has(s) && latestOf(last.deployments, s)?.ramp);
-      if (rolled?.active && judged) [draining, pollMs] = [true, Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS)];
+      if (rolled?.active && judged) [draining, pollMs, polling] = [true, Math.min(pollMs ?? this.#life.drainPollMs, ROLLOUT_POLL_MS), "rollout"];
       // An abort pinned the old version: the next pass makes it latest again, now.
       if (rolled?.again) void this.reconcile("rollout-abort");
       this.#last = { o: last, plan: applied.plan, at: result.startedAt };
@@ -269,7 +271,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.#failures = retry ? this.#failures + 1 : 0;
       // Conditions flip when a pass observes them, so their `since` is this pass's time.
       recordConditions(this.#conditions, this.#statusAt(result.startedAt));
-      this.#scheduleFollowUp(draining, retry, pollMs);
+      this.#scheduleFollowUp(draining, retry, pollMs, polling);
       this.emit("pass", result);
     }
     return result;
@@ -279,7 +281,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    * The next pass comes early when something is draining (to notice the drain end and the grace
    * expiry) or when this one failed for a reason that may pass by itself (backoff 0.5 s → 30 s).
    */
-  #scheduleFollowUp(draining: boolean, retry: boolean, pollMs = this.#life.drainPollMs): void {
+  #scheduleFollowUp(draining: boolean, retry: boolean, pollMs = this.#life.drainPollMs, polling = "drain"): void {
     clearTimeout(this.#followUp);
     this.#followUp = undefined;
     if ((!draining && !retry) || this.#closed) return;
@@ -288,7 +290,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const drainDelay = draining ? Math.min(pollMs, nextRemoval - now) : Infinity;
     const retryDelay = retry ? Math.min(30_000, 500 * 2 ** Math.min(this.#failures - 1, 6)) : Infinity;
     const delay = Math.max(50, Math.min(drainDelay, retryDelay));
-    this.#followUp = setTimeout(() => void this.reconcile(retry && retryDelay <= drainDelay ? "retry" : "drain"), delay);
+    this.#followUp = setTimeout(() => void this.reconcile(retry && retryDelay <= drainDelay ? "retry" : polling), delay);
     this.#followUp.unref();
   }
 
