@@ -23,7 +23,7 @@ import { gate, outcomeOf, retries, type Gate, type Probe } from "./gate.ts";
 import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
 import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
 import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
-import { buildPlanReport, buildStatus, recordConditions, type ConditionMemory } from "./status-view.ts";
+import { buildPlanReport, buildStatus, recordConditions, recordPass, type ConditionMemory } from "./status-view.ts";
 import { DEFAULT_LIFECYCLE, type LifecycleOptions, type ReconcilerDeps } from "./deps.ts";
 import type { PlanReport, ReconcileResult, Status } from "./status.ts";
 import { RegistrarTurn } from "./registrar.ts";
@@ -261,8 +261,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     } finally {
       result.durationMs = Math.round(performance.now() - started);
       result.outcome = outcomeOf(result);
-      this.#history.unshift(result);
-      this.#history.length = Math.min(this.#history.length, HISTORY);
+      recordPass(this.#history, result, HISTORY);
       // A rejection the last pass reported already is not news: every resync would repeat it.
       const news = result.errors.some((e) => !e.repeated);
       const level = news ? "warn" : result.actions.length > 0 ? "info" : "debug";

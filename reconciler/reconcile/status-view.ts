@@ -179,3 +179,18 @@ export function buildPlanReport(o: Observation, probes: ReadonlyMap<string, Prob
   const { timers: _timers, ...plan } = p;
   return { revision: o.revision, plan, checks, invalid: [...o.errors].map(([service, e]) => ({ service, code: e.code, message: e.message })) };
 }
+
+/** A pass that only polled (a drain's end, a rollout's step) and found nothing to do. */
+const quietPoll = (r: ReconcileResult) => r.outcome === "noop" && (r.trigger === "drain" || r.trigger === "rollout") && !r.rollouts?.length;
+
+/**
+ * Adds a pass to the history, newest first, at most `max` kept. A quiet poll replaces the quiet
+ * poll of the same kind just before it, so a rollout polled every second or a long drain does
+ * not push every pass that did something out of the history.
+ */
+export function recordPass(history: ReconcileResult[], result: ReconcileResult, max: number): void {
+  const last = history[0];
+  if (last && quietPoll(result) && quietPoll(last) && last.trigger === result.trigger) history[0] = result;
+  else history.unshift(result);
+  history.length = Math.min(history.length, max);
+}
