@@ -103,7 +103,8 @@ export function buildStatus(input: StatusInput): Status {
       const share = `the ramp sends it ${100 - ramp.weight}% of new calls`;
       // Its own deployment's drain (if it still runs) is said after the share it serves.
       const own = old && old.state !== "stored" && old.reason ? `; its own deployment: ${old.reason}` : "";
-      rows.set(ramp.from, { ...(old ?? { version: ramp.from }), state: "serving", reason: `${share}${own}` });
+      // The ramp is registered only when both versions have the same handlers (rollouts.ts).
+      rows.set(ramp.from, { restateServices: latest!.restateServices, ...(old ?? { version: ramp.from }), state: "serving", reason: `${share}${own}` });
       const now = rows.get(ramp.to);
       if (now?.state === "serving") rows.set(ramp.to, { ...now, reason: `the ramp sends it ${ramp.weight}% of new calls` });
     }

@@ -32,13 +32,13 @@ function input(o: { ownOldDeployment: boolean; served: string[] }): StatusInput 
   };
 }
 
-const versions = (s: ReturnType<typeof buildStatus>) => Object.fromEntries(s.services[0]!.versions.map((v) => [v.version, { state: v.state, reason: v.reason }]));
+const versions = (s: ReturnType<typeof buildStatus>) => Object.fromEntries(s.services[0]!.versions.map((v) => [v.version, { state: v.state, reason: v.reason, ...(v.state === "serving" ? { restateServices: v.restateServices } : {}) }]));
 
 describe("buildStatus while a ramp is latest", () => {
   it("the old version's own deployment drained away: it is serving its share, not merely stored", () => {
     expect(versions(buildStatus(input({ ownOldDeployment: false, served: ["v-1", "v-2"] })))).toEqual({
-      "v-2": { state: "serving", reason: "the ramp sends it 25% of new calls" },
-      "v-1": { state: "serving", reason: "the ramp sends it 75% of new calls" },
+      "v-2": { state: "serving", reason: "the ramp sends it 25% of new calls", restateServices: ["Greeter"] },
+      "v-1": { state: "serving", reason: "the ramp sends it 75% of new calls", restateServices: ["Greeter"] },
     });
   });
 
