@@ -1,9 +1,8 @@
 // Rollback pins: `gridiron rollback` makes an older stored version the desired one for a service,
 // overriding the source until the source itself moves on (its version for that service changes),
 // so a rollback is instant, needs no rebuild, and is not undone by the next level-triggered pass.
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../core/atomic-write.ts";
+import { join } from "node:path";
+import { JsonMapFile } from "./json-map-file.ts";
 
 export interface Pin {
   version: string;
@@ -23,37 +22,8 @@ export interface PinStore {
   delete(service: string): Promise<void>;
 }
 
-export class Pins implements PinStore {
-  readonly #file: string;
-  #pins = new Map<string, Pin>();
-
+export class Pins extends JsonMapFile<Pin> implements PinStore {
   constructor(dataDir: string) {
-    this.#file = join(dataDir, "pins.json");
-  }
-
-  async load(): Promise<void> {
-    try {
-      this.#pins = new Map(Object.entries(JSON.parse(await readFile(this.#file, "utf8")) as Record<string, Pin>));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-  }
-
-  entries(): [string, Pin][] {
-    return [...this.#pins];
-  }
-
-  async set(service: string, pin: Pin): Promise<void> {
-    this.#pins.set(service, pin);
-    await this.#save();
-  }
-
-  async delete(service: string): Promise<void> {
-    if (this.#pins.delete(service)) await this.#save();
-  }
-
-  async #save(): Promise<void> {
-    await mkdir(dirname(this.#file), { recursive: true });
-    await writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#pins), null, 2));
+    super(join(dataDir, "pins.json"), (value) => new Map(Object.entries(value as Record<string, Pin>)), "fix it or delete it to drop every rollback pin");
   }
 }

@@ -2,9 +2,8 @@
 // (or, without a service, anything at all) until `gridiron resume`. They outlive a restart, so
 // they are kept like rollback pins: a file in the data dir on one machine, Restate in a cluster
 // (node/cluster-suspensions.ts), so that the registrar and every node hold back the same services.
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../core/atomic-write.ts";
+import { join } from "node:path";
+import { JsonMapFile } from "./json-map-file.ts";
 
 /** The key of a suspension of the whole mesh (no service name can be "*"). */
 export const MESH = "*";
@@ -41,44 +40,8 @@ export function parseSuspensions(value: unknown): Map<string, Suspension> {
   return out;
 }
 
-export class Suspensions implements SuspensionStore {
-  readonly #file: string;
-  #all = new Map<string, Suspension>();
-
+export class Suspensions extends JsonMapFile<Suspension> implements SuspensionStore {
   constructor(dataDir: string) {
-    this.#file = join(dataDir, SUSPENSIONS_FILE);
-  }
-
-  async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.#file, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      return;
-    }
-    try {
-      this.#all = parseSuspensions(JSON.parse(text));
-    } catch (err) {
-      throw new Error(`${this.#file} is not JSON (${(err as Error).message}); fix it or delete it to resume everything`);
-    }
-  }
-
-  entries(): [string, Suspension][] {
-    return [...this.#all];
-  }
-
-  async set(scope: string, s: Suspension): Promise<void> {
-    this.#all.set(scope, s);
-    await this.#save();
-  }
-
-  async delete(scope: string): Promise<void> {
-    if (this.#all.delete(scope)) await this.#save();
-  }
-
-  async #save(): Promise<void> {
-    await mkdir(dirname(this.#file), { recursive: true });
-    await writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#all), null, 2));
+    super(join(dataDir, SUSPENSIONS_FILE), parseSuspensions, "fix it or delete it to resume everything");
   }
 }
