@@ -3,6 +3,7 @@
 // operator asked. Any of them may write (`gridiron suspend` goes to one node's API). A failed read
 // keeps what was read last: a Restate hiccup must not lift a suspension.
 import type { HttpClient } from "../core/http-client.ts";
+import { callSystemObject } from "./cluster.ts";
 import { parseSuspensions, type Suspension, type SuspensionStore } from "../store/suspensions.ts";
 
 const OBJECT = "GridironSuspensions";
@@ -40,8 +41,6 @@ export class RestateSuspensions implements SuspensionStore {
   }
 
   #call(handler: string, body: unknown) {
-    return this.#http.request(`${this.#ingressUrl}/${OBJECT}/${KEY}/${handler}`, {
-      method: "POST", headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: 5000,
-    });
+    return callSystemObject(this.#http, this.#ingressUrl, OBJECT, KEY, handler, body);
   }
 }

@@ -22,6 +22,16 @@ const PINS_OBJECT = "GridironPins";
 const PINS_KEY = "cluster";
 const SYSTEM_SERVICES = fileURLToPath(new URL("../build/system/", import.meta.url));
 
+/** One handler call on a Gridiron system object (lock, pins, suspensions) through Restate's ingress. */
+export function callSystemObject(http: HttpClient, ingressUrl: string, object: string, key: string, handler: string, body?: unknown) {
+  return http.request(`${ingressUrl}/${object}/${key}/${handler}`, {
+    method: "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    timeoutMs: 5000,
+  });
+}
+
 /**
  * Builds the system bundle (lock and pins) into `<dataDir>/system/`. The build is deterministic, so every node of
  * one checkout gets the same bytes and the same version id.
@@ -67,6 +77,15 @@ export async function expandNodes(entry: string): Promise<string[]> {
   return addrs.map((a) => `${url.protocol}//${a.family === 6 ? `[${a.address}]` : a.address}${url.port ? `:${url.port}` : ""}`);
 }
 
+/** A registrar's name in the lock when --node-name gives none: unique per process. */
+export const defaultHolder = (): string => `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+
+/** Logs a registrar lock's change of holder, or of whether this registrar (`me`) holds it. */
+export function logLockChange(log: Logger, prev: LockState, next: LockState, me: string): void {
+  if (next.held === prev.held && next.holder === prev.holder) return;
+  log.info({ holder: next.holder ?? null, me, held: next.held }, next.held ? "registrar lock held: this registrar acts" : "registrar lock not held: standing by");
+}
+
 /**
  * The registrar lock, through Restate's ingress. Renewed in the background at a third of its
  * lease, so a registrar that dies is replaced within one lease.
@@ -86,7 +105,7 @@ export class RegistrarLock {
     this.#ttlMs = o.ttlMs;
     this.#http = o.http;
     this.#log = o.logger.child({ component: "registrar" });
-    this.holder = o.holder ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.holder = o.holder ?? defaultHolder();
   }
 
   start(): void {
@@ -133,16 +152,12 @@ export class RegistrarLock {
   }
 
   #set(next: LockState): void {
-    if (next.held !== this.#state.held || next.holder !== this.#state.holder) {
-      this.#log.info({ holder: next.holder ?? null, me: this.holder, held: next.held }, next.held ? "registrar lock held: this registrar acts" : "registrar lock not held: standing by");
-    }
+    logLockChange(this.#log, this.#state, next, this.holder);
     this.#state = next;
   }
 
   #call(handler: string, body: unknown) {
-    return this.#http.request(`${this.#ingressUrl}/${LOCK_OBJECT}/${LOCK_KEY}/${handler}`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs: 5000,
-    });
+    return callSystemObject(this.#http, this.#ingressUrl, LOCK_OBJECT, LOCK_KEY, handler, body);
   }
 }
 
@@ -184,8 +199,6 @@ export class RestatePins implements PinStore {
   }
 
   #call(handler: string, body: unknown) {
-    return this.#http.request(`${this.#ingressUrl}/${PINS_OBJECT}/${PINS_KEY}/${handler}`, {
-      method: "POST", headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: 5000,
-    });
+    return callSystemObject(this.#http, this.#ingressUrl, PINS_OBJECT, PINS_KEY, handler, body);
   }
 }

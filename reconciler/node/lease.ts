@@ -6,11 +6,9 @@
 // Expiry is judged on our own clock: a Lease is free once we have seen the same record, unchanged,
 // for longer than its duration (as client-go does), never by comparing its renewTime with our
 // clock, which may be skewed from the holder's.
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { LockState } from "../reconcile/deps.ts";
-import { SYSTEM_BUNDLE } from "./cluster.ts";
+import { SYSTEM_BUNDLE, defaultHolder, logLockChange } from "./cluster.ts";
 
 /** What Gridiron reads and writes of a Lease. */
 export interface LeaseRecord {
@@ -79,7 +77,7 @@ export class LeaseLock {
     this.#what = o.what ?? "lease";
     this.#log = o.logger.child({ component: "registrar", lease: this.#what });
     this.#now = o.now ?? Date.now;
-    this.holder = o.holder ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.holder = o.holder ?? defaultHolder();
   }
 
   start(): void {
@@ -143,9 +141,7 @@ export class LeaseLock {
   }
 
   #set(next: LockState): void {
-    if (next.held !== this.#state.held || next.holder !== this.#state.holder) {
-      this.#log.info({ holder: next.holder ?? null, me: this.holder, held: next.held }, next.held ? "registrar lease held: this registrar acts" : "registrar lease not held: standing by");
-    }
+    logLockChange(this.#log, this.#state, next, this.holder);
     this.#state = next;
   }
 }
