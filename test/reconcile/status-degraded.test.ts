@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { FaultRecord, type BlamedInvocation } from "../../reconciler/reconcile/poison.ts";
 import type { Observation } from "../../reconciler/reconcile/observe.ts";
 import { buildStatus, type StatusInput } from "../../reconciler/reconcile/status-view.ts";
+import { statusInput } from "../helpers/status-input.ts";
 
 const NOW = "2026-12-03T10:00:00.000Z";
 const spin: BlamedInvocation = { id: "inv_spin", service: "poison", version: "v-1", restateService: "Poison", handler: "spin", target: "Poison/spin" };
@@ -19,20 +20,7 @@ function input(faults?: FaultRecord): StatusInput {
     desired: new Map([["poison", { spec: { version: "v-1" } }], ["greeter", { spec: { version: "v-9" } }]]),
     stored: [],
   } as unknown as Observation;
-  return {
-    last: { o, plan: { actions: [] } as never },
-    now: NOW,
-    served: [{ service: "poison", version: "v-1" }, { service: "greeter", version: "v-9" }],
-    failedVersions: new Map(),
-    serviceErrors: new Map(),
-    pins: new Map(),
-    conditionMemory: new Map(),
-    source: { kind: "folder", location: "bundles" },
-    workerd: { url: "http://127.0.0.1:9080", generation: 1, mode: "loader" },
-    restate: { ingressUrl: "", adminUrl: "" },
-    history: [],
-    ...(faults ? { faults } : {}),
-  };
+  return statusInput({ observation: o, now: NOW, served: [{ service: "poison", version: "v-1" }, { service: "greeter", version: "v-9" }] }, faults ? { faults } : {});
 }
 
 const condition = (s: ReturnType<typeof buildStatus>, service: string, type: string) =>

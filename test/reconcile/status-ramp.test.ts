@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { Observation } from "../../reconciler/reconcile/observe.ts";
 import { buildStatus, type StatusInput } from "../../reconciler/reconcile/status-view.ts";
+import { statusInput } from "../helpers/status-input.ts";
 
 const NOW = "2026-12-03T10:00:00.000Z";
 
@@ -17,19 +18,12 @@ function input(o: { ownOldDeployment: boolean; served: string[] }): StatusInput 
     desired: new Map([["greeter", { spec: { version: "v-2" } }]]),
     stored: [{ spec: { service: "greeter", version: "v-1", digest: "d1" }, storedAt: "2026-12-03T09:00:00Z" }],
   } as unknown as Observation;
-  return {
-    last: { o: obs, plan: { actions: o.ownOldDeployment ? [{ type: "drain", service: "greeter", version: "v-1", deploymentId: "dp_v1", blocking: 0, invocations: [], stuck: false }] : [] } as never },
+  return statusInput({
+    observation: obs,
+    actions: o.ownOldDeployment ? [{ type: "drain", service: "greeter", version: "v-1", deploymentId: "dp_v1", blocking: 0, invocations: [], stuck: false }] : [],
     now: NOW,
     served: o.served.map((version) => ({ service: "greeter", version })),
-    failedVersions: new Map(),
-    serviceErrors: new Map(),
-    pins: new Map(),
-    conditionMemory: new Map(),
-    source: { kind: "folder", location: "bundles" },
-    workerd: { url: "http://127.0.0.1:9080", generation: 1, mode: "loader" },
-    restate: { ingressUrl: "", adminUrl: "" },
-    history: [],
-  };
+  });
 }
 
 const versions = (s: ReturnType<typeof buildStatus>) => Object.fromEntries(s.services[0]!.versions.map((v) => [v.version, { state: v.state, reason: v.reason, ...(v.state === "serving" ? { restateServices: v.restateServices } : {}) }]));
