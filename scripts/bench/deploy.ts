@@ -46,6 +46,14 @@ export interface Breakdown {
   visible?: number;
 }
 
+/** Copies a built bundle into `dir` (which exists) with its gridiron.json changed by `edit`. */
+export async function copyTemplate(template: string, dir: string, edit: (manifest: Record<string, unknown> & { vars?: Record<string, string> }) => void): Promise<void> {
+  for (const f of await readdir(template)) if (f !== "gridiron.json") await copyFile(path.join(template, f), path.join(dir, f));
+  const manifest = JSON.parse(await readFile(path.join(template, "gridiron.json"), "utf8")) as Record<string, unknown> & { vars?: Record<string, string> };
+  edit(manifest);
+  await writeFile(path.join(dir, "gridiron.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
 export class GreeterDeployer {
   readonly #mesh: BenchMesh;
   /** A built greeter bundle (reconciler/build/service.ts) used as the template. */
@@ -66,13 +74,10 @@ export class GreeterDeployer {
     const suffix = `${label}${n}-${randomBytes(4).toString("hex")}`;
     const tmp = path.join(bundles, `.greeter.bench-${suffix}`);
     await mkdir(tmp);
-    for (const f of await readdir(this.#template)) {
-      if (f !== "gridiron.json") await copyFile(path.join(this.#template, f), path.join(tmp, f));
-    }
     // The template's manifest with the new greeting (other vars, e.g. RESTATE_LOGGING, kept).
-    const manifest = JSON.parse(await readFile(path.join(this.#template, "gridiron.json"), "utf8")) as { vars?: Record<string, string> };
-    manifest.vars = { ...manifest.vars, GREETING: greeting };
-    await writeFile(path.join(tmp, "gridiron.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    await copyTemplate(this.#template, tmp, (m) => {
+      m.vars = { ...m.vars, GREETING: greeting };
+    });
     const old = path.join(bundles, `.greeter.old-${suffix}`);
     await rename(path.join(bundles, "greeter"), old);
     const writtenAt = Date.now();

@@ -5,11 +5,12 @@
 // reconciler/workerd/router.js), plain v2 (promoted), ramp v2→v3, plain v3. Each phase gives
 // Greeter's cell CPU per call over the twin's; the ramp's cost is that ratio in the ramp phases
 // over the ratio in the plain phases (which also cancels any difference between the two cells).
-import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { measureCpu, waitQuiet, type RoleOf } from "./cpu.ts";
+import { copyTemplate } from "./deploy.ts";
 import { failed } from "./deploys.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./mesh.ts";
@@ -145,26 +146,19 @@ async function swapIn(bundlesDir: string, name: string, fill: (dir: string) => P
   await rm(old, { recursive: true, force: true });
 }
 
-async function copyBundle(template: string, dir: string, manifest: (m: Record<string, unknown>) => void): Promise<void> {
-  for (const f of await readdir(template)) if (f !== "gridiron.json") await copyFile(path.join(template, f), path.join(dir, f));
-  const json = JSON.parse(await readFile(path.join(template, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  manifest(json);
-  await writeFile(path.join(dir, "gridiron.json"), `${JSON.stringify(json, null, 2)}\n`);
-}
-
 /** The template greeter as a new version (GREETING = label) with the ramp policy. */
 const writeGreeter = (template: string, bundlesDir: string, label: string) =>
-  swapIn(bundlesDir, "greeter", (dir) => copyBundle(template, dir, (m) => {
-    m.vars = { ...(m.vars as Record<string, string> | undefined), GREETING: label };
+  swapIn(bundlesDir, "greeter", (dir) => copyTemplate(template, dir, (m) => {
+    m.vars = { ...m.vars, GREETING: label };
     m.rollout = POLICY;
   }));
 
 /** The same bundle as Restate service GreeterTwin (its one `name: "Greeter"` renamed), never ramped. */
 const writeTwin = (template: string, bundlesDir: string) =>
   swapIn(bundlesDir, "greeter-twin", async (dir) => {
-    await copyBundle(template, dir, (m) => {
+    await copyTemplate(template, dir, (m) => {
       m.name = "greeter-twin";
-      m.vars = { ...(m.vars as Record<string, string> | undefined), GREETING: "twin" };
+      m.vars = { ...m.vars, GREETING: "twin" };
     });
     const main = path.join(dir, "index.js");
     const code = await readFile(main, "utf8");
