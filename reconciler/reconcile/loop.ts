@@ -4,14 +4,13 @@
 //   → gate (pure: what to leave alone) → plan (pure) → apply (effects, in order)
 //   → plan once more when the invocation query answers (drains and removals need it).
 // `gridiron plan` runs the same observe → gate → plan and stops there, so it cannot disagree with
-// a pass. Rollback and move run inside the queue too. Drains are followed up by timer.
+// a pass. Operator commands (operator-commands.ts) queue here too; drains are followed up by timer.
 import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { GridironError, asGridironError, isSourceError } from "../core/errors.ts";
 import { ourDeployments } from "../restate/deployments.ts";
-import { moveToLatest } from "../restate/in-flight.ts";
 import type { BundleCache } from "../source/bundle.ts";
 import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
@@ -20,7 +19,7 @@ import { ROUTER_FILE } from "../workerd/build.ts";
 import { DEPLOYMENT_HEADERS, applyPlan } from "./apply.ts";
 import { placeVersions } from "./placement.ts";
 import { gate, outcomeOf, retries, type Gate, type Probe } from "./gate.ts";
-import { observe, observeSource, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
+import { observe, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
 import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
 import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
 import { buildPlanReport, buildStatus, recordConditions, recordPass, type ConditionMemory } from "./status-view.ts";
@@ -31,11 +30,11 @@ import { probeNew, validateDeps } from "./probe.ts";
 import { ServiceErrors } from "./service-errors.ts";
 import { ROLLOUT_POLL_MS, Rollouts } from "./rollouts.ts";
 import { latestOf } from "./rollout.ts";
+import { OperatorCommands, type Moved } from "./operator-commands.ts";
 import { SuspendControl, type Resumed, type Suspended, type SuspendRequest } from "./suspend.ts";
 import { Suspensions } from "../store/suspensions.ts";
 
 export type { LifecycleOptions, ReconcilerDeps };
-
 
 const HISTORY = 10;
 
@@ -77,6 +76,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #conditions: ConditionMemory = new Map();
   /** `gridiron suspend|resume`: what a pass must freeze (reconcile/suspend.ts). */
   readonly #suspend: SuspendControl;
+  readonly #commands: OperatorCommands;
 
   constructor(deps: ReconcilerDeps) {
     super();
@@ -88,6 +88,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#pins = deps.pins ?? new Pins(deps.dataDir);
     this.#suspend = new SuspendControl(deps.suspensions ?? new Suspensions(deps.dataDir), new Set((deps.system ?? []).map((b) => b.spec.service)), this.#log);
     this.#rollouts = new Rollouts({ admin: deps.admin, pins: this.#pins, headers: deps.restateKeepAlive ? undefined : DEPLOYMENT_HEADERS });
+    this.#commands = new OperatorCommands({
+      deps, log: this.#log, queue: this.#queue, pins: this.#pins, bundles: this.#bundles, failedVersions: this.#failedVersions,
+      registrar: this.#registrar, rollouts: this.#rollouts, suspend: this.#suspend,
+      last: () => this.#last?.o, status: () => this.status(), pass: (t) => this.#pass(t), reconcile: (t) => this.reconcile(t),
+    });
   }
 
   async #router(): Promise<string> {
@@ -293,74 +298,26 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.#followUp.unref();
   }
 
-  /**
-   * Pins `version` (default: the newest stored version other than the one serving) and runs a
-   * pass, inside the queue: the source is read by one pass at a time.
-   */
-  async rollback(service: string, version?: string, opts: { breaking?: boolean } = {}): Promise<ReconcileResult> {
-    return this.#queue.add(async () => {
-      this.#suspend.refuse(service, "rollback");
-      const stored = (await this.#d.store.list()).filter((s) => s.spec.service === service).sort((a, b) => (a.storedAt < b.storedAt ? 1 : -1));
-      const serving = this.status().services.find((s) => s.service === service)?.serving;
-      const target = version ?? stored.find((s) => s.spec.version !== serving && !this.#failedVersions.has(keyOf(s.spec)))?.spec.version;
-      const list = stored.map((s) => s.spec.version).join(", ") || "none";
-      if (!target) throw new GridironError("ROLLBACK_NO_VERSION", `no stored version of "${service}" to roll back to (stored: ${list})`);
-      if (!stored.some((s) => s.spec.version === target)) {
-        throw new GridironError("ROLLBACK_NO_VERSION", `version ${target} of "${service}" is not in the store (stored: ${list}); retention may have removed it`);
-      }
-      const src = await observeSource({ source: this.#d.source, limits: this.#d.limits, bundles: this.#bundles, system: this.#d.system });
-      await this.#pins.set(service, { version: target, sourceVersion: src.sourceVersions.get(service) ?? null, breaking: opts.breaking ?? false, at: new Date().toISOString() });
-      this.#failedVersions.clear();
-      this.#log.info({ service, version: target }, "rollback pinned");
-      this.#registrar.pinned();
-      return this.#pass("rollback");
-    }) as Promise<ReconcileResult>;
+  // What an operator asks for (operator-commands.ts): each runs inside the queue, between passes.
+  /** Pins `version` (default: the newest stored version other than the one serving) and runs a pass. */
+  rollback(service: string, version?: string, opts?: { breaking?: boolean }): Promise<ReconcileResult> {
+    return this.#commands.rollback(service, version, opts);
   }
-
-  /**
-   * Pauses the invocations still pinned to a version's deployments and resumes them on the latest
-   * deployment. An explicit operator choice: Restate may fail an invocation whose journal the new
-   * code cannot replay.
-   */
-  async moveInvocations(service: string, version: string): Promise<{ moved: string[]; failed: { id: string; error: string }[] }> {
-    const out = await (this.#queue.add(async () => {
-      const deployments = (this.#last?.o.deployments ?? []).filter((d) => d.service === service && d.version === version);
-      const { moved, failed } = await moveToLatest(this.#d.admin, [...new Set(deployments.flatMap((d) => [...(d.blocking ?? [])]))].map((id) => ({ id })));
-      this.#log.info({ service, version, moved: moved.length, failed: failed.length }, "invocations moved to the latest deployment");
-      return { moved, failed };
-    }) as Promise<{ moved: string[]; failed: { id: string; error: string }[] }>);
-    void this.reconcile("move");
-    return out;
+  /** Resumes the invocations pinned to a version's deployments on the latest deployment. */
+  moveInvocations(service: string, version: string): Promise<Moved> {
+    return this.#commands.moveInvocations(service, version);
   }
-
-  /**
-   * An operator's promote (the new version takes every new call now) or abort (the old version
-   * does, as an automatic abort would) of a running rollout, applied by a pass.
-   */
-  async rollout(service: string, what: "promote" | "abort"): Promise<ReconcileResult> {
-    return this.#queue.add(async () => {
-      this.#suspend.refuse(service, `rollout ${what}`);
-      if (!this.#rollouts.ask(service, what, this.#last?.o)) throw new GridironError("ROLLOUT_NONE", `"${service}" has no rollout in progress (no ramp serves its new calls)`, { service });
-      return this.#pass(`rollout-${what}`);
-    }) as Promise<ReconcileResult>;
+  /** An operator's promote or abort of a running rollout, applied by a pass. */
+  rollout(service: string, what: "promote" | "abort"): Promise<ReconcileResult> {
+    return this.#commands.rollout(service, what);
   }
-
-  /**
-   * `gridiron suspend [<service>]`: from the next pass on, Gridiron changes nothing of the service
-   * (or of any service). Queued behind a running pass, so once it returns nothing more is applied.
-   */
-  async suspend(req: SuspendRequest): Promise<Suspended> {
-    return this.#queue.add(() => this.#suspend.suspend(req, this.status().services.map((s) => s.service))) as Promise<Suspended>;
+  /** `gridiron suspend [<service>]`: from the next pass on, nothing of it changes. */
+  suspend(req: SuspendRequest): Promise<Suspended> {
+    return this.#commands.suspend(req);
   }
-
   /** `gridiron resume [<service>]`: lifts the suspension and runs a pass that applies what waited. */
-  async resume(service: string | undefined): Promise<Resumed & { pass: ReconcileResult }> {
-    return this.#queue.add(async () => {
-      const resumed = await this.#suspend.resume(service);
-      this.#failedVersions.clear();
-      this.#registrar.pinned();
-      return { ...resumed, pass: await this.#pass("resume") };
-    }) as Promise<Resumed & { pass: ReconcileResult }>;
+  resume(service: string | undefined): Promise<Resumed & { pass: ReconcileResult }> {
+    return this.#commands.resume(service);
   }
 
   status(): Status {
