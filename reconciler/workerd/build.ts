@@ -98,6 +98,14 @@ export const LOADED_MAX_BINDING = "GRIDIRON_LOADED_MAX";
  */
 export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--initial-old-space-size=4"];
 
+/**
+ * Loader mode adds `gc` for the router, which runs a full GC in each loaded version once every so
+ * many requests (router.js, "Garbage collection by requests served"): workerd's per-request C++
+ * objects are freed only by a full GC, which V8 alone starts too late for them. Bundle code never
+ * sees `gc`: the module the router puts before every version's takes it away first.
+ */
+export const LOADER_V8_FLAGS: readonly string[] = [...V8_FLAGS, "--expose-gc"];
+
 export const workerServiceName = (service: string, version: string): string => `v/${service}/${version}`;
 export const routeName = (service: string, version: string): string => `${service}/${version}`;
 
@@ -246,7 +254,7 @@ export function buildLoaderConfig(specs: readonly BundleSpec[], routerSource: st
       // Address given per generation (`--socket-addr control=unix:…`), so each has its own.
       { name: CONTROL_SOCKET, http: {}, service: ROUTER_SERVICE, entrypoint: "control" },
     ],
-    v8Flags: [...V8_FLAGS],
+    v8Flags: [...LOADER_V8_FLAGS],
   };
 }
 

@@ -12,7 +12,8 @@
 // Loader mode also bounds what stays loaded: the Worker Loader keeps every version it loaded for the
 // life of the process, so past GRIDIRON_LOADED_MAX versions (build.ts; --workerd-loaded-max) the
 // least recently used one is unloaded (see unload below) and loads again on its next request. A
-// version that leaves the live set is unloaded at once.
+// version that leaves the live set is unloaded at once. And it runs a full garbage collection in each
+// loaded version, and in itself, once every so many requests (see "Garbage collection" below).
 //
 // Request identity: before anything reaches a bundle, the request must carry a JWT that Restate
 // signed with the mesh's key (`x-restate-signature-scheme: v1`, `x-restate-jwt-v1`), checked here
@@ -34,6 +35,7 @@ export default {
   async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path === "/_gridiron/health") return new Response("ok\n");
+    if (collect && routerCollector.due()) ctx.waitUntil(Promise.resolve().then(() => routerCollector.took(collectGarbage(collect, routerCollector.probing()))));
     const parts = path.split("/", 3);
     const denied = await checkIdentity(request, env, path, parts);
     if (denied) return new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } });
@@ -45,6 +47,7 @@ export default {
       const stub = env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry));
       const idle = touch(key, entry, env.GRIDIRON_LOADED_MAX);
       if (idle.length > 0) ctx.waitUntil(Promise.all(idle.map(([k, e]) => unload(env, k, e, "the least recently used of the loaded versions"))));
+      if (collect && collectorOf(key).due()) ctx.waitUntil(collectVersion(env, key, entry));
       return stub.getEntrypoint().fetch(request);
     }
     const target = parts.length === 3 && parts[2] !== "" ? env[`${parts[1]}/${parts[2]}`] : undefined;
@@ -71,17 +74,19 @@ function rampBucket(id) {
   return (h >>> 0) % 100;
 }
 
-// Loader mode's control entrypoint, reached only through the generation's own unix socket.
+// Loader mode's control entrypoint, reached only through the generation's own unix socket: PUT/GET
+// /live, and GET /collections (what the garbage collection below did, per loaded version).
 export const control = {
   async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
+    if (path === "/collections") return Response.json({ router: routerCollector.summary(), versions: Object.fromEntries([...collectors].map(([k, c]) => [k, c.summary()])) });
     if (path !== "/live") return new Response("not found\n", { status: 404 });
     if (request.method === "PUT") {
       const body = await request.json();
       if (typeof body !== "object" || body === null || Array.isArray(body)) return new Response("live set must be an object\n", { status: 400 });
       live = new Map(Object.entries(body));
       const dropped = [...loaded].filter(([k]) => !live.has(k));
-      for (const [k] of dropped) loaded.delete(k);
+      for (const [k] of dropped) forget(k);
       if (dropped.length > 0) ctx.waitUntil(Promise.all(dropped.map(([k, e]) => unload(env, k, e, "no longer live"))));
     }
     return Response.json([...liveSet(env).keys()]);
@@ -106,6 +111,11 @@ const LOADER_MODULE = {
 // Versions loaded in this process, least recently used first: key -> LiveEntry.
 const loaded = new Map();
 
+function forget(key) {
+  loaded.delete(key);
+  collectors.delete(key);
+}
+
 /** Marks `key` used; returns the versions past `max`, least recently used first, to unload. */
 function touch(key, entry, max) {
   loaded.delete(key);
@@ -113,34 +123,130 @@ function touch(key, entry, max) {
   const out = [];
   for (const [k, e] of loaded) {
     if (!(loaded.size > max)) break;
-    loaded.delete(k);
+    forget(k);
     out.push([k, e]);
   }
   return out;
 }
 
 // Every version is loaded behind a main module of ours that re-exports the bundle's main module and
-// adds one entrypoint: asked, it calls abortIsolate(), which takes the version's isolate out of the
-// Loader's map. Requests already in it run to their end (measured: a pending timer, a streamed
-// body); the next request for the version loads it afresh. The abort runs after the entrypoint has
-// answered, in a waitUntil task: called in the request itself, it fails that request, and workerd
-// logs each unload as an error ("script terminated for unknown reasons").
+// adds two entrypoints: the garbage collection's (below), and the unload's. Asked, the latter calls
+// abortIsolate(), which takes the version's isolate out of the Loader's map. Requests already in it
+// run to their end (measured: a pending timer, a streamed body); the next request for the version
+// loads it afresh. The abort runs after the entrypoint has answered, in a waitUntil task: called in
+// the request itself, it fails that request, and workerd logs each unload as an error ("script
+// terminated for unknown reasons").
 const MAIN_MODULE = "__gridiron_main__.js";
 const UNLOAD_ENTRYPOINT = "__gridironUnload";
 
-function withUnloadEntrypoint(code) {
+function withGridironEntrypoints(code) {
   if (MAIN_MODULE in code.modules) return code;
   const main = JSON.stringify(`./${code.mainModule}`);
+  code.modules[GC_MODULE] = { js: GC_MODULE_SOURCE };
   code.modules[MAIN_MODULE] = {
     js: [
+      // First, so it runs before the bundle's code and takes `gc` out of its sight.
+      `import { collectEntrypoint } from "./${GC_MODULE}";`,
       'import { abortIsolate } from "cloudflare:workers";',
       `export * from ${main};`,
       `export { default } from ${main};`,
+      `export const ${COLLECT_ENTRYPOINT} = collectEntrypoint;`,
       `export const ${UNLOAD_ENTRYPOINT} = { fetch(request, env, ctx) { ctx.waitUntil(Promise.resolve().then(() => abortIsolate("gridiron: version unloaded"))); return new Response("unloading\\n"); } };`,
     ].join("\n"),
   };
   code.mainModule = MAIN_MODULE;
   return code;
+}
+
+// Garbage collection by requests served (loader mode; build.ts gives it V8's --expose-gc). Every
+// request leaves C++ objects (headers, bodies, stream state) behind JS wrappers that only a full GC
+// frees, V8 does not count them when it decides when to collect, and workerd's allocator keeps the
+// pages they used for the life of the process: so the memory a cell holds is the peak of that
+// garbage. The router therefore runs a full GC in each loaded version, and in itself, once every
+// so many requests it served. How many follows what a collection costs there (a large live heap
+// takes long to mark), so that collecting stays within GC_BUDGET_US per request; the median of
+// the last few readings decides.
+const collect = typeof globalThis.gc === "function" ? globalThis.gc : undefined;
+if (collect) globalThis.gc = undefined;
+const GC_EVERY_MIN = 256;
+const GC_EVERY_MAX = 16384;
+const GC_BUDGET_US = 12;
+const GC_PROBE_EVERY = 8;
+const GC_MODULE = "__gridiron_gc__.js";
+const COLLECT_ENTRYPOINT = "__gridironCollect";
+
+class Collector {
+  count = 0;
+  every = GC_EVERY_MIN;
+  collections = 0;
+  readings = [];
+  /** Counts one request; true when a collection is due. */
+  due() {
+    if (++this.count < this.every) return false;
+    this.count = 0;
+    return true;
+  }
+  /** Whether the collection now due should also measure what marking costs (every GC_PROBE_EVERY-th). */
+  probing() {
+    return this.collections++ % GC_PROBE_EVERY === 0;
+  }
+  /** What GET /collections on the control socket reports. */
+  summary() {
+    return { every: this.every, collections: this.collections, markMs: this.readings.length > 0 ? this.median() : null };
+  }
+  median() {
+    return [...this.readings].sort((a, b) => a - b)[this.readings.length >> 1];
+  }
+  took(ms) {
+    if (typeof ms !== "number") return; // no probe this time
+    this.readings.push(ms);
+    if (this.readings.length > 5) this.readings.shift();
+    const us = this.median() * 1000;
+    this.every = Math.min(GC_EVERY_MAX, Math.max(GC_EVERY_MIN, Math.ceil(us / GC_BUDGET_US)));
+  }
+}
+
+const routerCollector = new Collector();
+const collectors = new Map(); // loaded version key -> Collector
+function collectorOf(key) {
+  let c = collectors.get(key);
+  if (!c) collectors.set(key, (c = new Collector()));
+  return c;
+}
+
+/**
+ * A full GC with `gc`. Probing, a second one follows and is timed: it finds no garbage left, so
+ * its time is what marking the live heap costs, the part a collection adds to the isolate's work
+ * (freeing the garbage costs the same whoever starts it). workerd's clock runs during JS; under
+ * a frozen clock the reading is 0 and collections stay at their most frequent.
+ */
+function collectGarbage(gc, probe) {
+  gc();
+  if (!probe) return undefined;
+  const t0 = performance.now();
+  gc();
+  return performance.now() - t0;
+}
+
+// The version's side: its own `gc`, taken before the bundle's modules run, and the entrypoint the
+// router calls. Without --expose-gc it answers null and collects nothing.
+const GC_MODULE_SOURCE = [
+  "const gc = typeof globalThis.gc === \"function\" ? globalThis.gc : undefined;",
+  "if (gc) globalThis.gc = undefined;",
+  `const collectGarbage = ${collectGarbage.toString()};`,
+  "export const collectEntrypoint = { fetch(request) { return Response.json({ ms: gc ? collectGarbage(gc, new URL(request.url).searchParams.has(\"probe\")) ?? null : null }); } };",
+].join("\n");
+
+async function collectVersion(env, key, entry) {
+  if (!loaded.has(key)) return; // unloaded meanwhile: asking would load it again
+  try {
+    const c = collectorOf(key);
+    const res = await env.GRIDIRON_LOADER.get(key, () => workerCode(env, key, entry)).getEntrypoint(COLLECT_ENTRYPOINT).fetch(`http://gridiron/collect${c.probing() ? "?probe" : ""}`);
+    const { ms } = await res.json();
+    c.took(ms);
+  } catch (err) {
+    console.error(`gridiron: collecting garbage in ${key} failed: ${err?.message ?? err}`);
+  }
 }
 
 async function unload(env, key, entry, why) {
@@ -165,7 +271,7 @@ async function workerCode(env, key, entry) {
     if (m.type === "esModule") modules[m.name].js += `\n//# sourceURL=${key}/${m.name}\n`;
     if (m.type === "commonJsModule") modules[m.name].cjs += `\n//# sourceURL=${key}/${m.name}\n`;
   }));
-  return withUnloadEntrypoint({
+  return withGridironEntrypoints({
     compatibilityDate: entry.compatibilityDate,
     compatibilityFlags: entry.compatibilityFlags,
     mainModule: entry.main,

@@ -3,17 +3,16 @@
 // still running in the unloaded isolate finish there, and none is lost while versions churn. A
 // version dropped from the live set is unloaded at once. A real workerd serving the real router,
 // with the limit at 2 so three versions are enough.
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readBundle, type BundleSpec } from "../../reconciler/source/bundle.ts";
-import { buildLoaderConfig, CONTROL_SOCKET, liveSet, ROUTER_FILE } from "../../reconciler/workerd/build.ts";
+import type { BundleSpec } from "../../reconciler/source/bundle.ts";
+import { liveSet } from "../../reconciler/workerd/build.ts";
 import { putJson } from "../../reconciler/workerd/control.ts";
 import { HttpClient } from "../../reconciler/core/http-client.ts";
-import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
-import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
+import type { ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
+import { startLoaderWorkerd } from "../helpers/loader-workerd.ts";
 
 // Counts the requests its isolate has seen, so a fresh load shows as #1 again.
 const SOURCE = (label: string) => `
@@ -31,25 +30,12 @@ export default {
 
 let root: string;
 let w: ScratchWorkerd;
-const specs: BundleSpec[] = [];
+let socket: string;
+let specs: BundleSpec[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "gridiron-unload-"));
-  for (const label of ["a", "b", "c"]) {
-    const dir = path.join(root, "src", label);
-    await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, "index.js"), SOURCE(label));
-    // An old compatibility date on purpose: the unload entrypoint must not depend on a recent one.
-    await writeFile(path.join(dir, "gridiron.json"), JSON.stringify({ name: label, main: "index.js", compatibilityDate: "2022-01-01" }));
-    const { spec } = await readBundle(dir);
-    await cp(dir, path.join(root, "versions", spec.service, spec.version, "bundle"), { recursive: true });
-    specs.push(spec);
-  }
-  const router = await readFile(ROUTER_FILE, "utf8");
-  const config = buildLoaderConfig(specs, router, { identityKeys: null, outbound: "none", loadedMax: 2 }, path.join(root, "versions"));
-  const file = path.join(root, "config.bin");
-  await writeFile(file, encodeWorkerdConfig(config));
-  w = await startScratchWorkerd(file, { logger: pino({ level: "silent" }), extraArgs: ["--experimental", "--socket-addr", `${CONTROL_SOCKET}=unix:${path.join(root, "c.sock")}`] });
+  ({ w, specs, socket } = await startLoaderWorkerd(root, { a: SOURCE("a"), b: SOURCE("b"), c: SOURCE("c") }, { loadedMax: 2 }));
 });
 
 afterAll(async () => {
@@ -112,7 +98,6 @@ describe("loader mode unloads the least recently used version past loadedMax, an
 
   it("a version dropped from the live set is unloaded at once, not kept until the bound", async () => {
     const control = new HttpClient();
-    const socket = path.join(root, "c.sock");
     try {
       expect(await call("c")).toMatch(/^200 c #\d+$/);
       expect(await call("c")).not.toBe("200 c #1");

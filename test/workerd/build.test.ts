@@ -266,7 +266,7 @@ describe("buildLoaderConfig (loader mode)", () => {
       { name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE },
       { name: CONTROL_SOCKET, http: {}, service: ROUTER_SERVICE, entrypoint: "control" },
     ]);
-    expect(config.v8Flags).toEqual([...V8_FLAGS]);
+    expect(config.v8Flags).toEqual([...V8_FLAGS, "--expose-gc"]);
     // It encodes, and decodes to the same thing.
     expect(decodeWorkerdConfig(encodeWorkerdConfig(config))).toEqual(config);
   });
