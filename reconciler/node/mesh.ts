@@ -2,7 +2,7 @@
 // watch (folder events or the git fetch interval) and the resync timer. Returns a handle whose
 // close() stops everything it started, in reverse order, and is safe to call twice. No signal
 // handling here: that belongs to the CLI.
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
@@ -17,7 +17,7 @@ import { RestateServer } from "../restate/server.ts";
 import { startApiServer } from "../api/server.ts";
 import { createSource } from "../source/index.ts";
 import { VersionStore } from "../store/versions.ts";
-import { ROUTER_FILE, type WorkerdPolicy } from "../workerd/build.ts";
+import type { WorkerdPolicy } from "../workerd/build.ts";
 import { Cells } from "../workerd/cells.ts";
 import { HttpClient } from "../core/http-client.ts";
 import { callableUrl } from "../core/address.ts";
@@ -103,14 +103,12 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
       routerVerifies: o.requestIdentity,
       versionsDir: resolve(store.root),
     }));
-    let routerSource: string | undefined;
     // A registrar serves nothing: its cells are the nodes', at the address Restate reaches them.
     const cellCount = o.role === "registrar" ? o.cells : processes.length;
     const urls = cellUrls(o, Array.from({ length: cellCount }, (_, i) => sockets[i]?.port ?? o.workerdPort + i));
     const cells = new Cells({
       cells: urls.map((url, i) => ({ url, process: processes[i] })),
       dataDir: o.dataDir, store, policy: workerdPolicy, mode: o.workerdMode, versionsDir: resolve(store.root),
-      routerSource: async () => (routerSource ??= await readFile(ROUTER_FILE, "utf8")),
     }, logger);
     cleanups.push(() => cells.stop());
     // A watchdog per cell; its own admin client with a short timeout: a kill waits on its query.

@@ -6,7 +6,6 @@
 // `gridiron plan` runs the same observe → gate → plan and stops there, so it cannot disagree with
 // a pass. Operator commands (operator-commands.ts) queue here too; drains are followed up by timer.
 import { EventEmitter } from "node:events";
-import { readFile } from "node:fs/promises";
 import PQueue from "p-queue";
 import type { Logger } from "pino";
 import { GridironError, asGridironError, isSourceError } from "../core/errors.ts";
@@ -15,7 +14,6 @@ import type { BundleCache } from "../source/bundle.ts";
 import { ALLOW_EMPTY_FILE } from "../source/desired.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
 import { Pins, type PinStore } from "../store/pins.ts";
-import { ROUTER_FILE } from "../workerd/build.ts";
 import { DEPLOYMENT_HEADERS, applyPlan } from "./apply.ts";
 import { placeVersions } from "./placement.ts";
 import { gate, outcomeOf, retries, type Gate, type Probe } from "./gate.ts";
@@ -52,7 +50,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #bundles: BundleCache = new Map();
   #queued: Promise<ReconcileResult> | undefined;
   #queuedToken: object | undefined;
-  #routerSource: string | undefined;
   #timers = new Map<string, DrainTimer>();
   #followUp: NodeJS.Timeout | undefined;
   #closed = false;
@@ -93,11 +90,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       registrar: this.#registrar, rollouts: this.#rollouts, suspend: this.#suspend,
       last: () => this.#last?.o, status: () => this.status(), pass: (t) => this.#pass(t), reconcile: (t) => this.reconcile(t),
     });
-  }
-
-  async #router(): Promise<string> {
-    this.#routerSource ??= await readFile(ROUTER_FILE, "utf8");
-    return this.#routerSource;
   }
 
   /**
@@ -141,7 +133,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** What a pass would do now, without doing it: the same observation, probes, gate and plan. */
   async plan(): Promise<PlanReport> {
     return this.#queue.add(async () => {
-      await this.#router();
       const { observation, blocking } = await observe(this.#observeDeps(), this.#log, { queryInvocations: true });
       const o = blocking ? withBlocking(observation, await blocking) : observation;
       const suspended = await this.#suspend.frozen(o, this.#d.cells.served);
@@ -160,7 +151,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** A registrar serves nothing itself: a version it proved once is not proved again while it waits for the nodes. */
   #probe(o: Observation, suspended: ReadonlySet<string>): Promise<Map<string, Probe>> {
     const proven = this.#d.cells.local ? [] : [...this.#provides.keys()].map((k) => ({ service: k.slice(0, k.indexOf("/")), version: k.slice(k.indexOf("/") + 1) }));
-    return probeNew(o, this.#failedVersions, [...this.#d.cells.served, ...proven], validateDeps(this.#d, this.#routerSource!), suspended);
+    return probeNew(o, this.#failedVersions, [...this.#d.cells.served, ...proven], validateDeps(this.#d), suspended);
   }
 
   #gate(o: Observation, probes: ReadonlyMap<string, Probe>, suspended: ReadonlySet<string>): Gate {
@@ -187,7 +178,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     // What the early follow-up pass is for, as its trigger says in history and logs.
     let polling = "drain";
     try {
-      await this.#router();
       // A registrar acts on what every Ready node serves, and only while it holds the lock.
       const { mayRegister, standby } = await this.#registrar.before();
       const { observation: o, blocking } = await observe(this.#observeDeps(), log, { queryInvocations: true });

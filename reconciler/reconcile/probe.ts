@@ -31,9 +31,9 @@ export async function probeNew(
 }
 
 /** What validation needs. The scratch workerd logs under its own component: the root logger. */
-export function validateDeps(d: ReconcilerDeps, routerSource: string): ValidateDeps {
+export function validateDeps(d: ReconcilerDeps): ValidateDeps {
   return {
-    logger: d.logger, timeoutMs: d.validateTimeoutMs, admin: d.admin, routerSource, policy: d.workerdPolicy, signRequest: d.signRequest,
+    logger: d.logger, timeoutMs: d.validateTimeoutMs, admin: d.admin, policy: d.workerdPolicy, signRequest: d.signRequest,
     scratchDir: join(d.dataDir, "workerd", "scratch"),
     // In a cluster Restate runs elsewhere and cannot reach a scratch workerd on this machine.
     restateDryRun: (d.role ?? "all") === "all",

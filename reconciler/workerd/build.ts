@@ -5,7 +5,6 @@
 // vars and nothing else (no disk service, no binding to another version or to the router), and its
 // global fetch()/connect() go to a network service shaped by the outbound policy. The router gets
 // the request identity public keys and no network at all.
-import { fileURLToPath } from "node:url";
 import type { BundleSpec } from "../source/bundle.ts";
 import { base58Decode, isPublicKeyV1, PUBLIC_KEY_PREFIX } from "../restate/identity.ts";
 import { DEFAULT_COMPATIBILITY_DATE } from "../source/manifest.ts";
@@ -18,8 +17,6 @@ export interface ServedVersion {
 }
 
 export const ROUTER_SERVICE = "gridiron-router";
-/** The router's source, run as the front worker of every config (read by whoever builds one). */
-export const ROUTER_FILE = fileURLToPath(new URL("./router.js", import.meta.url));
 export const HTTP_SOCKET = "http";
 /** Network service behind every version's global fetch(); shaped by the outbound policy. */
 export const OUTBOUND_SERVICE = "gridiron-outbound";
@@ -100,9 +97,9 @@ export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--initia
 
 /**
  * Loader mode adds `gc` for the router, which runs a full GC in each loaded version once every so
- * many requests (router.js, "Garbage collection by requests served"): workerd's per-request C++
- * objects are freed only by a full GC, which V8 alone starts too late for them. Bundle code never
- * sees `gc`: the module the router puts before every version's takes it away first.
+ * many requests (router-collections.js): workerd's per-request C++ objects are freed only by a
+ * full GC, which V8 alone starts too late for them. Bundle code never sees `gc`: the module the
+ * router puts before every version's takes it away first.
  */
 export const LOADER_V8_FLAGS: readonly string[] = [...V8_FLAGS, "--expose-gc"];
 
@@ -140,11 +137,12 @@ function checkPolicy(policy: WorkerdPolicy): void {
   }
 }
 
-function routerService(routerSource: string, policy: WorkerdPolicy, bindings: Binding[]): Service {
+/** `routerModules`: the router's modules, main first (router-source.ts reads them). */
+function routerService(routerModules: readonly Module[], policy: WorkerdPolicy, bindings: Binding[]): Service {
   return {
     name: ROUTER_SERVICE,
     worker: {
-      modules: [{ name: "router.js", esModule: routerSource }],
+      modules: [...routerModules],
       compatibilityDate: DEFAULT_COMPATIBILITY_DATE,
       compatibilityFlags: [],
       bindings: [...bindings, { name: IDENTITY_BINDING, json: identityBinding(policy.identityKeys) }],
@@ -175,7 +173,7 @@ function networkServices(policy: WorkerdPolicy): Service[] {
  * `nameModules`: JS modules get a `//# sourceURL` naming their version, so a stack that workerd
  * logs says which version it comes from (off: the modules are exactly the bundle's text).
  */
-export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSource: string, policy: WorkerdPolicy, opts: { nameModules?: boolean } = {}): WorkerdConfig {
+export function buildWorkerdConfig(versions: readonly ServedVersion[], routerModules: readonly Module[], policy: WorkerdPolicy, opts: { nameModules?: boolean } = {}): WorkerdConfig {
   checkPolicy(policy);
   const services: Service[] = [];
   const routes: Binding[] = [];
@@ -198,7 +196,7 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerSou
     });
     routes.push({ name: routeName(spec.service, spec.version), service: name });
   }
-  services.unshift(routerService(routerSource, policy, routes));
+  services.unshift(routerService(routerModules, policy, routes));
   services.push(...networkServices(policy));
   return { services, sockets: [{ name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE }], v8Flags: [...V8_FLAGS] };
 }
@@ -237,7 +235,7 @@ export function liveSet(specs: readonly BundleSpec[]): Record<string, LiveEntry>
  * restarts, so deploy cost does not grow with what else is live. `live` is the set a new
  * generation starts with (and a crashed one restarts with).
  */
-export function buildLoaderConfig(specs: readonly BundleSpec[], routerSource: string, policy: WorkerdPolicy, versionsDir: string): WorkerdConfig {
+export function buildLoaderConfig(specs: readonly BundleSpec[], routerModules: readonly Module[], policy: WorkerdPolicy, versionsDir: string): WorkerdConfig {
   checkPolicy(policy);
   const bindings: Binding[] = [
     { name: LOADER_BINDING, workerLoader: {} },
@@ -247,7 +245,7 @@ export function buildLoaderConfig(specs: readonly BundleSpec[], routerSource: st
     { name: LOADED_MAX_BINDING, json: JSON.stringify(policy.loadedMax ?? DEFAULT_LOADED_MAX) },
   ];
   return {
-    services: [routerService(routerSource, policy, bindings), { name: VERSIONS_SERVICE, disk: { path: versionsDir } }, ...networkServices(policy)],
+    services: [routerService(routerModules, policy, bindings), { name: VERSIONS_SERVICE, disk: { path: versionsDir } }, ...networkServices(policy)],
     sockets: [
       { name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE },
       // The disk service is read-only by default: bundle code never reaches it, the router only reads.

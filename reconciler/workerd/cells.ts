@@ -33,7 +33,6 @@ export interface CellsDeps {
   policy: WorkerdPolicy;
   mode?: WorkerdMode;
   versionsDir?: string;
-  routerSource: () => Promise<string>;
 }
 
 export class Cells {
@@ -60,7 +59,6 @@ export class Cells {
         policy: d.policy,
         mode: d.mode,
         versionsDir: d.versionsDir,
-        routerSource: d.routerSource,
       }),
     }));
   }

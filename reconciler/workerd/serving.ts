@@ -14,6 +14,7 @@ import { buildLoaderConfig, buildWorkerdConfig, liveSet, type ServedVersion, typ
 import type { ConfigFiles } from "./config-files.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
 import type { WorkerdProcess } from "./process.ts";
+import { readRouterModules } from "./router-source.ts";
 
 export interface ServingDeps {
   workerd: WorkerdProcess;
@@ -24,7 +25,6 @@ export interface ServingDeps {
   mode?: WorkerdMode;
   /** Loader mode: the version store's root, which the router reads module bytes from. */
   versionsDir?: string;
-  routerSource: () => Promise<string>;
 }
 
 export class Serving {
@@ -92,7 +92,7 @@ export class Serving {
   }
 
   async #writeConfig(serve: readonly VersionRef[], candidates: ReadonlyMap<string, ServedVersion>): Promise<{ path: string; live: unknown }> {
-    const router = await this.#d.routerSource();
+    const router = await readRouterModules();
     // Bytes of stored versions are checked against their digest (once per process) either way:
     // static mode compiles them into the config, loader mode's router reads them as they are.
     const versions: ServedVersion[] = [];

@@ -8,6 +8,7 @@ import { GridironError, asGridironError } from "../core/errors.ts";
 import type { RestateAdmin } from "../restate/admin.ts";
 import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "./build.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
+import { readRouterModules } from "./router-source.ts";
 import { startScratchWorkerd } from "./scratch.ts";
 import { bundleSourceMaps } from "./source-maps.ts";
 import { frameLocations, mapStack, type SourceMapLookup } from "./stack.ts";
@@ -25,7 +26,6 @@ export interface ValidationResult {
 export interface ValidateDeps {
   logger: Logger;
   admin: RestateAdmin;
-  routerSource: string;
   /** The serving generation's policy: the scratch router checks signatures like the real one. */
   policy: WorkerdPolicy;
   /** Request identity headers for a path under the deployment URI (our own /discover call). */
@@ -49,7 +49,7 @@ export async function validateVersion(v: ServedVersion, deps: ValidateDeps): Pro
   const sourceMaps = bundleSourceMaps(service, version, v.files);
   await mkdir(deps.scratchDir, { recursive: true });
   const configPath = join(deps.scratchDir, `${service}-${version}.bin`);
-  await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], deps.routerSource, deps.policy)));
+  await writeFile(configPath, encodeWorkerdConfig(buildWorkerdConfig([v], await readRouterModules(), deps.policy)));
   let scratch;
   try {
     scratch = await startScratchWorkerd(configPath, { logger: deps.logger, timeoutMs: deps.timeoutMs ?? 15_000, routerVerifies: deps.policy.identityKeys !== null, sourceMaps });

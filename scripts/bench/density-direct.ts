@@ -13,13 +13,14 @@
 // more versions than it keeps loaded has unloaded each one again before its turn comes (the
 // least recently used goes first), so those calls are cold too: the worst case of the bound.
 import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { cp, link, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, link, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pino from "pino";
 import { HttpClient } from "../../reconciler/core/http-client.ts";
 import { publicKeyV1, identityHeaders } from "../../reconciler/restate/identity.ts";
 import { readBundle, type BundleSpec } from "../../reconciler/source/bundle.ts";
-import { buildLoaderConfig, CONTROL_SOCKET, DEFAULT_LOADED_MAX, ROUTER_FILE } from "../../reconciler/workerd/build.ts";
+import { buildLoaderConfig, CONTROL_SOCKET, DEFAULT_LOADED_MAX } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import { INVOCATION_CONTENT_TYPE, invocationRequestBody } from "../../test/helpers/restate-protocol.ts";
@@ -104,7 +105,7 @@ async function buildPool(root: string, template: string, n: number): Promise<Poo
 }
 
 async function startCells(root: string, pool: Pool, n: number, cells: number, o: DirectOptions, privateKey: KeyObject, cleanup: Cleanup): Promise<{ cells: ScratchWorkerd[]; startMs: number }> {
-  const router = await readFile(ROUTER_FILE, "utf8");
+  const router = await readRouterModules();
   const publicKey = publicKeyV1(createPublicKey(privateKey));
   const out: ScratchWorkerd[] = [];
   const t0 = performance.now();

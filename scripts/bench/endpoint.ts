@@ -5,9 +5,9 @@
 // per-request cost of each HTTP server + SDK + fetch adapter and of the router hop, apart from
 // what Restate adds. The scratch config is built by the reconciler's own buildWorkerdConfig, with
 // request identity off (nobody signs these requests) and no outbound network.
-import { readFile } from "node:fs/promises";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
-import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { measureCpu, waitQuiet, type CpuUse, type RoleOf } from "./cpu.ts";
 import { runLoad, type LoadResult, type LoadSpec } from "./load.ts";
@@ -64,7 +64,7 @@ async function loadOne(request: EndpointRequest, name: string, url: string, serv
 
 export async function measureEndpointsAlone(o: EndpointOptions, cleanup: Cleanup): Promise<EndpointRun[]> {
   const bundle = await readBundle(o.bundleDir, DEFAULT_LIMITS);
-  const router = await readFile(ROUTER_FILE, "utf8");
+  const router = await readRouterModules();
   const runs: EndpointRun[] = [];
   const version = { spec: bundle.spec, files: bundle.files };
   for (const mode of ["router", "direct"] as const) {

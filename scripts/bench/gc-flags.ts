@@ -9,13 +9,14 @@
  *   node --import tsx scripts/bench/gc-flags.ts [--workload greeter|heavy0|heavy50] [--rounds 3] [--seconds 8]
  *        -- "--max-semi-space-size=32" "--max-semi-space-size=2,--initial-old-space-size=4" …
  */
-import { cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { buildService } from "../../reconciler/build/service.ts";
 import { readBundle } from "../../reconciler/source/bundle.ts";
-import { buildLoaderConfig, ROUTER_FILE } from "../../reconciler/workerd/build.ts";
+import { buildLoaderConfig } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import { INVOCATION_CONTENT_TYPE, invocationRequestBody } from "../../test/helpers/restate-protocol.ts";
 import { Cleanup } from "./cleanup.ts";
 import { measureCpu, waitQuiet } from "./cpu.ts";
@@ -59,7 +60,7 @@ try {
   const b = await readBundle(dir);
   const versions = path.join(root, "versions");
   await cp(dir, path.join(versions, b.spec.service, b.spec.version, "bundle"), { recursive: true });
-  const router = await readFile(ROUTER_FILE, "utf8");
+  const router = await readRouterModules();
   const base = `/${b.spec.service}/${b.spec.version}`;
   const request: Omit<LoadSpec, "url" | "durationS"> = values.workload === "greeter"
     ? {

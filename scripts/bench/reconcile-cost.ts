@@ -6,10 +6,10 @@
 // anything drains the reconciler polls every 2 s, which would land inside the next measurement. The pieces of a no-op
 // pass are also timed from outside (reading the source, Restate's deployment list, the store) to
 // show where its time goes.
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { buildLoaderConfig, ROUTER_FILE } from "../../reconciler/workerd/build.ts";
+import { buildLoaderConfig } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import { DEFAULT_LIMITS, type BundleCache } from "../../reconciler/source/bundle.ts";
 import { readDesired } from "../../reconciler/source/desired.ts";
 import { DRAIN_QUERY } from "../../reconciler/restate/invocations.ts";
@@ -176,7 +176,7 @@ export async function measureReconcileCost(mesh: BenchMesh, o: ReconcileCostOpti
 async function measureFreshGeneration(mesh: BenchMesh, cleanup: Cleanup): Promise<{ startMs: number; coldMs: number; warmMs: number }> {
   const store = new VersionStore(mesh.dataDir);
   const specs = (await store.list()).map((s) => s.spec);
-  const config = buildLoaderConfig(specs, await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none" }, path.resolve(store.root));
+  const config = buildLoaderConfig(specs, await readRouterModules(), { identityKeys: null, outbound: "none" }, path.resolve(store.root));
   return withScratchWorkerd(config, { loader: true, cleanup }, async (w, startMs) => {
     const last = specs.at(-1)!;
     const url = `http://127.0.0.1:${w.port}/${last.service}/${last.version}/discover`;

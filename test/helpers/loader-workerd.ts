@@ -3,11 +3,12 @@
  * loaded versions: bundles written from source text, stored as the daemon stores versions, and a
  * control socket of its own.
  */
-import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pino from "pino";
 import { readBundle, type BundleSpec } from "../../reconciler/source/bundle.ts";
-import { buildLoaderConfig, CONTROL_SOCKET, ROUTER_FILE, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
+import { buildLoaderConfig, CONTROL_SOCKET, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import type { WorkerdConfig } from "../../reconciler/workerd/config.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
@@ -37,7 +38,7 @@ export async function startLoaderWorkerd(root: string, sources: Record<string, s
     await cp(dir, path.join(root, "versions", spec.service, spec.version, "bundle"), { recursive: true });
     specs.push(spec);
   }
-  const config = buildLoaderConfig(specs, await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none", ...policy }, path.join(root, "versions"));
+  const config = buildLoaderConfig(specs, await readRouterModules(), { identityKeys: null, outbound: "none", ...policy }, path.join(root, "versions"));
   const file = path.join(root, "config.bin");
   await writeFile(file, encodeWorkerdConfig(config));
   const socket = path.join(root, "c.sock");

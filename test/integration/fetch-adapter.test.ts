@@ -5,14 +5,15 @@
  * on, as the SDK's adapter does from the start. The answers themselves must not change, and calls
  * through a real restate-server must work on both paths.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
-import { buildWorkerdConfig, ROUTER_FILE, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
@@ -36,7 +37,7 @@ async function serve(tmp: string, adapter: FetchAdapter, fixture = "slowpoke"): 
   const out = path.join(tmp, `bundles-${adapter}`);
   const built = await buildService(fixture, out, { servicesDir: FIXTURE_SERVICES, fetchAdapter: adapter });
   const bundle = await readBundle(built.dir, DEFAULT_LIMITS);
-  const config = buildWorkerdConfig([{ spec: bundle.spec, files: bundle.files }], await readFile(ROUTER_FILE, "utf8"), { identityKeys: null, outbound: "none" });
+  const config = buildWorkerdConfig([{ spec: bundle.spec, files: bundle.files }], await readRouterModules(), { identityKeys: null, outbound: "none" });
   config.sockets[0]!.service = workerServiceName(bundle.spec.service, bundle.spec.version);
   const file = path.join(tmp, `${fixture}-${adapter}.bin`);
   await writeFile(file, encodeWorkerdConfig(config));

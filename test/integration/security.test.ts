@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
 import type { BundleSpec } from "../../reconciler/source/bundle.ts";
 import { publicKeyV1 } from "../../reconciler/restate/identity.ts";
-import { buildWorkerdConfig, ROUTER_FILE, type ServedVersion, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
+import { buildWorkerdConfig, type ServedVersion, type WorkerdPolicy } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http.ts";
@@ -25,7 +26,7 @@ import { foreignKey, meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 const FIXTURES = path.join(REPO, "test/fixtures/services");
-const ROUTER_SOURCE = await readFile(ROUTER_FILE, "utf8");
+const ROUTER_MODULES = await readRouterModules();
 const DISCOVER_ACCEPT = { accept: "application/vnd.restate.endpointmanifest.v3+json" };
 const silent = pino({ level: "silent" });
 
@@ -71,7 +72,7 @@ function echoVersion(): ServedVersion {
 
 async function startRouter(policy: WorkerdPolicy): Promise<{ url: string; stop(): Promise<void> }> {
   const file = path.join(root, `router-${randomBytes(4).toString("hex")}.bin`);
-  await writeFile(file, encodeWorkerdConfig(buildWorkerdConfig([echoVersion()], ROUTER_SOURCE, policy)));
+  await writeFile(file, encodeWorkerdConfig(buildWorkerdConfig([echoVersion()], ROUTER_MODULES, policy)));
   const wd: ScratchWorkerd = await startScratchWorkerd(file, { logger: silent });
   return { url: `http://127.0.0.1:${wd.port}`, stop: () => wd.stop() };
 }

@@ -10,7 +10,11 @@ import {
 import type { Module, Service, Worker } from "../../reconciler/workerd/config.ts";
 import { decodeWorkerdConfig, encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 
-const ROUTER_SOURCE = "export default { fetch() { return new Response('router'); } };\n";
+// The router's modules as router-source.ts hands them over: main first, then what it imports.
+const ROUTER_MODULES: readonly Module[] = [
+  { name: "router.js", esModule: "import { check } from \"./router-check.js\";\nexport default { fetch() { return check() ?? new Response('router'); } };\n" },
+  { name: "router-check.js", esModule: "export function check() { return undefined; }\n" },
+];
 const KEY = publicKeyV1(generateKeyPairSync("ed25519").publicKey);
 const POLICY: WorkerdPolicy = { identityKeys: [KEY], outbound: "public" };
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -50,7 +54,7 @@ describe("buildWorkerdConfig", () => {
     ["one version", VERSIONS.slice(0, 1)],
     ["three versions", VERSIONS],
   ])("%s: router first, then one worker per version", (_label, versions) => {
-    const config = buildWorkerdConfig(versions, ROUTER_SOURCE, POLICY);
+    const config = buildWorkerdConfig(versions, ROUTER_MODULES, POLICY);
     expect(config.services.map((s) => s.name)).toEqual([
       ROUTER_SERVICE,
       ...versions.map((v) => `v/${v.spec.service}/${v.spec.version}`),
@@ -58,7 +62,8 @@ describe("buildWorkerdConfig", () => {
       NO_NETWORK_SERVICE,
     ]);
     const router = worker(config.services[0]);
-    expect(router.modules).toEqual([{ name: "router.js", esModule: ROUTER_SOURCE }]);
+    expect(router.modules).toEqual(ROUTER_MODULES);
+    expect(router.modules).not.toBe(ROUTER_MODULES);
     expect(router.compatibilityDate).toBe(DEFAULT_COMPATIBILITY_DATE);
     expect(router.bindings).toEqual([
       ...versions.map((v) => ({ name: `${v.spec.service}/${v.spec.version}`, service: `v/${v.spec.service}/${v.spec.version}` })),
@@ -72,7 +77,7 @@ describe("buildWorkerdConfig", () => {
   it.each([["no versions", [] as ServedVersion[]], ["three versions", VERSIONS]])(
     "%s: a single http socket to the router, with no address (it comes from --socket-fd)",
     (_label, versions) => {
-      const { sockets } = buildWorkerdConfig(versions, ROUTER_SOURCE, POLICY);
+      const { sockets } = buildWorkerdConfig(versions, ROUTER_MODULES, POLICY);
       expect(sockets).toEqual([{ name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE }]);
       expect(HTTP_SOCKET).toBe("http");
       expect(sockets[0]).not.toHaveProperty("address");
@@ -82,7 +87,7 @@ describe("buildWorkerdConfig", () => {
   it("copies compatibility date and flags of each version", () => {
     const config = buildWorkerdConfig(
       [served("a", "v-0123456789ab", { date: "2025-05-05", flags: ["nodejs_compat", "no_global_navigator"] }), served("b", "v-0123456789ab", { flags: [] })],
-      ROUTER_SOURCE,
+      ROUTER_MODULES,
       POLICY,
     );
     expect(worker(config.services[1])).toMatchObject({ compatibilityDate: "2025-05-05", compatibilityFlags: ["nodejs_compat", "no_global_navigator"] });
@@ -91,7 +96,7 @@ describe("buildWorkerdConfig", () => {
 
   it("does not alias the spec's flag array", () => {
     const v = served("a", "v-0123456789ab");
-    worker(buildWorkerdConfig([v], ROUTER_SOURCE, POLICY).services[1]).compatibilityFlags.push("mutated");
+    worker(buildWorkerdConfig([v], ROUTER_MODULES, POLICY).services[1]).compatibilityFlags.push("mutated");
     expect(v.spec.compatibilityFlags).toEqual(["nodejs_compat"]);
   });
 
@@ -114,7 +119,7 @@ describe("buildWorkerdConfig", () => {
       "z/last.wasm": WASM,
       "index.js": enc(unicode),
     };
-    const config = buildWorkerdConfig([served("greeter", "v-0123456789ab", { modules, files })], ROUTER_SOURCE, POLICY);
+    const config = buildWorkerdConfig([served("greeter", "v-0123456789ab", { modules, files })], ROUTER_MODULES, POLICY);
     const got = worker(config.services[1]).modules;
     const expected: Module[] = [
       { name: "index.js", esModule: unicode },
@@ -141,7 +146,7 @@ describe("buildWorkerdConfig", () => {
   ])("module type %s becomes the %s variant and nothing else", (type, key) => {
     const modules: BundleModule[] = [{ name: "index.js", type: "esModule" }, { name: "m", type }];
     const files = { "index.js": enc("export default {};"), m: enc("x") };
-    const m = worker(buildWorkerdConfig([served("s", "v-0123456789ab", { modules, files })], ROUTER_SOURCE, POLICY).services[1]).modules[1]!;
+    const m = worker(buildWorkerdConfig([served("s", "v-0123456789ab", { modules, files })], ROUTER_MODULES, POLICY).services[1]).modules[1]!;
     expect(Object.keys(m).sort()).toEqual(["name", key].sort());
   });
 
@@ -158,13 +163,13 @@ describe("buildWorkerdConfig", () => {
       ],
     ],
   ])("vars become text bindings: %s", (_label, vars, bindings) => {
-    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars })], ROUTER_SOURCE, POLICY);
+    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars })], ROUTER_MODULES, POLICY);
     // The defaults (RESTATE_LOGGING=WARN) come first, then the bundle's vars.
     expect(worker(config.services[1]).bindings).toEqual([{ name: "RESTATE_LOGGING", text: "WARN" }, ...bindings]);
   });
 
   it("a bundle's own RESTATE_LOGGING wins over the default", () => {
-    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars: { RESTATE_LOGGING: "DEBUG" } })], ROUTER_SOURCE, POLICY);
+    const config = buildWorkerdConfig([served("s", "v-0123456789ab", { vars: { RESTATE_LOGGING: "DEBUG" } })], ROUTER_MODULES, POLICY);
     expect(worker(config.services[1]).bindings).toEqual([{ name: "RESTATE_LOGGING", text: "DEBUG" }]);
   });
 
@@ -182,13 +187,13 @@ describe("buildWorkerdConfig", () => {
   ] as Array<[string, BundleModule[], Record<string, Uint8Array>, string]>)("missing bytes for the %s throws naming the version and module", (_label, modules, files, missing) => {
     const good = served("counter", "v-aaaaaaaaaaaa");
     const bad = served("greeter", "v-0123456789ab", { modules, files });
-    expect(() => buildWorkerdConfig([good, bad], ROUTER_SOURCE, POLICY)).toThrow(/greeter\/v-0123456789ab/);
-    expect(() => buildWorkerdConfig([good, bad], ROUTER_SOURCE, POLICY)).toThrow(missing);
+    expect(() => buildWorkerdConfig([good, bad], ROUTER_MODULES, POLICY)).toThrow(/greeter\/v-0123456789ab/);
+    expect(() => buildWorkerdConfig([good, bad], ROUTER_MODULES, POLICY)).toThrow(missing);
   });
 
   it("an empty module file is not treated as missing", () => {
     const v = served("s", "v-0123456789ab", { files: { "index.js": new Uint8Array() } });
-    expect(worker(buildWorkerdConfig([v], ROUTER_SOURCE, POLICY).services[1]).modules).toEqual([{ name: "index.js", esModule: "" }]);
+    expect(worker(buildWorkerdConfig([v], ROUTER_MODULES, POLICY).services[1]).modules).toEqual([{ name: "index.js", esModule: "" }]);
   });
 });
 
@@ -200,7 +205,7 @@ describe("buildWorkerdConfig: what bundle code can reach", () => {
     ["none", []],
     ["all", ["public", "private"]],
   ])("outbound %s: every version's fetch() goes to a network allowing %j; the router's to one allowing nothing", (outbound, allow) => {
-    const config = buildWorkerdConfig([v, served("counter", "v-aaaaaaaaaaaa")], ROUTER_SOURCE, { ...POLICY, outbound });
+    const config = buildWorkerdConfig([v, served("counter", "v-aaaaaaaaaaaa")], ROUTER_MODULES, { ...POLICY, outbound });
     const networks = Object.fromEntries(config.services.filter((s) => "network" in s).map((s) => [s.name, (s as { network: unknown }).network]));
     expect(networks).toEqual({ [OUTBOUND_SERVICE]: { allow }, [NO_NETWORK_SERVICE]: { allow: [] } });
     expect(config.services.filter((s) => "worker" in s).map((s) => [s.name, worker(s).globalOutbound])).toEqual([
@@ -215,16 +220,16 @@ describe("buildWorkerdConfig: what bundle code can reach", () => {
   });
 
   it("no disk service at all, and a version's only bindings are text vars (defaults and its own)", () => {
-    const config = buildWorkerdConfig([v], ROUTER_SOURCE, POLICY);
+    const config = buildWorkerdConfig([v], ROUTER_MODULES, POLICY);
     expect(config.services.some((s) => "disk" in s)).toBe(false);
     expect(worker(config.services[1]).bindings).toEqual([{ name: "RESTATE_LOGGING", text: "WARN" }, { name: "GREETING", text: "hi" }]);
   });
 
   it("request identity: the router gets the keys, or null when verification is off", () => {
-    const off = buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys: null, outbound: "public" });
+    const off = buildWorkerdConfig([v], ROUTER_MODULES, { identityKeys: null, outbound: "public" });
     expect(worker(off.services[0]).bindings.at(-1)).toEqual({ name: IDENTITY_BINDING, json: '{"keys":null}' });
     const two = publicKeyV1(generateKeyPairSync("ed25519").publicKey);
-    const rotated = buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys: [KEY, two], outbound: "public" });
+    const rotated = buildWorkerdConfig([v], ROUTER_MODULES, { identityKeys: [KEY, two], outbound: "public" });
     const raw = (k: string) => Buffer.from(base58Decode(k.slice("publickeyv1_".length))).toString("base64url");
     expect(JSON.parse((worker(rotated.services[0]).bindings.at(-1) as { json: string }).json)).toEqual({ keys: { [KEY]: raw(KEY), [two]: raw(two) } });
     // The raw form is the key's 32 bytes, as the public key itself exports them.
@@ -237,11 +242,11 @@ describe("buildWorkerdConfig: what bundle code can reach", () => {
     ["a key that is not base58", ["publickeyv1_0OIl"], /not a publickeyv1_/],
     ["a key of the wrong length", ["publickeyv1_abc"], /not a publickeyv1_/],
   ])("refuses %s", (_label, identityKeys, message) => {
-    expect(() => buildWorkerdConfig([v], ROUTER_SOURCE, { identityKeys, outbound: "public" })).toThrow(message);
+    expect(() => buildWorkerdConfig([v], ROUTER_MODULES, { identityKeys, outbound: "public" })).toThrow(message);
   });
 
   it("refuses an unknown outbound policy", () => {
-    expect(() => buildWorkerdConfig([v], ROUTER_SOURCE, { ...POLICY, outbound: "internet" as OutboundPolicy })).toThrow(/unknown outbound policy/);
+    expect(() => buildWorkerdConfig([v], ROUTER_MODULES, { ...POLICY, outbound: "internet" as OutboundPolicy })).toThrow(/unknown outbound policy/);
   });
 });
 
@@ -251,11 +256,11 @@ describe("buildLoaderConfig (loader mode)", () => {
   }).spec];
 
   it("holds the router, the read-only store and the networks, and no version code at all", () => {
-    const config = buildLoaderConfig(specs, ROUTER_SOURCE, POLICY, "/data/versions");
+    const config = buildLoaderConfig(specs, ROUTER_MODULES, POLICY, "/data/versions");
     expect(config.services.map((s) => s.name)).toEqual([ROUTER_SERVICE, VERSIONS_SERVICE, OUTBOUND_SERVICE, NO_NETWORK_SERVICE]);
     expect(config.services[1]).toEqual({ name: VERSIONS_SERVICE, disk: { path: "/data/versions" } });
     const router = worker(config.services[0]);
-    expect(router.modules).toEqual([{ name: "router.js", esModule: ROUTER_SOURCE }]);
+    expect(router.modules).toEqual(ROUTER_MODULES);
     expect(router.globalOutbound).toBe(NO_NETWORK_SERVICE);
     const names = router.bindings.map((b) => b.name);
     expect(names).toEqual([LOADER_BINDING, VERSIONS_BINDING, OUTBOUND_BINDING, LIVE_BINDING, LOADED_MAX_BINDING, IDENTITY_BINDING]);
@@ -272,7 +277,7 @@ describe("buildLoaderConfig (loader mode)", () => {
   });
 
   it("the live set names each version with what the loader needs: main, module types, date, flags, vars with defaults", () => {
-    const config = buildLoaderConfig(specs, ROUTER_SOURCE, POLICY, "/data/versions");
+    const config = buildLoaderConfig(specs, ROUTER_MODULES, POLICY, "/data/versions");
     const live = JSON.parse((worker(config.services[0]).bindings.find((b) => b.name === LIVE_BINDING) as { json: string }).json);
     expect(live).toEqual(liveSet(specs));
     expect(Object.keys(live)).toEqual(["greeter/v-0123456789ab", "counter/1.0-aaaaaaaaaaaa"]);
@@ -287,18 +292,18 @@ describe("buildLoaderConfig (loader mode)", () => {
   });
 
   it("an empty live set is valid (a mesh with nothing deployed yet)", () => {
-    const config = buildLoaderConfig([], ROUTER_SOURCE, POLICY, "/v");
+    const config = buildLoaderConfig([], ROUTER_MODULES, POLICY, "/v");
     expect(JSON.parse((worker(config.services[0]).bindings.find((b) => b.name === LIVE_BINDING) as { json: string }).json)).toEqual({});
   });
 
   it("bounds the versions the router keeps loaded by the policy's loadedMax, a whole number ≥ 1", () => {
-    const config = buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, loadedMax: 300 }, "/v");
+    const config = buildLoaderConfig(specs, ROUTER_MODULES, { ...POLICY, loadedMax: 300 }, "/v");
     expect(worker(config.services[0]).bindings).toContainEqual({ name: LOADED_MAX_BINDING, json: "300" });
-    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, loadedMax: bad }, "/v")).toThrow(/whole number ≥ 1/);
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => buildLoaderConfig(specs, ROUTER_MODULES, { ...POLICY, loadedMax: bad }, "/v")).toThrow(/whole number ≥ 1/);
   });
 
   it("checks the policy like static mode", () => {
-    expect(() => buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, outbound: "internet" as OutboundPolicy }, "/v")).toThrow(/unknown outbound policy/);
-    expect(() => buildLoaderConfig(specs, ROUTER_SOURCE, { ...POLICY, identityKeys: [] }, "/v")).toThrow(/no public key/);
+    expect(() => buildLoaderConfig(specs, ROUTER_MODULES, { ...POLICY, outbound: "internet" as OutboundPolicy }, "/v")).toThrow(/unknown outbound policy/);
+    expect(() => buildLoaderConfig(specs, ROUTER_MODULES, { ...POLICY, identityKeys: [] }, "/v")).toThrow(/no public key/);
   });
 });

@@ -1,7 +1,7 @@
 // The router's ramp routing, run as plain JS with a fake env (static mode): each invocation goes
 // to the version restate/ramp.ts predicts for its id, discovery goes to the new version.
 import { describe, expect, it } from "vitest";
-import { ROUTER_FILE } from "../../reconciler/workerd/build.ts";
+import { ROUTER_FILE } from "../../reconciler/workerd/router-source.ts";
 import { rampPick, rampSegment, type Ramp } from "../../reconciler/restate/ramp.ts";
 
 const router = (await import(ROUTER_FILE as string)).default as { fetch(r: Request, env: unknown): Promise<Response> };
