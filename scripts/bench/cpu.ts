@@ -37,6 +37,9 @@ export interface CpuUse {
 
 export type RoleOf = () => Promise<Map<number, string>>;
 
+/** Other processes using more than this many cores during a measurement make its verdict one a rerun may flip. */
+export const NOISY_CORES = 0.3;
+
 /** Roles of the processes of a mesh (`dataDir`) plus extra named pids. */
 export function meshRoles(dataDir: string, extra: Record<string, number> = {}): RoleOf {
   return async () => {

@@ -1,5 +1,6 @@
 // The density section's table, MB per live version for Gridiron and for one Node SDK process per
 // version, and issue 16's density targets.
+import { NOISY_CORES } from "./cpu.ts";
 import type { DensityResult, NodeAlternative } from "./density.ts";
 
 interface Check {
@@ -7,6 +8,7 @@ interface Check {
   target: string;
   value: string;
   pass: boolean;
+  noisy?: boolean;
 }
 
 const mb = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? "-" : `${Math.round(v)}`);
@@ -46,7 +48,7 @@ export function renderDensity(d: DensityResult): string[] {
     out.push(`   Node SDK, one process per version — ${n}; ${line.each.toFixed(1)} MB per further process (extrapolated linearly above)`);
   }
   const cold = d.steps.filter((s) => s.cold);
-  if (cold.length) out.push(`   cold: every cell SIGKILLed, the fresh generations (same live set, nothing loaded) answered after ${cold.map((s) => `${s.cold!.restartMs} ms`).join(", ")}; a sample of versions then called once each through ingress`);
+  if (cold.length) out.push(`   cold: every cell SIGKILLed, the fresh generations (same live set, nothing loaded) answered after ${cold.map((s) => `${s.cold!.restartMs} ms`).join(", ")}; a sample of versions then called once each through ingress, one at a time (other processes used ${cold.map((s) => `${s.cold!.foreign.toFixed(2)}`).join(", ")} cores meanwhile)`);
   out.push("   (RSS at rest: the versions are registered, so Restate's discovery call has loaded each one; MB/version = RSS after a call to each over versions)");
   if (d.skipped.length) out.push(`   not reached within the time budget: ${d.skipped.join(", ")} versions`);
   if (d.direct?.steps.length) out.push(...renderDirect(d, line));
@@ -96,7 +98,7 @@ export function densityTargets(d: DensityResult): Check[] {
   }
   const colds = d.steps.flatMap((s) => (s.cold ? [s] : []));
   const worst = colds.sort((a, b) => b.cold!.p99 - a.cold!.p99)[0];
-  if (worst?.cold) out.push({ name: `density: first call to a version not loaded, p99 (worst size: ${worst.versions})`, target: "≤ 100 ms", value: `${worst.cold.p99} ms`, pass: worst.cold.p99 <= 100 });
+  if (worst?.cold) out.push({ name: `density: first call to a version not loaded, p99 (worst size: ${worst.versions})`, target: "≤ 100 ms", value: `${worst.cold.p99} ms`, pass: worst.cold.p99 <= 100, noisy: worst.cold.foreign > NOISY_CORES });
   return out;
 }
 

@@ -21,6 +21,7 @@ import { buildService, type FetchAdapter } from "../../reconciler/build/service.
 import type { ReconcileResult } from "../../reconciler/reconcile/status.ts";
 import { freePort } from "../../test/helpers/ports.ts";
 import type { Cleanup } from "./cleanup.ts";
+import { measureCpu, meshRoles } from "./cpu.ts";
 import { densityService, writeDensityBundle } from "./density-bundles.ts";
 import { measureDensityDirect, type DirectResult } from "./density-direct.ts";
 import { totalMemory, workerdPids, type ProcessMemory } from "./memory.ts";
@@ -40,7 +41,7 @@ export interface DensityStep {
   /** Latency of that one greet to each version (they were loaded at registration), ms. */
   calls: { p50: number; p99: number; failed: number };
   /** First calls to versions not loaded: fresh generations in every cell, a sample called once each. */
-  cold?: { samples: number; p50: number; p99: number; max: number; failed: number; restartMs: number; afterMem: Memory };
+  cold?: { samples: number; p50: number; p99: number; max: number; failed: number; restartMs: number; afterMem: Memory; foreign: number };
 }
 
 export interface NodeAlternative {
@@ -253,9 +254,12 @@ async function throughRestate(root: string, cleanup: Cleanup, o: DensityOptions,
         const restartMs = await freshGenerations(m, warm);
         const every = Math.max(1, Math.floor(pool.length / o.coldSamples));
         const sample = pool.filter((_, i) => i % every === 0).slice(0, o.coldSamples);
+        // Other work on the machine decides much of the p99: measured with it, so the report can say.
+        const cpuDone = await measureCpu(meshRoles(m.dataDir));
         const cold = await sweep(m, sample, 1);
+        const { foreign } = await cpuDone();
         const afterMem = await totalMemory(workerdPids(await m.status()));
-        step.cold = { samples: sample.length, ...stats(cold.ms), max: Math.round(Math.max(...cold.ms)), failed: cold.failed, restartMs: Math.round(restartMs), afterMem };
+        step.cold = { samples: sample.length, ...stats(cold.ms), max: Math.round(Math.max(...cold.ms)), failed: cold.failed, restartMs: Math.round(restartMs), afterMem, foreign };
       }
       out.steps.push(step);
       o.log(`  ${live} versions (added ${add} in ${(wallMs / 1000).toFixed(1)} s): workerd ${rest.each.length} process(es) ${Math.round(rest.rssMb)} MB RSS at rest, ${Math.round(afterCalls.rssMb)} MB after a call to each (p50 ${step.calls.p50} ms, ${swept.failed} failed)` +

@@ -2,7 +2,7 @@
 // A benchmark reports; a miss never changes the exit code.
 import type { RampResult } from "./ramp.ts";
 import type { CellsResult } from "./cells.ts";
-import type { CpuUse } from "./cpu.ts";
+import { NOISY_CORES, type CpuUse } from "./cpu.ts";
 import type { DeployTiming } from "./deploy.ts";
 import type { UnderLoadResult, DeployLatencyResult } from "./deploys.ts";
 import { failed } from "./deploys.ts";
@@ -49,7 +49,11 @@ export interface TargetCheck {
   noisy?: boolean;
 }
 
-const NOISY_CORES = 0.3;
+
+// Issue 16 asks for parity with the Node SDK endpoint; issue 6 had asked for 1.2x and ended
+// blocked on workerd's own cost per request (docs/performance.md).
+const THROUGHPUT_MIN = 1.0;
+const THROUGHPUT_TARGET = "≥ 1.00x";
 
 /** Mean over rounds of the figures that are averaged. */
 export function meanLoad(runs: LoadResult[]): { rps: number; p50: number; p99: number; failed: number } {
@@ -86,9 +90,9 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
     const n = meanLoad(c.node);
     const ratio = g.rps / n.rps;
     const noisy = [...(c.cpu?.gridiron ?? []), ...(c.cpu?.node ?? [])].some((u) => u.foreign > NOISY_CORES);
-    out.push({ name: `throughput ${label(c.name)} gridiron/node`, target: "≥ 1.20x", value: `${ratio.toFixed(2)}x`, pass: ratio >= 1.2, noisy });
+    out.push({ name: `throughput ${label(c.name)} gridiron/node`, target: THROUGHPUT_TARGET, value: `${ratio.toFixed(2)}x`, pass: ratio >= THROUGHPUT_MIN, noisy });
     const cap = capacityRatio(c);
-    if (cap !== undefined) out.push({ name: `  same, from CPU per call (foreign load removed)`, target: "≥ 1.20x", value: `${cap.toFixed(2)}x`, pass: cap >= 1.2, noisy });
+    if (cap !== undefined) out.push({ name: `  same, from CPU per call (foreign load removed)`, target: THROUGHPUT_TARGET, value: `${cap.toFixed(2)}x`, pass: cap >= THROUGHPUT_MIN, noisy });
   }
   if (r.deployLatency && r.deployLatency.deploys.length > 0) {
     const ms = r.deployLatency.deploys.map((d) => d.totalMs);
