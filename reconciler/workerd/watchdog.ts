@@ -3,7 +3,9 @@
 // - liveness: every interval, GET the router's health route, which JS in the process answers. A
 //   probe left unanswered for `hangMs` means the thread has been busy that long, and every version
 //   in the process with it: the serving generation is SIGKILLed and a fresh one takes the socket.
-// - memory: the process's resident memory (VmRSS) above `memoryMb` is replaced the same way.
+// - memory: the process's resident memory (VmRSS) above `memoryMb` is replaced the same way. It is
+//   read on a short timer of its own, apart from the probes: whatever a fast allocator gets in
+//   between two readings is how far it overshoots the limit.
 // - a generation that dies by itself is the supervisor's (process.ts restarts it); the watchdog
 //   counts it, tells a V8 heap exhaustion from another crash, and reports it like its own kills.
 // Probes run only while the process is steady (one generation serving, none starting), so a
@@ -22,6 +24,7 @@ export const FAULT_KINDS: readonly FaultKind[] = ["hang", "memory", "crash"];
 /** The route every generation's router answers itself, before any identity check or bundle. */
 export const HEALTH_PATH = "/_gridiron/health";
 export const DEFAULT_WATCH_INTERVAL_MS = 1000;
+export const DEFAULT_MEMORY_SAMPLE_MS = 100;
 
 export interface CellFault {
   /** The cell's index and name ("cell 1"). */
@@ -72,6 +75,8 @@ export interface WatchdogOptions {
   logger: Logger;
   /** Upper bound of the probe interval; a short hang limit probes more often. Default 1000. */
   intervalMs?: number;
+  /** How often resident memory is read. Default DEFAULT_MEMORY_SAMPLE_MS. */
+  memorySampleMs?: number;
   triageTimeoutMs?: number;
   /** Injectable for tests: RSS and CPU of a pid. */
   sample?: (pid: number) => Promise<ProcSample | undefined>;
@@ -96,6 +101,7 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
   #limits: CellLimits;
   #probe: Probe | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #memoryTimer: NodeJS.Timeout | undefined;
   #tripping = false;
   #stopped = true;
   readonly #servingSince = new Map<number, number>();
@@ -135,11 +141,13 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     this.#o.process.on("ready", this.#onReady);
     this.#o.process.on("crash", this.#onCrash);
     this.#schedule(0);
+    this.#scheduleMemory(0);
   }
 
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#memoryTimer);
     this.#clearProbe();
     this.#o.process.off("ready", this.#onReady);
     this.#o.process.off("crash", this.#onCrash);
@@ -157,6 +165,12 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     this.#timer.unref();
   }
 
+  #scheduleMemory(ms: number): void {
+    if (this.#stopped) return;
+    this.#memoryTimer = setTimeout(() => void this.#sampleMemory().finally(() => this.#scheduleMemory(this.#o.memorySampleMs ?? DEFAULT_MEMORY_SAMPLE_MS)), ms);
+    this.#memoryTimer.unref();
+  }
+
   async #tick(): Promise<void> {
     try {
       this.#limits = await this.#o.limits();
@@ -168,18 +182,22 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     const generation = p.generation;
     if (this.#probe && this.#probe.generation !== generation) this.#clearProbe();
     if (pid === undefined || !p.steady || this.#tripping) return;
-    const sample = await this.#sample(pid);
-    if (p.pid !== pid) return;
-    if (sample) {
-      this.#health.rssBytes = sample.rssBytes;
-      this.#health.cpuSeconds = sample.cpuSeconds;
-      const rssMb = sample.rssBytes / (1024 * 1024);
-      if (rssMb > this.#limits.memoryMb) {
-        await this.#trip("memory", `resident memory ${Math.round(rssMb)} MB is over the cell's ${this.#limits.memoryMb} MB limit`, { pid, generation }, true);
-        return;
-      }
-    }
     if (!this.#probe) this.#sendProbe(generation);
+  }
+
+  async #sampleMemory(): Promise<void> {
+    const p = this.#o.process;
+    const pid = p.pid;
+    const generation = p.generation;
+    if (pid === undefined || !p.steady || this.#tripping) return;
+    const sample = await this.#sample(pid);
+    if (!sample || p.pid !== pid) return;
+    this.#health.rssBytes = sample.rssBytes;
+    this.#health.cpuSeconds = sample.cpuSeconds;
+    const rssMb = sample.rssBytes / (1024 * 1024);
+    if (rssMb > this.#limits.memoryMb) {
+      await this.#trip("memory", `resident memory ${Math.round(rssMb)} MB is over the cell's ${this.#limits.memoryMb} MB limit`, { pid, generation }, true);
+    }
   }
 
   #sendProbe(generation: number): void {

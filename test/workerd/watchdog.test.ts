@@ -55,7 +55,7 @@ afterEach(async () => {
   await new Promise((r) => server.close(r));
 });
 
-function start(o: { hangMs?: number; memoryMb?: number; rss?: () => number; triage?: (f: CellFault) => Promise<unknown> } = {}): { faults: (CellFault & { triage?: unknown })[] } {
+function start(o: { hangMs?: number; memoryMb?: number; rss?: () => number; triage?: (f: CellFault) => Promise<unknown>; intervalMs?: number; memorySampleMs?: number } = {}): { faults: (CellFault & { triage?: unknown })[] } {
   const faults: (CellFault & { triage?: unknown })[] = [];
   const limits = { hangMs: o.hangMs ?? 600, memoryMb: o.memoryMb ?? 512 };
   dog = new Watchdog({
@@ -66,7 +66,8 @@ function start(o: { hangMs?: number; memoryMb?: number; rss?: () => number; tria
     limits: () => limits,
     triage: o.triage,
     logger: pino({ level: "silent" }),
-    intervalMs: 50,
+    intervalMs: o.intervalMs ?? 50,
+    memorySampleMs: o.memorySampleMs,
     sample: async () => ({ rssBytes: (o.rss ?? (() => 100 * MB))(), cpuSeconds: 1.5 }),
   }, limits);
   dog.on("fault", (f) => faults.push(f));
@@ -146,6 +147,22 @@ describe("Watchdog", () => {
     expect(faults[0]).toMatchObject({ kind: "memory", detail: "resident memory 300 MB is over the cell's 256 MB limit" });
     expect(proc.replaced[0]).toMatch(/^memory: /);
     expect(dog!.health().restarts).toEqual({ hang: 0, memory: 1, crash: 0 });
+  });
+
+  it("reads memory on its own timer, not only when it probes", async () => {
+    let rss = 100 * MB;
+    let samples = 0;
+    const { faults } = start({ memoryMb: 256, intervalMs: 60_000, hangMs: 60_000, memorySampleMs: 20, rss: () => (samples++, rss) });
+    await waitFor("the first probe and a few readings", async () => (probes >= 1 && samples >= 3 ? true : undefined));
+    const probed = probes;
+    rss = 300 * MB;
+    const t0 = Date.now();
+    await waitFor("the replacement", async () => (faults.length > 0 ? true : undefined), 5000);
+    rss = 100 * MB;
+    // Seen within a few readings, while the next probe is a minute away.
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(probes).toBe(probed);
+    expect(faults[0]).toMatchObject({ kind: "memory", detail: "resident memory 300 MB is over the cell's 256 MB limit" });
   });
 
   it("reports a crash without killing anything, and a V8 heap exhaustion as memory", async () => {
