@@ -102,6 +102,8 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
   #probe: Probe | undefined;
   #timer: NodeJS.Timeout | undefined;
   #memoryTimer: NodeJS.Timeout | undefined;
+  /** The first tick has asked for the limits: memory is judged (and reported) against them only from then on. */
+  #limitsRead = false;
   #tripping = false;
   #stopped = true;
   readonly #servingSince = new Map<number, number>();
@@ -177,6 +179,7 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     } catch (err) {
       this.#log.warn({ err }, "could not read the cell's limits; the last ones stay");
     }
+    this.#limitsRead = true;
     const p = this.#o.process;
     const pid = p.pid;
     const generation = p.generation;
@@ -189,7 +192,7 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     const p = this.#o.process;
     const pid = p.pid;
     const generation = p.generation;
-    if (pid === undefined || !p.steady || this.#tripping) return;
+    if (pid === undefined || !p.steady || this.#tripping || !this.#limitsRead) return;
     const sample = await this.#sample(pid);
     if (!sample || p.pid !== pid) return;
     this.#health.rssBytes = sample.rssBytes;
