@@ -68,7 +68,7 @@ export interface WatchdogOptions {
   url: string;
   /** What the process serves, for the log and for triage. */
   holds: () => readonly string[];
-  /** The limits to enforce now; asked on every tick. */
+  /** The limits to enforce now; asked before every probe and every memory reading (keep it cheap). */
   limits: () => CellLimits | Promise<CellLimits>;
   /** Asked about each fault, with at most `triageTimeoutMs` to answer; its answer is logged with it. */
   triage?: (fault: CellFault) => Promise<unknown>;
@@ -102,8 +102,6 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
   #probe: Probe | undefined;
   #timer: NodeJS.Timeout | undefined;
   #memoryTimer: NodeJS.Timeout | undefined;
-  /** The first tick has asked for the limits: memory is judged (and reported) against them only from then on. */
-  #limitsRead = false;
   #tripping = false;
   #stopped = true;
   readonly #servingSince = new Map<number, number>();
@@ -173,13 +171,20 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     this.#memoryTimer.unref();
   }
 
-  async #tick(): Promise<void> {
+  /**
+   * What the cell holds changes with deploys, so each probe and each memory reading asks again. A
+   * failure is logged by the probes' tick only, not ten times a second.
+   */
+  async #refreshLimits(log: boolean): Promise<void> {
     try {
       this.#limits = await this.#o.limits();
     } catch (err) {
-      this.#log.warn({ err }, "could not read the cell's limits; the last ones stay");
+      if (log) this.#log.warn({ err }, "could not read the cell's limits; the last ones stay");
     }
-    this.#limitsRead = true;
+  }
+
+  async #tick(): Promise<void> {
+    await this.#refreshLimits(true);
     const p = this.#o.process;
     const pid = p.pid;
     const generation = p.generation;
@@ -192,7 +197,8 @@ export class Watchdog extends EventEmitter<WatchdogEvents> {
     const p = this.#o.process;
     const pid = p.pid;
     const generation = p.generation;
-    if (pid === undefined || !p.steady || this.#tripping || !this.#limitsRead) return;
+    if (pid === undefined || !p.steady || this.#tripping) return;
+    await this.#refreshLimits(false);
     const sample = await this.#sample(pid);
     if (!sample || p.pid !== pid) return;
     this.#health.rssBytes = sample.rssBytes;
