@@ -4,7 +4,7 @@
  * sees a half-written bundle.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export interface ShapedBundle {
@@ -80,14 +80,28 @@ export async function writeBrokenBundle(dir: string, name: string): Promise<stri
 }
 
 /**
- * Drops a copy of a built greeter bundle (`<builtDir>/greeter`) whose `GREETING` var is `word` into
- * `<bundlesDir>/greeter`, staged beside it and renamed into place (a new version per word).
+ * Drops a copy of the bundle at `fromDir` into `<bundlesDir>/<name>` with `patch` laid over its
+ * gridiron.json (a new version per patch), staged beside `bundlesDir` and renamed into place, so
+ * the folder watcher never sees it half-written.
  */
-export async function deployGreeterVariant(builtDir: string, bundlesDir: string, word: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const staging = path.join(path.dirname(bundlesDir), `.stage-greeter-${randomBytes(4).toString("hex")}`);
-  await cp(path.join(builtDir, "greeter"), staging, { recursive: true });
+export async function deployVariant(fromDir: string, bundlesDir: string, name: string, patch: Record<string, unknown>): Promise<void> {
+  const staging = path.join(path.dirname(bundlesDir), `.stage-${name}-${randomBytes(4).toString("hex")}`);
+  await cp(fromDir, staging, { recursive: true });
   const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, ...extra, vars: { GREETING: word } }));
-  await rm(path.join(bundlesDir, "greeter"), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, "greeter"));
+  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, ...patch }));
+  await mkdir(bundlesDir, { recursive: true });
+  await rm(path.join(bundlesDir, name), { recursive: true, force: true });
+  await rename(staging, path.join(bundlesDir, name));
+}
+
+/** Lets `write` make bundle `name` in a staging folder beside `bundlesDir`, then moves it in with one rename. */
+export async function dropBundle(bundlesDir: string, name: string, write: (staging: string) => Promise<unknown>): Promise<void> {
+  const staging = await mkdtemp(path.join(path.dirname(bundlesDir), "stage-"));
+  await write(staging);
+  await rename(path.join(staging, name), path.join(bundlesDir, name));
+}
+
+/** deployVariant of a built greeter (`<builtDir>/greeter`) whose `GREETING` var is `word`. */
+export async function deployGreeterVariant(builtDir: string, bundlesDir: string, word: string, extra: Record<string, unknown> = {}): Promise<void> {
+  await deployVariant(path.join(builtDir, "greeter"), bundlesDir, "greeter", { ...extra, vars: { GREETING: word } });
 }

@@ -3,13 +3,13 @@
 // the invocation and the .ts line (through build-service's source map); a bad name is counted
 // once under its code and makes the pass an error; a removed broken bundle leaves status.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rename, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
 import type { ReconcileResult } from "../../reconciler/reconcile/status.ts";
-import { writeBrokenBundle } from "../helpers/bundles.ts";
+import { dropBundle, writeBrokenBundle } from "../helpers/bundles.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
@@ -40,12 +40,7 @@ async function errorsCounted(code: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-/** Moves a bundle written in a staging folder into the watched folder in one rename. */
-async function drop(name: string, write: (staging: string) => Promise<unknown>): Promise<void> {
-  const staging = await mkdtemp(path.join(root, "stage-"));
-  await write(staging);
-  await rename(path.join(staging, name), path.join(bundlesDir, name));
-}
+const drop = (name: string, write: (staging: string) => Promise<unknown>) => dropBundle(bundlesDir, name, write);
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "gridiron-errors-"));

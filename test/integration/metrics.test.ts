@@ -1,12 +1,13 @@
 // GET /metrics in a real mesh, parsed with a Prometheus text-format parser: the counters move with
 // reconciles, swaps, crashes and source errors, and the per-service gauges say what /status says.
-import { cp, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
 import type { Status } from "../../reconciler/reconcile/status.ts";
+import { deployGreeterVariant } from "../helpers/bundles.ts";
 import { allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
@@ -132,12 +133,7 @@ describe("GET /metrics", () => {
     const sent = await mesh!.call("/Greeter/greetLater/send", { name: "Sleepy", ms: 600_000 });
     expect(sent.status).toBe(202);
 
-    const staging = path.join(root, "stage-greeter");
-    await cp(path.join(built, "greeter"), staging, { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-    await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { GREETING: "Ahoy" } }));
-    await rm(path.join(bundlesDir, "greeter"), { recursive: true });
-    await rename(staging, path.join(bundlesDir, "greeter"));
+    await deployGreeterVariant(built, bundlesDir, "Ahoy");
 
     const m = await waitFor("the old greeter to drain with one invocation", async () => {
       const now = await scrape();

@@ -7,7 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyHubSignature } from "../../reconciler/api/webhook.ts";
 import { buildService } from "../../reconciler/build/service.ts";
-import { writeBrokenBundle } from "../helpers/bundles.ts";
+import { dropBundle, writeBrokenBundle } from "../helpers/bundles.ts";
 import { REPO, allocatePorts, startGridiron, type RunningMesh } from "../helpers/mesh.ts";
 import type { Notification } from "../../reconciler/node/notify.ts";
 import { startNotifyReceiver, type NotifyReceiver } from "../helpers/notify-receiver.ts";
@@ -23,12 +23,7 @@ let mesh: RunningMesh | undefined;
 let receiver: NotifyReceiver | undefined;
 const arrived = (match: (e: Notification) => boolean) => receiver!.arrived("a notification", match);
 
-/** Writes a bundle in a staging folder and renames it into the watched folder in one step. */
-async function drop(name: string, write: (staging: string) => Promise<unknown>): Promise<void> {
-  const staging = await mkdtemp(path.join(root, "stage-"));
-  await write(staging);
-  await rename(path.join(staging, name), path.join(bundlesDir, name));
-}
+const drop = (name: string, write: (staging: string) => Promise<unknown>) => dropBundle(bundlesDir, name, write);
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "gridiron-notify-"));

@@ -5,8 +5,7 @@
 // a restart mid-rollout and abort by hand. One mesh, one service (test/fixtures/services/ramped), versions v1..v5.
 // Every step, abort and rollback also reaches a --notify-url receiver on loopback.
 import { spawnSync } from "node:child_process";
-import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +13,7 @@ import { buildService } from "../../reconciler/build/service.ts";
 import type { ReconcileResult, ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { rampPick } from "../../reconciler/restate/ramp.ts";
 import type { RolloutPolicy } from "../../reconciler/source/manifest.ts";
+import { deployVariant } from "../helpers/bundles.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { startNotifyReceiver, type NotifyReceiver } from "../helpers/notify-receiver.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
@@ -30,15 +30,7 @@ const events = (type: string) => receiver!.events(type, "ramped");
 /** Holds at its first step until promoted or aborted; never judged worse (ratio 1 cannot be exceeded). */
 const HOLD: RolloutPolicy = { steps: [50], stepSeconds: 600, maxFailureRatio: 1, minInvocations: 1 };
 
-async function deploy(tag: string, mode: string, rollout: RolloutPolicy): Promise<void> {
-  const staging = path.join(root, `.stage-${randomBytes(4).toString("hex")}`);
-  await cp(path.join(built, "ramped"), staging, { recursive: true });
-  const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { TAG: tag, MODE: mode }, rollout }));
-  await mkdir(bundlesDir, { recursive: true });
-  await rm(path.join(bundlesDir, "ramped"), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, "ramped"));
-}
+const deploy = (tag: string, mode: string, rollout: RolloutPolicy) => deployVariant(path.join(built, "ramped"), bundlesDir, "ramped", { vars: { TAG: tag, MODE: mode }, rollout });
 
 const start = async () => (mesh = await startGridiron({
   dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"),

@@ -5,12 +5,12 @@
 // text. The screenshots are kept in the test's temp dir and their paths printed.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeBrokenBundle } from "../helpers/bundles.ts";
+import { deployVariant, writeBrokenBundle } from "../helpers/bundles.ts";
 import { REPO, allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -107,12 +107,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("the status page in a browser"
 
   it("shows a running rollout with its counts and decision, and what is suspended", async (ctx) => {
     // greeter v2 on a ramp that holds at 50% until promoted (a ratio of 1 is never exceeded).
-    const staging = path.join(root, "staging-v2");
-    await cp(path.join(bundlesDir, "greeter"), staging, { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-    await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { TAG: "v2" }, rollout: { steps: [50], stepSeconds: 600, maxFailureRatio: 1, minInvocations: 1 } }));
-    await rm(path.join(bundlesDir, "greeter"), { recursive: true });
-    await rename(staging, path.join(bundlesDir, "greeter"));
+    await deployVariant(path.join(bundlesDir, "greeter"), bundlesDir, "greeter", { vars: { TAG: "v2" }, rollout: { steps: [50], stepSeconds: 600, maxFailureRatio: 1, minInvocations: 1 } });
 
     const rollout = `${card("greeter")} [data-rollout]`;
     await page.locator(`${card("greeter")} [data-rollout="hold"] [data-rollout-weight="50"]`).waitFor({ timeout: 60_000 });

@@ -3,14 +3,14 @@
 // resume deploys what waited. Then the whole mesh: passes observe and change nothing until resumed.
 // Services: test/fixtures/services/ramped (answers with its TAG var) and counter.
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
 import type { ReconcileResult, ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { deployVariant } from "../helpers/bundles.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
 
 let root: string;
@@ -21,15 +21,7 @@ let ports: MeshPorts;
 let mesh: RunningMesh | undefined;
 
 /** Puts `service` into the source with vars {TAG: tag}: a new version per tag. */
-async function deploy(service: "ramped" | "counter", tag: string): Promise<void> {
-  const staging = path.join(root, `.stage-${randomBytes(4).toString("hex")}`);
-  await cp(path.join(built, service), staging, { recursive: true });
-  const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
-  await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, vars: { TAG: tag, MODE: "ok" } }));
-  await mkdir(bundlesDir, { recursive: true });
-  await rm(path.join(bundlesDir, service), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, service));
-}
+const deploy = (service: "ramped" | "counter", tag: string) => deployVariant(path.join(built, service), bundlesDir, service, { vars: { TAG: tag, MODE: "ok" } });
 
 const start = async () => (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_DRAIN_GRACE_MS: "300" } }));
 const service = async (name: string): Promise<ServiceStatus | undefined> => (await mesh!.status()).services.find((s) => s.service === name);
