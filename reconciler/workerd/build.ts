@@ -231,8 +231,9 @@ export function liveSet(specs: readonly BundleSpec[]): Record<string, LiveEntry>
 /**
  * Loader mode (needs `workerd --experimental`): the config holds only the router, which loads each
  * live version's code from the read-only version store on its first request and keeps it warm
- * (the policy's loadedMax versions at most, the least recently used unloaded first). Adding or dropping a version changes the router's live set over the control socket; no process
- * restarts, so deploy cost does not grow with what else is live. `live` is the set a new
+ * (the policy's loadedMax versions at most, the least recently used unloaded first). Adding or
+ * dropping a version changes the router's live set over the control socket; no process restarts,
+ * so deploy cost does not grow with what else is live. `live` is the set a new
  * generation starts with (and a crashed one restarts with).
  */
 export function buildLoaderConfig(specs: readonly BundleSpec[], routerModules: readonly Module[], policy: WorkerdPolicy, versionsDir: string): WorkerdConfig {

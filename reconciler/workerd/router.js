@@ -37,7 +37,8 @@ export default {
   async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path === "/_gridiron/health") return new Response("ok\n");
-    if (collect && routerCollector.due()) ctx.waitUntil(Promise.resolve().then(() => routerCollector.took(collectGarbage(collect, routerCollector.probing()))));
+    // After this request has gone on its way (a timer, not a microtask, which would run before it).
+    if (collect && routerCollector.due()) ctx.waitUntil(new Promise((r) => setTimeout(r, 0)).then(() => routerCollector.took(collectGarbage(collect, routerCollector.probing()))));
     const parts = path.split("/", 3);
     const denied = await checkIdentity(request, env, path, parts);
     if (denied) return new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } });
