@@ -1,43 +1,35 @@
+// Free loopback ports for the servers tests start. A port found free is closed again before the
+// server binds it, so anything that binds in between takes it: the kernel hands out ephemeral
+// ports to every listen(0) and every outgoing connection on the machine, including the other
+// test worker's. So ports come from below the ephemeral range, where only explicit binds land,
+// and each vitest worker takes its own slice of that range; every candidate is still probed.
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 
-function listenOnFreePort(): Promise<{ server: Server; port: number }> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") {
-        server.close();
-        reject(new Error("could not read the bound port"));
-        return;
-      }
-      resolve({ server, port: address.port });
-    });
-  });
-}
+/** Slices: one per vitest worker (VITEST_POOL_ID), slice 0 for scripts run outside vitest. */
+const SLICES = 9;
+const SLICE_SIZE = 1_400;
 
-function close(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-}
-
-/** Returns a TCP port that was free on 127.0.0.1 a moment ago (bind to :0, read the port, close). */
-export async function freePort(): Promise<number> {
-  const { server, port } = await listenOnFreePort();
-  await close(server);
-  return port;
-}
-
-/** Returns `count` distinct free ports on 127.0.0.1 (all held open together while probing). */
-export async function freePorts(count: number): Promise<number[]> {
-  const held: { server: Server; port: number }[] = [];
+function ephemeralLow(): number {
   try {
-    for (let i = 0; i < count; i++) held.push(await listenOnFreePort());
-    return held.map((h) => h.port);
-  } finally {
-    await Promise.all(held.map((h) => close(h.server)));
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 0) return low;
+  } catch {
+    // Not Linux: assume the IANA dynamic range.
   }
+  return 49_152;
 }
+
+const slice = (() => {
+  const top = ephemeralLow();
+  const base = top - SLICES * SLICE_SIZE;
+  if (base < 1_024) return undefined; // an unusual kernel setting: fall back to listen(0)
+  const index = Number(process.env.VITEST_POOL_ID ?? 0) % SLICES;
+  return { start: base + index * SLICE_SIZE, size: SLICE_SIZE };
+})();
+
+// A random start, so a test file does not reuse the ports the previous file in this worker just let go.
+let cursor = slice ? Math.floor(Math.random() * slice.size) : 0;
 
 function listenOn(port: number): Promise<Server | undefined> {
   return new Promise((resolve) => {
@@ -48,22 +40,56 @@ function listenOn(port: number): Promise<Server | undefined> {
   });
 }
 
+function close(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+}
+
+async function ephemeralPort(): Promise<number> {
+  const server = await listenOn(0);
+  const address = server?.address();
+  if (!server || address === null || typeof address !== "object") throw new Error("could not bind a free port on 127.0.0.1");
+  await close(server);
+  return address.port;
+}
+
+/** Returns the first of `count` consecutive ports of this worker's slice that were all free a moment ago. */
+async function takeBlock(count: number): Promise<number> {
+  if (!slice) {
+    if (count === 1) return ephemeralPort();
+    throw new Error("no port range below the ephemeral ports to take consecutive ports from");
+  }
+  for (let tried = 0; tried < slice.size; tried++) {
+    if (cursor + count > slice.size) cursor = 0;
+    const first = slice.start + cursor;
+    cursor += count;
+    const held: Server[] = [];
+    for (let i = 0; i < count; i++) {
+      const s = await listenOn(first + i);
+      if (!s) break;
+      held.push(s);
+    }
+    await Promise.all(held.map(close));
+    if (held.length === count) return first;
+  }
+  throw new Error(`no ${count} consecutive free ports in ${slice.start}..${slice.start + slice.size - 1}`);
+}
+
+/** Returns a TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return takeBlock(1);
+}
+
+/** Returns `count` distinct ports that were free on 127.0.0.1 a moment ago. */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await takeBlock(1));
+  return ports;
+}
+
 /**
  * Returns the first of `count` consecutive ports that were all free on 127.0.0.1 a moment ago:
  * workerd's cells listen on a base port and the ports after it.
  */
-export async function freePortBlock(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const { server, port } = await listenOnFreePort();
-    const held: Server[] = [server];
-    let ok = port + count - 1 <= 65535;
-    for (let i = 1; ok && i < count; i++) {
-      const s = await listenOn(port + i);
-      if (s) held.push(s);
-      else ok = false;
-    }
-    await Promise.all(held.map(close));
-    if (ok) return port;
-  }
-  throw new Error(`no block of ${count} consecutive free ports found`);
+export function freePortBlock(count: number): Promise<number> {
+  return takeBlock(count);
 }
