@@ -20,10 +20,10 @@ import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import { encodeWorkerdConfig } from "../../reconciler/workerd/encode.ts";
 import { startScratchWorkerd, type ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http.ts";
-import { freePorts } from "../helpers/ports.ts";
+import { freePort, freePortBlock } from "../helpers/ports.ts";
 import { startRestate } from "../helpers/restate.ts";
 import { foreignKey, meshKey, signedHeaders } from "../helpers/identity.ts";
-import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { GRIDIRON_BIN, REPO, TEST_CELLS, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 const FIXTURES = path.join(REPO, "test/fixtures/services");
 const ROUTER_MODULES = await readRouterModules();
@@ -460,8 +460,10 @@ describe("a mesh using a restate-server it did not start", () => {
     const restate = await startRestate({ baseDir: path.join(dir, "restate") });
     const bundlesDir = path.join(dir, "bundles");
     await buildService("greeter", bundlesDir);
-    const [workerd, api] = await freePorts(2);
-    const ports: MeshPorts = { ingress: Number(new URL(restate.ingressUrl).port), admin: Number(new URL(restate.adminUrl).port), node: 0, workerd: workerd!, api: api! };
+    // workerd's cells listen on TEST_CELLS consecutive ports.
+    const workerd = await freePortBlock(TEST_CELLS);
+    const api = await freePort();
+    const ports: MeshPorts = { ingress: Number(new URL(restate.ingressUrl).port), admin: Number(new URL(restate.adminUrl).port), node: 0, workerd, api };
     const dataDir = path.join(dir, "data");
     const mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(dir, "gridiron.log"), env: { GRIDIRON_MANAGE_RESTATE: "false" } });
     try {
