@@ -457,18 +457,20 @@ describe("a mesh with --require-api-token, outbound all, a git remote behind a t
 describe("a mesh using a restate-server it did not start", () => {
   it("says what to configure when that server does not sign with the mesh's key, and registers nothing", async () => {
     const dir = path.join(root, "c");
-    const restate = await startRestate({ baseDir: path.join(dir, "restate") });
-    const bundlesDir = path.join(dir, "bundles");
-    await buildService("greeter", bundlesDir);
-    // workerd's cells listen on TEST_CELLS consecutive ports.
-    const workerd = await freePortBlock(TEST_CELLS);
-    const api = await freePort();
-    const ports: MeshPorts = { ingress: Number(new URL(restate.ingressUrl).port), admin: Number(new URL(restate.adminUrl).port), node: 0, workerd, api };
     const dataDir = path.join(dir, "data");
-    const mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(dir, "gridiron.log"), env: { GRIDIRON_MANAGE_RESTATE: "false" } });
+    const restate = await startRestate({ baseDir: path.join(dir, "restate") });
+    // Stopped in `finally` also when the mesh fails to start, so no restate-server outlives the test.
+    let mesh: RunningMesh | undefined;
     try {
+      const bundlesDir = path.join(dir, "bundles");
+      await buildService("greeter", bundlesDir);
+      // workerd's cells listen on TEST_CELLS consecutive ports.
+      const workerd = await freePortBlock(TEST_CELLS);
+      const api = await freePort();
+      const ports: MeshPorts = { ingress: Number(new URL(restate.ingressUrl).port), admin: Number(new URL(restate.adminUrl).port), node: 0, workerd, api };
+      const m = (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(dir, "gridiron.log"), env: { GRIDIRON_MANAGE_RESTATE: "false" } }));
       const error = await waitFor("the refusal in status", async () => {
-        const s = await mesh.status();
+        const s = await m.status();
         return s.lastReconcile?.errors.find((e) => e.code === "REQUEST_IDENTITY_REJECTED");
       }, 60_000);
       expect(error.message).toContain("request-identity-private-key-pem-file");
@@ -476,7 +478,7 @@ describe("a mesh using a restate-server it did not start", () => {
       const deployments = JSON.parse(await (await fetch(`${restate.adminUrl}/deployments`)).text()) as { deployments: unknown[] };
       expect(deployments.deployments).toEqual([]);
     } finally {
-      await mesh.stop();
+      await mesh?.stop();
       await restate.stop();
     }
     expect(await processesUnder(dataDir)).toEqual([]);
