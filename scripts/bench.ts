@@ -69,7 +69,10 @@ const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] 
                      [--cells N]        the demo mesh's --cells (default: the daemon's; greeter and counter then get a cell each)
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
-                     [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)`;
+                     [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)
+                     [--peer http1|serve]  the invocations' Node SDK peer: HTTP/1.1 request-response (default, the
+                                        cheaper for Restate and the peer) or the SDK quickstart's restate.serve() (HTTP/2)
+                     [--rounds N]       measured rounds per handler in the invocations section (alternating sides)`;
 
 /** Adds a var to a built bundle's gridiron.json. */
 async function setBundleVar(dir: string, name: string, value: string): Promise<void> {
@@ -92,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, "density-v8-flags": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" },
+        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, "density-v8-flags": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" }, peer: { type: "string" }, rounds: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -162,6 +165,18 @@ async function main(argv: string[]): Promise<number> {
   if (sdkLog !== undefined && !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].includes(sdkLog)) {
     console.error(`--sdk-log expects TRACE, DEBUG, INFO, WARN or ERROR\n${USAGE}`);
     return 2;
+  }
+  const peerKind = values.peer ?? "http1";
+  if (peerKind !== "http1" && peerKind !== "serve") {
+    console.error(`--peer expects http1 or serve\n${USAGE}`);
+    return 2;
+  }
+  if (values.rounds !== undefined) {
+    if (!/^[1-9]\d*$/.test(values.rounds)) {
+      console.error(`--rounds expects a whole number ≥ 1\n${USAGE}`);
+      return 2;
+    }
+    profile.invocations.rounds = Number(values.rounds);
   }
   if (values.deploys) {
     const n = Number(values.deploys);
@@ -255,9 +270,10 @@ async function main(argv: string[]): Promise<number> {
           // Both sides check Restate's request signature (Gridiron's router does by default; the peer
           // gets the mesh's public key), unless --no-identity turns it off on both.
           const key = values["no-identity"] ? undefined : await readFile(path.join(m.dataDir, "identity", "public-key"), "utf8").then((t) => t.trim(), () => undefined);
-          const peer = await startNodePeer(m.adminUrl, peerLog, cleanup, { ...(sdkLog ? { RESTATE_LOGGING: sdkLog } : {}), ...(key ? { BENCH_IDENTITY_KEY: key } : {}) });
+          const serve = peerKind === "serve";
+          const peer = await startNodePeer(m.adminUrl, peerLog, cleanup, { ...(sdkLog ? { RESTATE_LOGGING: sdkLog } : {}), ...(key ? { BENCH_IDENTITY_KEY: key } : {}) }, serve);
           if (!values["no-identity"] && !key) results.notes.push("this mesh has no identity/public-key: the node peer does not verify request signatures");
-          log(`  node SDK peer pid ${peer.pid} on :${peer.port}, registered as ${peer.deploymentId} (HTTP/1.1)`);
+          log(`  node SDK peer pid ${peer.pid} on :${peer.port}, registered as ${peer.deploymentId} (${serve ? "HTTP/2, BIDI_STREAM" : "HTTP/1.1"})`);
           await waitFor("the node peer to answer through ingress", async () => ((await m.call("/NodeGreeter/greet", "x")).status === 200 ? true : undefined));
           const p = profile.invocations;
           const roles = meshRoles(m.dataDir, { "node peer": peer.pid });
@@ -269,7 +285,7 @@ async function main(argv: string[]): Promise<number> {
           log(`  memory after the runs: workerd ${after.workerd.each.join(" + ")} MB RSS (PSS ${Math.round(after.workerd.pssMb)}), node peer ${Math.round(after.node.rssMb)} MB RSS (PSS ${Math.round(after.node.pssMb)})`);
           results.invocations = {
             ...p,
-            peer: "Restate Node SDK 1.17.2 endpoint (http.createServer + createEndpointHandler, HTTP/1.1 request-response), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter, so Restate's share of the cost is identical for both sides",
+            peer: `Restate Node SDK 1.17.2 endpoint (${serve ? "http2.createServer + createEndpointHandler, as restate.serve() runs it: HTTP/2, BIDI_STREAM" : "http.createServer + createEndpointHandler, HTTP/1.1 request-response"}), own process, registered with the SAME restate-server as NodeGreeter/NodeCounter`,
             cases,
             memory: { before, after },
           };

@@ -1,10 +1,11 @@
 /**
  * The benchmark's peer: Greeter and Counter with the same handler code as services/greeter and
  * services/counter, served by Restate's Node SDK (`@restatedev/restate-sdk`) over HTTP/1.1 in
- * request-response mode — what a user would run instead of Gridiron. Registered under other names
+ * request-response mode — what a user would run instead of Gridiron — or, with BENCH_PEER_SERVE=1,
+ * by the SDK's own `restate.serve()` (HTTP/2, bidirectional streams; its quickstart's default). Registered under other names
  * (NodeGreeter, NodeCounter) so it shares one restate-server with the mesh without colliding.
  *
- *   [BENCH_IDENTITY_KEY=publickeyv1_…] node --import tsx scripts/bench/node-peer.ts <port>
+ *   [BENCH_IDENTITY_KEY=publickeyv1_…] [BENCH_PEER_SERVE=1] node --import tsx scripts/bench/node-peer.ts <port>
  *
  * Runs as its own process (one JS thread, like workerd) so the load generator in the bench
  * process does not share its event loop. SIGTERM closes it.
@@ -33,6 +34,7 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== "function"
 
 const restate = await import("@restatedev/restate-sdk");
 const { createServer } = await import("node:http");
+const { createServer: createHttp2Server } = await import("node:http2");
 
 /** Same as services/greeter: no body, a JSON string or {"name": string}. */
 function nameFrom(input: unknown): string {
@@ -74,13 +76,25 @@ const counter = restate.object({
 
 // HTTP/1.1 requests are served in REQUEST_RESPONSE mode, as workerd serves them. With
 // BENCH_IDENTITY_KEY (the mesh's publickeyv1_… key) the SDK verifies Restate's request signature
-// on every request, as Gridiron's router does.
+// on every request, as Gridiron's router does. With BENCH_PEER_SERVE=1 the peer is what the SDK's
+// quickstart `restate.serve()` runs: an HTTP/2 server without TLS, on which the handler serves in
+// BIDI_STREAM mode (bound to loopback here; serve() binds every interface).
 const identityKey = process.env.BENCH_IDENTITY_KEY;
-const server = createServer(restate.createEndpointHandler({ services: [greeter, counter], ...(identityKey ? { identityKeys: [identityKey] } : {}) }));
-server.listen(Number(process.argv[2] ?? 9080), "127.0.0.1", () => {
-  console.log(`node peer listening on 127.0.0.1:${(server.address() as AddressInfo).port}`);
-});
-process.on("SIGTERM", () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+const options = { services: [greeter, counter], ...(identityKey ? { identityKeys: [identityKey] } : {}) };
+const port = Number(process.argv[2] ?? 9080);
+if (process.env.BENCH_PEER_SERVE === "1") {
+  const server = createHttp2Server(restate.createEndpointHandler(options));
+  server.listen(port, "127.0.0.1", () => {
+    console.log(`node peer listening on 127.0.0.1:${(server.address() as AddressInfo).port} (HTTP/2)`);
+  });
+  process.on("SIGTERM", () => process.exit(0));
+} else {
+  const server = createServer(restate.createEndpointHandler(options));
+  server.listen(port, "127.0.0.1", () => {
+    console.log(`node peer listening on 127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+  process.on("SIGTERM", () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  });
+}

@@ -1,5 +1,6 @@
 // Starts the Node SDK peer (node-peer.ts) as a child process and registers it with the mesh's
-// restate-server as an HTTP/1.1 deployment, the way Gridiron registers workerd versions.
+// restate-server as an HTTP/1.1 deployment, the way Gridiron registers workerd versions, or (serve)
+// as the HTTP/2 deployment the SDK's quickstart makes.
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -35,10 +36,11 @@ export interface NodePeer {
 
 /** The peer's output (the SDK logs two lines per invocation) goes to `logFile`, as the mesh's does. */
 /** `adminUrl` undefined: start it without registering it anywhere (deploymentId is then ""). */
-export async function startNodePeer(adminUrl: string | undefined, logFile: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<NodePeer> {
+/** `serve`: the SDK's quickstart server (HTTP/2, BIDI_STREAM) instead of HTTP/1.1 request-response. */
+export async function startNodePeer(adminUrl: string | undefined, logFile: string, cleanup: Cleanup, env: Record<string, string> = {}, serve = false): Promise<NodePeer> {
   const port = await freePort();
   const fd = openSync(logFile, "a");
-  const child = spawn(process.execPath, [await peerScript(), String(port)], { stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [await peerScript(), String(port)], { stdio: ["ignore", fd, fd], env: { ...process.env, ...env, ...(serve ? { BENCH_PEER_SERVE: "1" } : {}) } });
   closeSync(fd);
   const pid = child.pid!;
   cleanup.trackPid(pid);
@@ -64,8 +66,10 @@ export async function startNodePeer(adminUrl: string | undefined, logFile: strin
     for (;;) {
       if (gone) throw new Error(`node peer exited during start-up: ${await tailFile(logFile, 10)}`);
       if (Date.now() > deadline) throw new Error(`node peer did not answer /discover within 30 s: ${await tailFile(logFile, 10)}`);
-      // Any answer means it listens (with identity keys an unsigned /discover gets 401).
-      const r = await http.request(`http://127.0.0.1:${port}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" }, timeoutMs: 1000 }).catch(() => undefined);
+      // Any answer means it listens (with identity keys an unsigned /discover gets 401). An HTTP/2
+      // server answers no HTTP/1.1 request: it says when it listens.
+      if (serve && (await tailFile(logFile, 20)).includes(`listening on 127.0.0.1:${port}`)) break;
+      const r = serve ? undefined : await http.request(`http://127.0.0.1:${port}/discover`, { headers: { accept: "application/vnd.restate.endpointmanifest.v3+json" }, timeoutMs: 1000 }).catch(() => undefined);
       if (r !== undefined) break;
       await new Promise((res) => setTimeout(res, 50));
     }
@@ -73,7 +77,7 @@ export async function startNodePeer(adminUrl: string | undefined, logFile: strin
     const r = await http.request(`${adminUrl}/deployments`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ uri: `http://127.0.0.1:${port}/`, use_http_11: true, force: true }),
+      body: JSON.stringify({ uri: `http://127.0.0.1:${port}/`, use_http_11: !serve, force: true }),
     });
     if (r.status !== 200 && r.status !== 201) throw new Error(`registering the node peer: restate answered ${r.status}: ${r.text}`);
     const deploymentId = (JSON.parse(r.text) as { id: string }).id;
