@@ -2,11 +2,11 @@
  * A/B of V8 flag sets for workerd (build.ts V8_FLAGS), by hand: each set gets its own scratch
  * workerd (loader config, the router, request identity off), rounds alternate the order, and each
  * run reports workerd's CPU per request and its RSS after the run. Workloads: the greeter bundle
- * invoked directly (a first attempt's request body, 32 connections), or an allocation-heavy plain
+ * invoked directly (a first attempt's request body, 32 connections by default), or an allocation-heavy plain
  * worker (~200 kB of objects built and serialised per request, 8 connections) holding 0 or 50 MB
  * of live objects.
  *
- *   node --import tsx scripts/bench/gc-flags.ts [--workload greeter|heavy0|heavy50] [--rounds 3] [--seconds 8]
+ *   node --import tsx scripts/bench/gc-flags.ts [--workload greeter|heavy0|heavy50] [--rounds 3] [--seconds 8] [--connections N]
  *        -- "--max-semi-space-size=32" "--max-semi-space-size=2,--initial-old-space-size=4" …
  */
 import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -41,7 +41,7 @@ export default {
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
   allowPositionals: true,
-  options: { workload: { type: "string", default: "greeter" }, rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "8" } },
+  options: { workload: { type: "string", default: "greeter" }, rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "8" }, connections: { type: "string" } },
 });
 const sets = positionals.length ? positionals : ["--max-semi-space-size=32", "--max-semi-space-size=2,--initial-old-space-size=4"];
 const cleanup = new Cleanup();
@@ -64,10 +64,10 @@ try {
   const base = `/${b.spec.service}/${b.spec.version}`;
   const request: Omit<LoadSpec, "url" | "durationS"> = values.workload === "greeter"
     ? {
-      path: () => `${base}/invoke/Greeter/greet`, method: "POST", connections: 32, body: Buffer.from(invocationRequestBody("Ana")),
+      path: () => `${base}/invoke/Greeter/greet`, method: "POST", connections: Number(values.connections ?? 32), body: Buffer.from(invocationRequestBody("Ana")),
       headers: { "content-type": INVOCATION_CONTENT_TYPE, accept: INVOCATION_CONTENT_TYPE },
     }
-    : { path: () => `${base}/x`, method: "GET", connections: 8 };
+    : { path: () => `${base}/x`, method: "GET", connections: Number(values.connections ?? 8) };
   const res = new Map<string, { us: number[]; rss: number[]; p99: number[] }>();
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const set of r % 2 === 0 ? sets : [...sets].reverse()) {
