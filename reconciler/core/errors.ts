@@ -100,6 +100,11 @@ export function isSourceError(e: { code: string }): boolean {
   return isErrorCode(e.code) && ERRORS[e.code].area === "source";
 }
 
+/** True for errors of this machine's own data dir (the version store, key files): another node does not share them. */
+export function isStoreError(e: { code: string }): boolean {
+  return isErrorCode(e.code) && ERRORS[e.code].area === "store";
+}
+
 export interface GridironErrorJSON {
   code: ErrorCode;
   kind: ErrorKind;

@@ -3,6 +3,7 @@
 // compared with what the previous pass left (a service's error, a Degraded condition, invocations
 // paused as poison). Nothing in the reconcile code knows notifications exist. Pure, so each rule is
 // a row in test/node/notify-events.test.ts.
+import { isStoreError } from "../core/errors.ts";
 import type { ReconcileResult, Status } from "../reconcile/status.ts";
 
 /** One notification's own fields; notify.ts adds its id, time and node. */
@@ -38,7 +39,8 @@ export interface NotifySeen {
  * Which events this process sends. Registry events (deploy, rollback, rollout, a refused version)
  * are the same on every process of a cluster that watches the source: only the acting registrar
  * (or a single machine, role all) sends them. Node events (Degraded, poison) happen where a cell
- * runs: a registrar runs none.
+ * runs: a registrar runs none. A version this process could not store (its own data dir) is sent
+ * by whichever process it happened on, whatever its role.
  */
 export interface NotifyScope {
   registry: boolean;
@@ -63,6 +65,7 @@ const ROLLOUT_TYPES = { step: "rollout.step", done: "rollout.done", abort: "roll
 export function deriveEvents(seen: NotifySeen | undefined, result: Pick<ReconcileResult, "deployed" | "rollouts" | "revision">, status: Pick<Status, "services">, scope: NotifyScope): { events: NotifyEvent[]; seen: NotifySeen } {
   const registry: NotifyEvent[] = [];
   const local: NotifyEvent[] = [];
+  const own: NotifyEvent[] = [];
   const byService = new Map(status.services.map((s) => [s.service, s]));
   const aborted = new Map(seen?.aborted);
   const revision = result.revision !== undefined ? { revision: result.revision } : {};
@@ -97,7 +100,7 @@ export function deriveEvents(seen: NotifySeen | undefined, result: Pick<Reconcil
       errors.set(svc.service, key);
       if (seen?.errors.get(svc.service) !== key) {
         const version = svc.versions.find((v) => v.state === "failed" && v.reason === svc.error!.message)?.version;
-        registry.push({ type: "version.failed", service: svc.service, ...(version !== undefined ? { version } : {}), condition: "Failed", code: svc.error.code, message: svc.error.message });
+        (isStoreError(svc.error) ? own : registry).push({ type: "version.failed", service: svc.service, ...(version !== undefined ? { version } : {}), condition: "Failed", code: svc.error.code, message: svc.error.message });
       }
     }
     const cond = svc.conditions.find((c) => c.type === "Degraded");
@@ -117,7 +120,7 @@ export function deriveEvents(seen: NotifySeen | undefined, result: Pick<Reconcil
     }
   }
   return {
-    events: [...(scope.registry ? registry : []), ...(scope.local ? local : [])],
+    events: [...(scope.registry ? registry : []), ...(scope.local ? local : []), ...own],
     seen: { serving, errors, degraded, paused, aborted },
   };
 }

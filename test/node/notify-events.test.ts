@@ -121,6 +121,13 @@ describe("deriveEvents", () => {
     const types = (scope: NotifyScope) => deriveEvents(undefined, result, { services }, scope).events.map((e) => e.type);
     expect(types({ registry: true, local: false })).toEqual(["deploy", "version.failed"]);
     expect(types({ registry: false, local: true })).toEqual(["invocation.paused"]);
+    // A version this process could not store is its own: sent whatever the role.
+    const unstored = [svc("svc", { serving: "v1", error: { code: "STORE_UNWRITABLE", message: "no space left", since: T } })];
+    for (const scope of [ALL, { registry: false, local: true }, { registry: true, local: false }, { registry: false, local: false }]) {
+      expect(deriveEvents(undefined, pass(), { services: unstored }, scope).events).toEqual([
+        { type: "version.failed", service: "svc", condition: "Failed", code: "STORE_UNWRITABLE", message: "no space left" },
+      ]);
+    }
     // A standby registrar that takes over does not resend what it already saw.
     const standby = deriveEvents(undefined, pass(), { services }, { registry: false, local: false });
     expect(deriveEvents(standby.seen, pass(), { services }, ALL).events).toEqual([]);
