@@ -277,8 +277,11 @@ async function main(argv: string[]): Promise<number> {
           await waitFor("the node peer to answer through ingress", async () => ((await m.call("/NodeGreeter/greet", "x")).status === 200 ? true : undefined));
           const p = profile.invocations;
           const roles = meshRoles(m.dataDir, { "node peer": peer.pid });
-          const ports = { gridiron: Number(new URL(m.workerdUrl).port), node: peer.port };
-          const wdPids = workerdPids(await m.status());
+          const status = await m.status();
+          // Greeter and counter may each have a cell: count the connections to the one serving each.
+          const cellPort = (service: string) => Number(new URL(status.workerd.cells?.find((c) => c.versions.some((k) => k.startsWith(`${service}/`)))?.url ?? m.workerdUrl).port);
+          const ports = { gridiron: { greet: cellPort("greeter"), add: cellPort("counter") }, node: peer.port };
+          const wdPids = workerdPids(status);
           const before = { workerd: await totalMemory(wdPids), node: await totalMemory([peer.pid]) };
           const cases = await measureInvocations({ ingressUrl: m.ingressUrl, ...p, roles, ports, log });
           const after = { workerd: await totalMemory(wdPids), node: await totalMemory([peer.pid]) };

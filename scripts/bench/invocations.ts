@@ -28,8 +28,8 @@ export interface InvocationOptions {
   /** Counter keys are drawn at random from this many fixed keys. */
   keys: number;
   roles: RoleOf;
-  /** The port each endpoint listens on (workerd's socket, the node peer). */
-  ports: { gridiron: number; node: number };
+  /** The port each endpoint listens on: the cell serving each handler's service, the node peer. */
+  ports: { gridiron: Record<"greet" | "add", number>; node: number };
   /** Longest wait for the machine to quieten before each measured run (0: do not wait). */
   quietMaxMs: number;
   log: (line: string) => void;
@@ -56,11 +56,12 @@ export async function measureInvocations(o: InvocationOptions): Promise<Invocati
         const spec = { url: o.ingressUrl, connections: o.connections, ...t };
         if (o.quietMaxMs > 0) await waitQuiet(o.roles, { maxMs: o.quietMaxMs });
         if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
-        const tcp0 = await tcpTowards(o.ports[peer]);
+        const port = peer === "node" ? o.ports.node : o.ports.gridiron[handler];
+        const tcp0 = await tcpTowards(port);
         const cpuDone = await measureCpu(o.roles);
         const r = await runLoad({ ...spec, durationS: o.durationS });
         const cpu = await cpuDone();
-        const tcp1 = await tcpTowards(o.ports[peer]);
+        const tcp1 = await tcpTowards(port);
         c[peer].push(r);
         c.cpu[peer].push(cpu);
         const closed = Math.max(0, tcp1.timeWait - tcp0.timeWait) + Math.max(0, tcp1.timeWaitServer - tcp0.timeWaitServer);
