@@ -12,7 +12,9 @@
  * 3 deploys under load, 4 reconcile cost with 10/100/500 versions live, 5 cells (their cost, and
  * a spinning handler beside the demo services), 6 density (1 to 1,000 live SDK versions: memory
  * and a cold version's first call, against one Node SDK process per version), 7 ramp (CPU per call
- * while a progressive rollout routes by invocation id, against plain versions in the same run).
+ * while a progressive rollout routes by invocation id, against plain versions in the same run),
+ * 8 hop (the router's hop through Restate: the greeter served directly, via the router in static
+ * and loader mode, and by the Node peer).
  */
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -25,6 +27,7 @@ import { meshRoles } from "./bench/cpu.ts";
 import { GreeterDeployer } from "./bench/deploy.ts";
 import { measureDeployLatency, measureDeploysUnderLoad } from "./bench/deploys.ts";
 import { measureEndpointsAlone } from "./bench/endpoint.ts";
+import { measureHop } from "./bench/hop.ts";
 import { measureInvocations } from "./bench/invocations.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
 import { startNodePeer, waitInvocationsDone } from "./bench/peer.ts";
@@ -36,7 +39,7 @@ import { totalMemory, workerdPids } from "./bench/memory.ts";
 import { DENSITY_PARTS, measureDensity, type DensityPart } from "./bench/density.ts";
 import { measureRamp } from "./bench/ramp.ts";
 
-const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density", "ramp"] as const;
+const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density", "ramp", "hop"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const PROFILES = {
@@ -49,6 +52,7 @@ const PROFILES = {
     cells: { connections: 16, durationS: 20, rate: 200, hangMs: 2000, pauseWaitMs: 90_000 },
     density: { sizes: [1, 10, 100, 1000], nodeProcesses: [1, 10], coldSamples: 50, concurrency: 4, growBudgetMs: 900_000 },
     ramp: { connections: 16, durationS: 8, warmupS: 3, quietMaxMs: 15_000 },
+    hop: { connections: 32, durationS: 10, warmupS: 2, rounds: 2, quietMaxMs: 15_000 },
   },
   quick: {
     name: "quick",
@@ -59,6 +63,7 @@ const PROFILES = {
     cells: { connections: 16, durationS: 8, rate: 200, hangMs: 2000, pauseWaitMs: 70_000 },
     density: { sizes: [1, 10, 100], nodeProcesses: [1, 10], coldSamples: 20, concurrency: 4, growBudgetMs: 180_000 },
     ramp: { connections: 16, durationS: 3, warmupS: 1, quietMaxMs: 3_000 },
+    hop: { connections: 32, durationS: 3, warmupS: 1, rounds: 1, quietMaxMs: 3_000 },
   },
 };
 
@@ -72,7 +77,7 @@ const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] 
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)
                      [--peer http1|serve]  the invocations' Node SDK peer: HTTP/1.1 request-response (default, the
                                         cheaper for Restate and the peer) or the SDK quickstart's restate.serve() (HTTP/2)
-                     [--rounds N]       measured rounds per handler in the invocations section (alternating sides)`;
+                     [--rounds N]       measured rounds per side in the invocations and hop sections (alternating sides)`;
 
 /** Adds a var to a built bundle's gridiron.json. */
 async function setBundleVar(dir: string, name: string, value: string): Promise<void> {
@@ -177,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     profile.invocations.rounds = Number(values.rounds);
+    profile.hop.rounds = Number(values.rounds);
   }
   if (values.deploys) {
     const n = Number(values.deploys);
@@ -344,6 +350,11 @@ async function main(argv: string[]): Promise<number> {
     if (only.has("ramp")) {
       await section("7. ramp", async () => {
         results.ramp = await measureRamp(root, cleanup, { ...profile.ramp, fetchAdapter: fetchAdapter as FetchAdapter, log });
+      });
+    }
+    if (only.has("hop")) {
+      await section("8. hop", async () => {
+        results.hop = await measureHop(root, cleanup, { ...profile.hop, fetchAdapter: fetchAdapter as FetchAdapter, log });
       });
     }
   } finally {

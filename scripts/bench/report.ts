@@ -1,6 +1,7 @@
 // Turns the measured results into the printed table and the targets of issue 6 (PASS/MISS).
 // A benchmark reports; a miss never changes the exit code.
 import type { RampResult } from "./ramp.ts";
+import { renderHop, type HopResult } from "./hop.ts";
 import type { CellsResult } from "./cells.ts";
 import { NOISY_CORES, type CpuUse } from "./cpu.ts";
 import type { DeployTiming } from "./deploy.ts";
@@ -33,6 +34,7 @@ export interface BenchResults {
   reconcileCost?: { bundle: string; sizes: SizeResult[]; skipped: number[] };
   cells?: CellsResult;
   ramp?: RampResult;
+  hop?: HopResult;
   targets: TargetCheck[];
   notes: string[];
   errors: { section: string; message: string }[];
@@ -323,6 +325,7 @@ export function renderReport(r: BenchResults): string {
   }
 
   if (r.density) out.push("", ...renderDensity(r.density));
+  if (r.hop) out.push("", ...renderHop(r.hop, table));
 
   if (r.targets.length) {
     out.push("");

@@ -1,0 +1,146 @@
+// Section 8, hop: what the router's hop costs through Restate, where it counts. The greeter bundle
+// (copies declaring services of their own) runs on scratch workerd processes registered with one
+// restate-server, and the same load goes to each in alternating rounds:
+// - direct: the socket serves the version's worker itself (a static config, no router), which is
+//   what a version with a socket of its own would cost;
+// - static, via router: the router in front, the version a service binding (static mode);
+// - loader, via router: the router in front, the version from the Worker Loader, with loader
+//   mode's V8 flags and garbage collections (what Gridiron runs by default);
+// and the Node SDK peer (HTTP/1.1). Request identity is off on every side, since the direct worker
+// has no router to check it. The endpoint's CPU per call, side by side, prices the hop.
+import { cp, mkdtemp } from "node:fs/promises";
+import path from "node:path";
+import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
+import { HttpClient } from "../../reconciler/core/http-client.ts";
+import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
+import type { WorkerdConfig } from "../../reconciler/workerd/config.ts";
+import { LOADER_V8_FLAGS, V8_FLAGS, buildLoaderConfig, buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
+import type { ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
+import type { Cleanup } from "./cleanup.ts";
+import { measureCpu, meshRoles, waitQuiet } from "./cpu.ts";
+import { densityService, writeDensityBundle } from "./density-bundles.ts";
+import { runLoad } from "./load.ts";
+import { meshDirs, startBenchMesh, waitFor } from "./mesh.ts";
+import { startNodePeer } from "./peer.ts";
+import { withScratchWorkerd } from "./scratch-workerd.ts";
+import { mean } from "./stats.ts";
+
+const SIDES = ["direct", "static, via router", "loader, via router", "node peer"] as const;
+export type HopSide = (typeof SIDES)[number];
+
+export interface HopRun {
+  side: HopSide;
+  round: number;
+  rps: number;
+  failed: number;
+  /** CPU per call, µs: the endpoint's process, and restate-server's. */
+  endpointUs: number;
+  restateUs: number;
+  foreign: number;
+}
+
+export interface HopResult {
+  runs: HopRun[];
+  /** Mean endpoint CPU per call per side, µs. */
+  endpointUs: Record<HopSide, number>;
+}
+
+export interface HopOptions {
+  connections: number;
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  quietMaxMs: number;
+  fetchAdapter: FetchAdapter;
+  log: (line: string) => void;
+}
+
+/** Runs `fn` with every config started on a scratch workerd of its own, all at once. */
+async function withAll<T>(configs: { config: WorkerdConfig; loader: boolean }[], cleanup: Cleanup, fn: (ws: ScratchWorkerd[]) => Promise<T>, started: ScratchWorkerd[] = []): Promise<T> {
+  const next = configs[started.length];
+  if (!next) return fn(started);
+  return withScratchWorkerd(next.config, { loader: next.loader, cleanup }, (w) => withAll(configs, cleanup, fn, [...started, w]));
+}
+
+export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions): Promise<HopResult> {
+  const dir = await mkdtemp(path.join(root, "hop-"));
+  const template = (await buildService("greeter", path.join(dir, "template"), { fetchAdapter: o.fetchAdapter })).dir;
+  const router = await readRouterModules();
+  const policy = { identityKeys: null, outbound: "none" as const };
+  const workerd = SIDES.filter((s) => s !== "node peer");
+  const built = await Promise.all(workerd.map(async (side, i) => {
+    const bundleDir = await writeDensityBundle(template, path.join(dir, "bundles"), i + 1);
+    const b = await readBundle(bundleDir, DEFAULT_LIMITS);
+    let config: WorkerdConfig;
+    if (side === "loader, via router") {
+      const versions = path.join(dir, `versions-${i}`);
+      await cp(bundleDir, path.join(versions, b.spec.service, b.spec.version, "bundle"), { recursive: true });
+      config = { ...buildLoaderConfig([b.spec], router, policy, versions), v8Flags: [...LOADER_V8_FLAGS] };
+    } else {
+      config = { ...buildWorkerdConfig([{ spec: b.spec, files: b.files }], router, policy), v8Flags: [...V8_FLAGS] };
+      if (side === "direct") config.sockets[0]!.service = workerServiceName(b.spec.service, b.spec.version);
+    }
+    return { side, config, loader: side === "loader, via router", path: `/${b.spec.service}/${b.spec.version}/`, service: densityService(i + 1) };
+  }));
+
+  // A mesh only for its restate-server (request identity off, so unsigned endpoints register).
+  await buildService("counter", meshDirs(root, "hop").bundlesDir, { fetchAdapter: o.fetchAdapter });
+  const mesh = await startBenchMesh(root, "hop", cleanup, { GRIDIRON_REQUEST_IDENTITY: "false", GRIDIRON_CELLS: "1" });
+  const http = new HttpClient();
+  try {
+    const peer = await startNodePeer(mesh.adminUrl, path.join(root, "hop-peer.log"), cleanup);
+    try {
+      return await withAll(built, cleanup, async (ws) => {
+        const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"]]);
+        const pids: Record<string, number> = { "node peer": peer.pid };
+        for (const [i, b] of built.entries()) {
+          const r = await http.request(`${mesh.adminUrl}/deployments`, {
+            method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ uri: `http://127.0.0.1:${ws[i]!.port}${b.path}`, use_http_11: true, force: true }),
+          });
+          if (r.status !== 200 && r.status !== 201) throw new Error(`registering the ${b.side} endpoint: restate answered ${r.status}: ${r.text}`);
+          paths.set(b.side, `/${b.service}/greet`);
+          pids[b.side] = ws[i]!.pid;
+        }
+        for (const [side, p] of paths) await waitFor(`${side} to answer through ingress`, async () => ((await mesh.call(p, "x")).status === 200 ? true : undefined), 30_000);
+        const roles = meshRoles(mesh.dataDir, pids);
+        const runs: HopRun[] = [];
+        for (let round = 0; round < o.rounds; round++) {
+          for (const side of round % 2 === 0 ? SIDES : [...SIDES].reverse()) {
+            const spec = { url: mesh.ingressUrl, path: () => paths.get(side)!, body: '"bench"', connections: o.connections };
+            if (o.quietMaxMs > 0) await waitQuiet(roles, { maxMs: o.quietMaxMs });
+            if (o.warmupS > 0) await runLoad({ ...spec, durationS: o.warmupS });
+            const done = await measureCpu(roles);
+            const l = await runLoad({ ...spec, durationS: o.durationS });
+            const cpu = await done();
+            const per = (cores: number | undefined) => (l.rps > 0 ? ((cores ?? 0) * 1e6) / l.rps : 0);
+            const run = { side, round: round + 1, rps: l.rps, failed: l.errors + l.non2xx + l.mismatches, endpointUs: per(cpu.roles[side]), restateUs: per(cpu.roles["restate-server"]), foreign: cpu.foreign };
+            runs.push(run);
+            o.log(`  ${side.padEnd(18)} round ${run.round}: ${Math.round(l.rps)} req/s, endpoint ${Math.round(run.endpointUs)} µs/call, restate ${Math.round(run.restateUs)} µs/call, failed ${run.failed}, foreign ${cpu.foreign.toFixed(2)}`);
+          }
+        }
+        const endpointUs = Object.fromEntries(SIDES.map((s) => [s, mean(runs.filter((r) => r.side === s).map((r) => r.endpointUs))])) as Record<HopSide, number>;
+        return { runs, endpointUs };
+      });
+    } finally {
+      await peer.stop();
+    }
+  } finally {
+    http.close();
+    await mesh.stop();
+  }
+}
+
+export function renderHop(h: HopResult, table: (header: string[], rows: string[][]) => string): string[] {
+  const row = (side: HopSide) => {
+    const rs = h.runs.filter((r) => r.side === side);
+    return [side, String(Math.round(mean(rs.map((r) => r.rps)))), String(Math.round(h.endpointUs[side])), String(Math.round(mean(rs.map((r) => r.restateUs)))), String(rs.reduce((n, r) => n + r.failed, 0))];
+  };
+  const hop = h.endpointUs["loader, via router"] - h.endpointUs.direct;
+  return [
+    "8. The router's hop through Restate (Greeter.greet, request identity off on every side; scratch workerd per side)",
+    table(["endpoint", "req/s", "endpoint µs/call", "restate µs/call", "failed"], SIDES.map(row)),
+    `   the hop (loader, via router − direct): ${Math.round(hop)} µs per call; direct / node peer: ${(h.endpointUs.direct / h.endpointUs["node peer"]).toFixed(2)}x the peer's endpoint CPU`,
+  ];
+}
