@@ -75,8 +75,8 @@ const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] 
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)
-                     [--peer http1|serve]  the invocations' Node SDK peer: HTTP/1.1 request-response (default, the
-                                        cheaper for Restate and the peer) or the SDK quickstart's restate.serve() (HTTP/2)
+                     [--peer http1|serve]  the invocations' Node SDK peer: HTTP/1.1 request-response (default, as
+                                        Gridiron's versions are served) or the SDK quickstart's restate.serve() (HTTP/2)
                      [--rounds N]       measured rounds per side in the invocations and hop sections (alternating sides)`;
 
 /** Adds a var to a built bundle's gridiron.json. */
