@@ -6,6 +6,7 @@
 // - static, via router: the router in front, the version a service binding (static mode);
 // - loader, via router: the router in front, the version from the Worker Loader, with loader
 //   mode's V8 flags and garbage collections (what Gridiron runs by default);
+// - mesh cell: the same served by a cell of a whole mesh (`gridiron up`, one cell), as users run it;
 // and the Node SDK peer (HTTP/1.1). Request identity is off on every side, since the direct worker
 // has no router to check it. The endpoint's CPU per call, side by side, prices the hop.
 import { cp, mkdtemp } from "node:fs/promises";
@@ -26,7 +27,7 @@ import { startNodePeer } from "./peer.ts";
 import { withScratchWorkerd } from "./scratch-workerd.ts";
 import { mean } from "./stats.ts";
 
-const SIDES = ["direct", "static, via router", "loader, via router", "node peer"] as const;
+const SIDES = ["direct", "static, via router", "loader, via router", "mesh cell", "node peer"] as const;
 export type HopSide = (typeof SIDES)[number];
 
 export interface HopRun {
@@ -68,7 +69,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
   const template = (await buildService("greeter", path.join(dir, "template"), { fetchAdapter: o.fetchAdapter })).dir;
   const router = await readRouterModules();
   const policy = { identityKeys: null, outbound: "none" as const };
-  const workerd = SIDES.filter((s) => s !== "node peer");
+  const workerd = SIDES.filter((s) => s !== "node peer" && s !== "mesh cell");
   const built = await Promise.all(workerd.map(async (side, i) => {
     const bundleDir = await writeDensityBundle(template, path.join(dir, "bundles"), i + 1);
     const b = await readBundle(bundleDir, DEFAULT_LIMITS);
@@ -84,15 +85,17 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
     return { side, config, loader: side === "loader, via router", path: `/${b.spec.service}/${b.spec.version}/`, service: densityService(i + 1) };
   }));
 
-  // A mesh only for its restate-server (request identity off, so unsigned endpoints register).
-  await buildService("counter", meshDirs(root, "hop").bundlesDir, { fetchAdapter: o.fetchAdapter });
+  // A mesh for its restate-server (request identity off, so unsigned endpoints register) and its
+  // one cell, which serves a further copy.
+  const meshCell = workerd.length + 1;
+  await writeDensityBundle(template, meshDirs(root, "hop").bundlesDir, meshCell);
   const mesh = await startBenchMesh(root, "hop", cleanup, { GRIDIRON_REQUEST_IDENTITY: "false", GRIDIRON_CELLS: "1" });
   const http = new HttpClient();
   try {
     const peer = await startNodePeer(mesh.adminUrl, path.join(root, "hop-peer.log"), cleanup);
     try {
       return await withAll(built, cleanup, async (ws) => {
-        const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"]]);
+        const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"], ["mesh cell", `/${densityService(meshCell)}/greet`]]);
         const pids: Record<string, number> = { "node peer": peer.pid };
         for (const [i, b] of built.entries()) {
           const r = await http.request(`${mesh.adminUrl}/deployments`, {
@@ -115,7 +118,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
             const l = await runLoad({ ...spec, durationS: o.durationS });
             const cpu = await done();
             const per = (cores: number | undefined) => (l.rps > 0 ? ((cores ?? 0) * 1e6) / l.rps : 0);
-            const run = { side, round: round + 1, rps: l.rps, failed: l.errors + l.non2xx + l.mismatches, endpointUs: per(cpu.roles[side]), restateUs: per(cpu.roles["restate-server"]), foreign: cpu.foreign };
+            const run = { side, round: round + 1, rps: l.rps, failed: l.errors + l.non2xx + l.mismatches, endpointUs: per(cpu.roles[side === "mesh cell" ? "workerd" : side]), restateUs: per(cpu.roles["restate-server"]), foreign: cpu.foreign };
             runs.push(run);
             o.log(`  ${side.padEnd(18)} round ${run.round}: ${Math.round(l.rps)} req/s, endpoint ${Math.round(run.endpointUs)} µs/call, restate ${Math.round(run.restateUs)} µs/call, failed ${run.failed}, foreign ${cpu.foreign.toFixed(2)}`);
           }
@@ -139,7 +142,7 @@ export function renderHop(h: HopResult, table: (header: string[], rows: string[]
   };
   const hop = h.endpointUs["loader, via router"] - h.endpointUs.direct;
   return [
-    "8. The router's hop through Restate (Greeter.greet, request identity off on every side; scratch workerd per side)",
+    "8. The router's hop through Restate (Greeter.greet, request identity off on every side; a scratch workerd per side, and a mesh's own cell)",
     table(["endpoint", "req/s", "endpoint µs/call", "restate µs/call", "failed"], SIDES.map(row)),
     `   the hop (loader, via router − direct): ${Math.round(hop)} µs per call; direct / node peer: ${(h.endpointUs.direct / h.endpointUs["node peer"]).toFixed(2)}x the peer's endpoint CPU`,
   ];
