@@ -13,7 +13,7 @@
  * a spinning handler beside the demo services), 6 density (1 to 1,000 live SDK versions: memory
  * and a cold version's first call, against one Node SDK process per version), 7 ramp (CPU per call
  * while a progressive rollout routes by invocation id, against plain versions in the same run),
- * 8 hop (the router's hop through Restate: the greeter served directly, via the router in static
+ * 8 hop (the router's hop through Restate: the greeter served directly, directly behind its own identity check, via the router in static
  * and loader mode, and by the Node peer).
  */
 import { spawnSync } from "node:child_process";
@@ -354,7 +354,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (only.has("hop")) {
       await section("8. hop", async () => {
-        results.hop = await measureHop(root, cleanup, { ...profile.hop, fetchAdapter: fetchAdapter as FetchAdapter, log });
+        results.hop = await measureHop(root, cleanup, { ...profile.hop, fetchAdapter: fetchAdapter as FetchAdapter, identity: !values["no-identity"], log });
       });
     }
   } finally {

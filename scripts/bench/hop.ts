@@ -1,21 +1,24 @@
 // Section 8, hop: what the router's hop costs through Restate, where it counts. The greeter bundle
 // (copies declaring services of their own) runs on scratch workerd processes registered with one
 // restate-server, and the same load goes to each in alternating rounds:
-// - direct: the socket serves the version's worker itself (a static config, no router), which is
-//   what a version with a socket of its own would cost;
+// - direct: the socket serves the version's worker itself (a static config, no router);
+// - direct, checks identity: the same worker behind a main module of its own that checks request
+//   identity first (the router's check, in the version's isolate): what a version with a socket
+//   of its own would cost;
 // - static, via router: the router in front, the version a service binding (static mode);
 // - loader, via router: the router in front, the version from the Worker Loader, with loader
 //   mode's V8 flags and garbage collections (what Gridiron runs by default);
 // - mesh cell: the same served by a cell of a whole mesh (`gridiron up`, one cell), as users run it;
-// and the Node SDK peer (HTTP/1.1). Request identity is off on every side, since the direct worker
-// has no router to check it. The endpoint's CPU per call, side by side, prices the hop.
-import { cp, mkdtemp } from "node:fs/promises";
+// and the Node SDK peer (HTTP/1.1). Request identity is on as in the invocations section (Restate
+// signs; the routers, the checking worker and the peer verify), or off on every side.
+import { cp, mkdtemp, readFile } from "node:fs/promises";
 import path from "node:path";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import { HttpClient } from "../../reconciler/core/http-client.ts";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
-import type { WorkerdConfig } from "../../reconciler/workerd/config.ts";
+import type { Module, WorkerdConfig } from "../../reconciler/workerd/config.ts";
 import { LOADER_V8_FLAGS, V8_FLAGS, buildLoaderConfig, buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
+import { IDENTITY_BINDING, identityBinding } from "../../reconciler/workerd/build.ts";
 import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import type { ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import type { Cleanup } from "./cleanup.ts";
@@ -27,7 +30,7 @@ import { startNodePeer } from "./peer.ts";
 import { withScratchWorkerd } from "./scratch-workerd.ts";
 import { mean } from "./stats.ts";
 
-const SIDES = ["direct", "static, via router", "loader, via router", "mesh cell", "node peer"] as const;
+const SIDES = ["direct", "direct, checks identity", "static, via router", "loader, via router", "mesh cell", "node peer"] as const;
 export type HopSide = (typeof SIDES)[number];
 
 export interface HopRun {
@@ -42,6 +45,8 @@ export interface HopRun {
 }
 
 export interface HopResult {
+  /** Whether Restate signed and the endpoints verified. */
+  identity: boolean;
   runs: HopRun[];
   /** Mean endpoint CPU per call per side, µs. */
   endpointUs: Record<HopSide, number>;
@@ -54,7 +59,34 @@ export interface HopOptions {
   rounds: number;
   quietMaxMs: number;
   fetchAdapter: FetchAdapter;
+  identity: boolean;
   log: (line: string) => void;
+}
+
+/**
+ * The version's worker behind a main module that checks request identity as the router does
+ * (router-identity.js), so the socket can serve it with no router in front.
+ */
+function checkingIdentityFirst(config: WorkerdConfig, service: string, main: string, routerModules: readonly Module[], keys: readonly string[] | null): void {
+  const svc = config.services.find((s) => s.name === service);
+  if (!svc || !("worker" in svc)) throw new Error(`hop: no worker ${service} in the config`);
+  const identity = routerModules.find((m) => m.name === "router-identity.js");
+  if (!identity) throw new Error("hop: router-identity.js is not among the router's modules");
+  const lane = [
+    'import { checkIdentity } from "./router-identity.js";',
+    `import bundle from ${JSON.stringify(`./${main}`)};`,
+    "export default {",
+    "  async fetch(request, env, ctx) {",
+    "    const path = new URL(request.url).pathname;",
+    "    const denied = await checkIdentity(request, env, path, path.split(\"/\", 3));",
+    "    if (denied) return new Response(`gridiron: unauthorized: ${denied}\\n`, { status: 401 });",
+    "    return bundle.fetch(request, env, ctx);",
+    "  },",
+    "};",
+  ].join("\n");
+  // workerd's main module is the first.
+  svc.worker.modules = [{ name: "__lane__.js", esModule: lane }, identity, ...svc.worker.modules];
+  svc.worker.bindings = [...svc.worker.bindings, { name: IDENTITY_BINDING, json: identityBinding(keys) }];
 }
 
 /** Runs `fn` with every config started on a scratch workerd of its own, all at once. */
@@ -68,8 +100,14 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
   const dir = await mkdtemp(path.join(root, "hop-"));
   const template = (await buildService("greeter", path.join(dir, "template"), { fetchAdapter: o.fetchAdapter })).dir;
   const router = await readRouterModules();
-  const policy = { identityKeys: null, outbound: "none" as const };
   const workerd = SIDES.filter((s) => s !== "node peer" && s !== "mesh cell");
+  // A mesh for its restate-server (signing with the mesh's key unless identity is off) and its one
+  // cell, which serves a further copy.
+  const meshCell = workerd.length + 1;
+  await writeDensityBundle(template, meshDirs(root, "hop").bundlesDir, meshCell);
+  const mesh = await startBenchMesh(root, "hop", cleanup, { ...(o.identity ? {} : { GRIDIRON_REQUEST_IDENTITY: "false" }), GRIDIRON_CELLS: "1" });
+  const key = o.identity ? (await readFile(path.join(mesh.dataDir, "identity", "public-key"), "utf8")).trim() : undefined;
+  const policy = { identityKeys: key ? [key] : null, outbound: "none" as const };
   const built = await Promise.all(workerd.map(async (side, i) => {
     const bundleDir = await writeDensityBundle(template, path.join(dir, "bundles"), i + 1);
     const b = await readBundle(bundleDir, DEFAULT_LIMITS);
@@ -80,19 +118,15 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
       config = { ...buildLoaderConfig([b.spec], router, policy, versions), v8Flags: [...LOADER_V8_FLAGS] };
     } else {
       config = { ...buildWorkerdConfig([{ spec: b.spec, files: b.files }], router, policy), v8Flags: [...V8_FLAGS] };
-      if (side === "direct") config.sockets[0]!.service = workerServiceName(b.spec.service, b.spec.version);
+      if (side.startsWith("direct")) config.sockets[0]!.service = workerServiceName(b.spec.service, b.spec.version);
+      if (side === "direct, checks identity") checkingIdentityFirst(config, workerServiceName(b.spec.service, b.spec.version), b.spec.main, router, policy.identityKeys);
     }
     return { side, config, loader: side === "loader, via router", path: `/${b.spec.service}/${b.spec.version}/`, service: densityService(i + 1) };
   }));
 
-  // A mesh for its restate-server (request identity off, so unsigned endpoints register) and its
-  // one cell, which serves a further copy.
-  const meshCell = workerd.length + 1;
-  await writeDensityBundle(template, meshDirs(root, "hop").bundlesDir, meshCell);
-  const mesh = await startBenchMesh(root, "hop", cleanup, { GRIDIRON_REQUEST_IDENTITY: "false", GRIDIRON_CELLS: "1" });
   const http = new HttpClient();
   try {
-    const peer = await startNodePeer(mesh.adminUrl, path.join(root, "hop-peer.log"), cleanup);
+    const peer = await startNodePeer(mesh.adminUrl, path.join(root, "hop-peer.log"), cleanup, key ? { BENCH_IDENTITY_KEY: key } : {});
     try {
       return await withAll(built, cleanup, async (ws) => {
         const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"], ["mesh cell", `/${densityService(meshCell)}/greet`]]);
@@ -124,7 +158,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
           }
         }
         const endpointUs = Object.fromEntries(SIDES.map((s) => [s, mean(runs.filter((r) => r.side === s).map((r) => r.endpointUs))])) as Record<HopSide, number>;
-        return { runs, endpointUs };
+        return { identity: o.identity, runs, endpointUs };
       });
     } finally {
       await peer.stop();
@@ -140,10 +174,10 @@ export function renderHop(h: HopResult, table: (header: string[], rows: string[]
     const rs = h.runs.filter((r) => r.side === side);
     return [side, String(Math.round(mean(rs.map((r) => r.rps)))), String(Math.round(h.endpointUs[side])), String(Math.round(mean(rs.map((r) => r.restateUs)))), String(rs.reduce((n, r) => n + r.failed, 0))];
   };
-  const hop = h.endpointUs["loader, via router"] - h.endpointUs.direct;
+  const lane = h.endpointUs["direct, checks identity"];
   return [
-    "8. The router's hop through Restate (Greeter.greet, request identity off on every side; a scratch workerd per side, and a mesh's own cell)",
+    `8. The router's hop through Restate (Greeter.greet; request identity ${h.identity ? "on: Restate signs, every side but \"direct\" verifies" : "off on every side"}; a scratch workerd per side, and a mesh's own cell)`,
     table(["endpoint", "req/s", "endpoint µs/call", "restate µs/call", "failed"], SIDES.map(row)),
-    `   the hop (loader, via router − direct): ${Math.round(hop)} µs per call; direct / node peer: ${(h.endpointUs.direct / h.endpointUs["node peer"]).toFixed(2)}x the peer's endpoint CPU`,
+    `   the hop (mesh cell − direct, checks identity): ${Math.round(h.endpointUs["mesh cell"] - lane)} µs per call; direct, checks identity / node peer: ${(lane / h.endpointUs["node peer"]).toFixed(2)}x the peer's endpoint CPU`,
   ];
 }
