@@ -16,6 +16,21 @@ export interface ShapedBundle {
   wasmModules: string[];
 }
 
+/**
+ * Moves directory `from` to `to`, replacing what is there. The old `to` is first renamed to a
+ * dot-prefixed sibling, which sources ignore, and deleted afterwards: deleting it in place would
+ * let a pass that runs meanwhile (a drain poll does, at any time) read a half-deleted bundle.
+ */
+export async function replaceDir(from: string, to: string): Promise<void> {
+  const old = path.join(path.dirname(to), `.${path.basename(to)}.old-${randomBytes(4).toString("hex")}`);
+  const moved = await rename(to, old).then(() => true, (err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return false;
+    throw err;
+  });
+  await rename(from, to);
+  if (moved) await rm(old, { recursive: true, force: true });
+}
+
 /** Writes `files` into a temp sibling of `dir`, then replaces `dir` with it. */
 async function writeDirAtomically(dir: string, files: Record<string, string | Uint8Array>): Promise<string[]> {
   const parent = path.dirname(dir);
@@ -24,8 +39,7 @@ async function writeDirAtomically(dir: string, files: Record<string, string | Ui
   await mkdir(tmp);
   try {
     for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(tmp, name), bytes);
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
+    await replaceDir(tmp, dir);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
@@ -90,8 +104,7 @@ export async function deployVariant(fromDir: string, bundlesDir: string, name: s
   const manifest = JSON.parse(await readFile(path.join(staging, "gridiron.json"), "utf8")) as Record<string, unknown>;
   await writeFile(path.join(staging, "gridiron.json"), JSON.stringify({ ...manifest, ...patch }));
   await mkdir(bundlesDir, { recursive: true });
-  await rm(path.join(bundlesDir, name), { recursive: true, force: true });
-  await rename(staging, path.join(bundlesDir, name));
+  await replaceDir(staging, path.join(bundlesDir, name));
 }
 
 /** Lets `write` make bundle `name` in a staging folder beside `bundlesDir`, then moves it in with one rename. */

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
 import { REPO, allocatePorts, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
+import { replaceDir } from "../helpers/bundles.ts";
 
 let root: string;
 let dataDir: string;
@@ -39,8 +40,7 @@ async function drop(name: string, files: Files): Promise<void> {
     else if (typeof content === "object" && "dir" in content) await mkdir(target, { recursive: true });
     else await writeFile(target, content);
   }
-  await rm(path.join(bundlesDir, name), { recursive: true, force: true });
-  await rename(dir, path.join(bundlesDir, name));
+  await replaceDir(dir, path.join(bundlesDir, name));
 }
 
 async function goodFiles(): Promise<Record<string, Uint8Array>> {

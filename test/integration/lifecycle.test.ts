@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildService } from "../../reconciler/build/service.ts";
-import { deployGreeterVariant } from "../helpers/bundles.ts";
+import { deployGreeterVariant, replaceDir } from "../helpers/bundles.ts";
 import type { ServiceStatus } from "../../reconciler/reconcile/status.ts";
 import { meshKey, signedHeaders } from "../helpers/identity.ts";
 import { GRIDIRON_BIN, REPO, allocatePorts, meshEnv, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
@@ -152,9 +152,11 @@ describe("version lifecycle", () => {
     const before = (await service("counter"))!.serving!;
     const staging = path.join(root, "breaking");
     await buildService("counter", staging, { servicesDir: path.join(REPO, "test/fixtures/services") });
-    await rm(path.join(bundlesDir, "counter"), { recursive: true });
-    await rename(path.join(staging, "counter"), path.join(bundlesDir, "counter"));
-    const refused = await waitFor("the breaking change to be refused", async () => (await service("counter"))?.error);
+    await replaceDir(path.join(staging, "counter"), path.join(bundlesDir, "counter"));
+    const refused = await waitFor("the breaking change to be refused", async () => {
+      const error = (await service("counter"))?.error;
+      return error?.code === "BREAKING_CHANGE" ? error : undefined;
+    });
     expect(refused.message).toMatch(/removes handler Counter\/reset/);
     expect(refused.message).toContain('"breaking": true');
     expect((await service("counter"))!.serving).toBe(before);

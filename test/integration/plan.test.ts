@@ -10,6 +10,7 @@ import { buildService } from "../../reconciler/build/service.ts";
 import type { PlanReport, ReconcileResult } from "../../reconciler/reconcile/status.ts";
 import { REPO, allocatePorts, startGridiron, waitFor, type RunningMesh } from "../helpers/mesh.ts";
 import { tearDownMesh } from "../helpers/teardown.ts";
+import { replaceDir } from "../helpers/bundles.ts";
 
 let root: string;
 let dataDir: string;
@@ -46,8 +47,7 @@ it("plan refuses a breaking change and a conflicting bundle exactly as the pass 
   const manifestPath = path.join(staging, "demo", "counter", "gridiron.json");
   const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as Record<string, unknown>;
   await writeFile(manifestPath, JSON.stringify({ ...manifest, name: "copycat" }));
-  await rm(path.join(bundlesDir, "counter"), { recursive: true });
-  await rename(path.join(staging, "fixture", "counter"), path.join(bundlesDir, "counter"));
+  await replaceDir(path.join(staging, "fixture", "counter"), path.join(bundlesDir, "counter"));
   await rename(path.join(staging, "demo", "counter"), path.join(bundlesDir, "copycat"));
 
   const plan = await api<PlanReport>("GET", "/plan");

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deployVariant, writeBrokenBundle } from "../helpers/bundles.ts";
+import { deployVariant, replaceDir, writeBrokenBundle } from "../helpers/bundles.ts";
 import { REPO, allocatePorts, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -156,8 +156,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("the status page in a browser"
     const serving = (await mesh!.status()).services.find((s) => s.service === "greeter")!.serving!;
     const staging = path.join(root, "staging");
     await writeBrokenBundle(staging, "greeter");
-    await rm(path.join(bundlesDir, "greeter"), { recursive: true });
-    await rename(path.join(staging, "greeter"), path.join(bundlesDir, "greeter"));
+    await replaceDir(path.join(staging, "greeter"), path.join(bundlesDir, "greeter"));
     await writeBrokenBundle(staging, HOSTILE);
     await rename(path.join(staging, HOSTILE), path.join(bundlesDir, HOSTILE));
 
