@@ -84,7 +84,10 @@ it("a full disk refuses the new version with a clear error; the old one keeps se
   const serving = (await greeter())!.serving;
   const answer = await greets();
   await deployGreeter("Howdy");
-  const error = await waitFor("the store error", async () => (await greeter())?.error);
+  const error = await waitFor("the store error", async () => {
+    const e = (await greeter())?.error;
+    return e?.message.includes("cannot store") ? e : undefined;
+  });
   expect(error.message).toMatch(/cannot store greeter\/v-[0-9a-f]{12} under .*(ENOSPC|no space)/i);
   expect((await greeter())!.serving).toBe(serving);
   expect(await greets()).toBe(answer);
