@@ -2,8 +2,9 @@
  * The benchmark's peer: Greeter and Counter with the same handler code as services/greeter and
  * services/counter, served by Restate's Node SDK (`@restatedev/restate-sdk`) over HTTP/1.1 in
  * request-response mode — what a user would run instead of Gridiron — or, with BENCH_PEER_SERVE=1,
- * by the SDK's own `restate.serve()` (HTTP/2, bidirectional streams; its quickstart's default). Registered under other names
- * (NodeGreeter, NodeCounter) so it shares one restate-server with the mesh without colliding.
+ * as the SDK's own `restate.serve()` serves them (HTTP/2, bidirectional streams; its quickstart's
+ * default). Registered under other names (NodeGreeter, NodeCounter) so it shares one
+ * restate-server with the mesh without colliding.
  *
  *   [BENCH_IDENTITY_KEY=publickeyv1_…] [BENCH_PEER_SERVE=1] node --import tsx scripts/bench/node-peer.ts <port>
  *

@@ -34,9 +34,11 @@ export interface NodePeer {
   stop(): Promise<void>;
 }
 
-/** The peer's output (the SDK logs two lines per invocation) goes to `logFile`, as the mesh's does. */
-/** `adminUrl` undefined: start it without registering it anywhere (deploymentId is then ""). */
-/** `serve`: the SDK's quickstart server (HTTP/2, BIDI_STREAM) instead of HTTP/1.1 request-response. */
+/**
+ * The peer's output (the SDK logs two lines per invocation) goes to `logFile`, as the mesh's does.
+ * `adminUrl` undefined: start it without registering it anywhere (deploymentId is then "").
+ * `serve`: the SDK's quickstart server (HTTP/2, BIDI_STREAM) instead of HTTP/1.1 request-response.
+ */
 export async function startNodePeer(adminUrl: string | undefined, logFile: string, cleanup: Cleanup, env: Record<string, string> = {}, serve = false): Promise<NodePeer> {
   const port = await freePort();
   const fd = openSync(logFile, "a");

@@ -144,7 +144,6 @@ function triggers(d: DeployTiming[]): string {
   return [...counts].map(([t, n]) => `${t} ×${n}`).join(", ");
 }
 
-/** Node's CPU per call (all our processes) over Gridiron's: the throughput ratio on a CPU-bound machine with no foreign load. */
 /**
  * " (rounds 0.91–1.08x)": the spread of the per-round ratios (each round runs both sides back to
  * back), by req/s or (cpu) by CPU per call.
@@ -157,6 +156,7 @@ function roundSpread(c: InvocationCase, cpu = false): string {
   return ` (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}x)`;
 }
 
+/** Node's CPU per call (all our processes) over Gridiron's: the throughput ratio on a CPU-bound machine with no foreign load. */
 export function capacityRatio(c: InvocationCase): number | undefined {
   const perCall = (side: "gridiron" | "node") => {
     const runs = c.cpu?.[side] ?? [];
