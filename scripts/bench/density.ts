@@ -19,6 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
 import type { ReconcileResult } from "../../reconciler/reconcile/status.ts";
+import { RestateAdmin } from "../../reconciler/restate/admin.ts";
 import { freePort } from "../../test/helpers/ports.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { measureCpu, meshRoles } from "./cpu.ts";
@@ -153,6 +154,7 @@ async function nodeAlternative(m: BenchMesh, n: number, root: string, cleanup: C
   const logFile = path.join(root, "density-node.log");
   const procs: { pid: number; port: number; service: string; exited: Promise<void>; child: ReturnType<typeof spawn> }[] = [];
   const starts: number[] = [];
+  const admin = new RestateAdmin(m.adminUrl);
   try {
     for (let i = 0; i < n; i++) {
       const port = await freePort();
@@ -165,11 +167,7 @@ async function nodeAlternative(m: BenchMesh, n: number, root: string, cleanup: C
       procs.push({ pid: child.pid!, port, service, child, exited: new Promise((res) => child.once("exit", () => res())) });
       await waitFor(`node process ${service} to listen`, async () => (await m.http.request(`http://127.0.0.1:${port}/discover`, { timeoutMs: 1000 }).then(() => true, () => undefined)), 30_000);
       starts.push(performance.now() - t0);
-      const r = await m.http.request(`${m.adminUrl}/deployments`, {
-        method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ uri: `http://127.0.0.1:${port}/`, use_http_11: true, force: true }),
-      });
-      if (r.status !== 200 && r.status !== 201) throw new Error(`registering ${service}: restate answered ${r.status}: ${r.text}`);
+      await admin.register({ uri: `http://127.0.0.1:${port}/`, force: true });
     }
     const pids = procs.map((p) => p.pid);
     const rest = await totalMemory(pids);
@@ -183,6 +181,7 @@ async function nodeAlternative(m: BenchMesh, n: number, root: string, cleanup: C
     }
     return { processes: n, startMs: Math.round(percentile(starts, 50)), rest, afterCalls: await totalMemory(pids), firstCall: stats(first) };
   } finally {
+    admin.close();
     for (const p of procs) {
       p.child.kill("SIGTERM");
       const timer = setTimeout(() => p.child.kill("SIGKILL"), 5000);

@@ -14,11 +14,10 @@
 import { cp, mkdtemp, readFile } from "node:fs/promises";
 import path from "node:path";
 import { buildService, type FetchAdapter } from "../../reconciler/build/service.ts";
-import { HttpClient } from "../../reconciler/core/http-client.ts";
+import { RestateAdmin } from "../../reconciler/restate/admin.ts";
 import { DEFAULT_LIMITS, readBundle } from "../../reconciler/source/bundle.ts";
 import type { Module, WorkerdConfig } from "../../reconciler/workerd/config.ts";
-import { LOADER_V8_FLAGS, V8_FLAGS, buildLoaderConfig, buildWorkerdConfig, workerServiceName } from "../../reconciler/workerd/build.ts";
-import { IDENTITY_BINDING, identityBinding } from "../../reconciler/workerd/build.ts";
+import { IDENTITY_BINDING, LOADER_V8_FLAGS, V8_FLAGS, buildLoaderConfig, buildWorkerdConfig, identityBinding, workerServiceName } from "../../reconciler/workerd/build.ts";
 import { readRouterModules } from "../../reconciler/workerd/router-source.ts";
 import type { ScratchWorkerd } from "../../reconciler/workerd/scratch.ts";
 import type { Cleanup } from "./cleanup.ts";
@@ -124,7 +123,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
     return { side, config, loader: side === "loader, via router", path: `/${b.spec.service}/${b.spec.version}/`, service: densityService(i + 1) };
   }));
 
-  const http = new HttpClient();
+  const admin = new RestateAdmin(mesh.adminUrl);
   try {
     const peer = await startNodePeer(mesh.adminUrl, path.join(root, "hop-peer.log"), cleanup, key ? { BENCH_IDENTITY_KEY: key } : {});
     try {
@@ -132,11 +131,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
         const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"], ["mesh cell", `/${densityService(meshCell)}/greet`]]);
         const pids: Record<string, number> = { "node peer": peer.pid };
         for (const [i, b] of built.entries()) {
-          const r = await http.request(`${mesh.adminUrl}/deployments`, {
-            method: "POST", headers: { "content-type": "application/json" },
-            body: JSON.stringify({ uri: `http://127.0.0.1:${ws[i]!.port}${b.path}`, use_http_11: true, force: true }),
-          });
-          if (r.status !== 200 && r.status !== 201) throw new Error(`registering the ${b.side} endpoint: restate answered ${r.status}: ${r.text}`);
+          await admin.register({ uri: `http://127.0.0.1:${ws[i]!.port}${b.path}`, force: true });
           paths.set(b.side, `/${b.service}/greet`);
           pids[b.side] = ws[i]!.pid;
         }
@@ -164,7 +159,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
       await peer.stop();
     }
   } finally {
-    http.close();
+    admin.close();
     await mesh.stop();
   }
 }
