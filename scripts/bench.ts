@@ -13,15 +13,14 @@
  * a spinning handler beside the demo services), 6 density (1 to 1,000 live SDK versions: memory
  * and a cold version's first call, against one Node SDK process per version), 7 ramp (CPU per call
  * while a progressive rollout routes by invocation id, against plain versions in the same run),
- * 8 hop (the router's hop through Restate: the greeter served directly, directly behind its own identity check, via the router in static
- * and loader mode, and by the Node peer).
+ * 8 hop (the router's hop through Restate: the greeter served directly, directly behind its own
+ * identity check, via the router in static and loader mode, by a mesh's cell, and by the Node peer).
  */
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
-import { buildService, FETCH_ADAPTERS, REPO_ROOT, type FetchAdapter } from "../reconciler/build/service.ts";
+import { buildService, REPO_ROOT } from "../reconciler/build/service.ts";
 import { Cleanup } from "./bench/cleanup.ts";
 import { meshRoles } from "./bench/cpu.ts";
 import { GreeterDeployer } from "./bench/deploy.ts";
@@ -29,55 +28,15 @@ import { measureDeployLatency, measureDeploysUnderLoad } from "./bench/deploys.t
 import { measureEndpointsAlone } from "./bench/endpoint.ts";
 import { measureHop } from "./bench/hop.ts";
 import { measureInvocations } from "./bench/invocations.ts";
+import { SECTIONS, parseBenchArgs } from "./bench/options.ts";
 import { meshDirs, startBenchMesh, waitFor, type BenchMesh } from "./bench/mesh.ts";
 import { startNodePeer, waitInvocationsDone } from "./bench/peer.ts";
 import { measureReconcileCost } from "./bench/reconcile-cost.ts";
-import { WORKERD_MODES } from "../reconciler/workerd/build.ts";
 import { checkTargets, renderReport, type BenchResults } from "./bench/report.ts";
 import { measureCells } from "./bench/cells.ts";
 import { totalMemory, workerdPids } from "./bench/memory.ts";
-import { DENSITY_PARTS, measureDensity, type DensityPart } from "./bench/density.ts";
+import { measureDensity } from "./bench/density.ts";
 import { measureRamp } from "./bench/ramp.ts";
-
-const SECTIONS = ["invocations", "deploy", "load", "reconcile", "cells", "density", "ramp", "hop"] as const;
-type Section = (typeof SECTIONS)[number];
-
-const PROFILES = {
-  full: {
-    name: "full",
-    invocations: { connections: 32, durationS: 10, warmupS: 2, rounds: 2, keys: 100, quietMaxMs: 15_000 },
-    deployLatency: { deploys: 12 },
-    underLoad: { deploys: 10, rate: 200, connections: 16, steadyS: 10, quietMaxMs: 15_000 },
-    reconcile: { sizes: [10, 100, 500], noopPasses: 5, oneChangePasses: 3, growBudgetMs: 240_000 },
-    cells: { connections: 16, durationS: 20, rate: 200, hangMs: 2000, pauseWaitMs: 90_000 },
-    density: { sizes: [1, 10, 100, 1000], nodeProcesses: [1, 10], coldSamples: 50, concurrency: 4, growBudgetMs: 900_000 },
-    ramp: { connections: 16, durationS: 8, warmupS: 3, quietMaxMs: 15_000 },
-    hop: { connections: 32, durationS: 10, warmupS: 2, rounds: 2, quietMaxMs: 15_000 },
-  },
-  quick: {
-    name: "quick",
-    invocations: { connections: 32, durationS: 3, warmupS: 1, rounds: 1, keys: 100, quietMaxMs: 3_000 },
-    deployLatency: { deploys: 5 },
-    underLoad: { deploys: 5, rate: 200, connections: 16, steadyS: 4, quietMaxMs: 3_000 },
-    reconcile: { sizes: [10, 100], noopPasses: 3, oneChangePasses: 2, growBudgetMs: 60_000 },
-    cells: { connections: 16, durationS: 8, rate: 200, hangMs: 2000, pauseWaitMs: 70_000 },
-    density: { sizes: [1, 10, 100], nodeProcesses: [1, 10], coldSamples: 20, concurrency: 4, growBudgetMs: 180_000 },
-    ramp: { connections: 16, durationS: 3, warmupS: 1, quietMaxMs: 3_000 },
-    hop: { connections: 32, durationS: 3, warmupS: 1, rounds: 1, quietMaxMs: 3_000 },
-  },
-};
-
-const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(",")}] [--json <file>] [--sizes 10,100,500] [--density-sizes 1,10,100,1000] [--deploys N] [--mode loader|static]
-                     [--density-parts mesh,direct]  density through Restate (a mesh, and the Node alternative) and/or workerd alone
-                     [--loaded-max N]   the density section's --workerd-loaded-max (default: the daemon's)
-                     [--density-v8-flags=--a,--b]  V8 flags of the density section's workerd-alone cells (default: the daemon's)
-                     [--cells N]        the demo mesh's --cells (default: the daemon's; greeter and counter then get a cell each)
-                     [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
-                     [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
-                     [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)
-                     [--peer http1|serve]  the invocations' Node SDK peer: HTTP/1.1 request-response (default, as
-                                        Gridiron's versions are served) or the SDK quickstart's restate.serve() (HTTP/2)
-                     [--rounds N]       measured rounds per side in the invocations and hop sections (alternating sides)`;
 
 /** Adds a var to a built bundle's gridiron.json. */
 async function setBundleVar(dir: string, name: string, value: string): Promise<void> {
@@ -94,106 +53,11 @@ function gitInfo(): { commit: string; dirty: boolean } {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, "density-v8-flags": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" }, peer: { type: "string" }, rounds: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const profile = structuredClone(values.quick ? PROFILES.quick : PROFILES.full);
-  const only = new Set<Section>();
-  for (const s of (values.only ?? SECTIONS.join(",")).split(",").map((x) => x.trim()).filter(Boolean)) {
-    if (!(SECTIONS as readonly string[]).includes(s)) {
-      console.error(`unknown section "${s}"\n${USAGE}`);
-      return 2;
-    }
-    only.add(s as Section);
-  }
-  if (values["density-sizes"]) {
-    const sizes = values["density-sizes"].split(",").map(Number);
-    if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-      console.error(`--density-sizes expects whole numbers like 1,10,100,1000\n${USAGE}`);
-      return 2;
-    }
-    profile.density.sizes = sizes.sort((a, b) => a - b);
-  }
-  const densityParts = (values["density-parts"] ?? DENSITY_PARTS.join(",")).split(",").map((x) => x.trim()) as DensityPart[];
-  if (densityParts.some((p) => !DENSITY_PARTS.includes(p))) {
-    console.error(`--density-parts expects ${DENSITY_PARTS.join(" and/or ")}\n${USAGE}`);
-    return 2;
-  }
-  const loadedMax = values["loaded-max"] === undefined ? undefined : Number(values["loaded-max"]);
-  if (loadedMax !== undefined && !(Number.isInteger(loadedMax) && loadedMax >= 1)) {
-    console.error(`--loaded-max expects a whole number ≥ 1\n${USAGE}`);
-    return 2;
-  }
-  if (values.sizes) {
-    const sizes = values.sizes.split(",").map(Number);
-    if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-      console.error(`--sizes expects whole numbers like 10,100,500\n${USAGE}`);
-      return 2;
-    }
-    profile.reconcile.sizes = sizes.sort((a, b) => a - b);
-  }
-  const mode = values.mode ?? "loader";
-  if (!(WORKERD_MODES as readonly string[]).includes(mode)) {
-    console.error(`--mode expects ${WORKERD_MODES.join(" or ")}\n${USAGE}`);
-    return 2;
-  }
-  const modeEnv: Record<string, string> = { GRIDIRON_WORKERD_MODE: mode };
-  if (values.cells !== undefined) {
-    if (!/^[1-9]\d*$/.test(values.cells)) {
-      console.error(`--cells expects a whole number ≥ 1\n${USAGE}`);
-      return 2;
-    }
-    modeEnv.GRIDIRON_CELLS = values.cells;
-  }
-  const fetchAdapter = values["fetch-adapter"] ?? "gridiron";
-  if (!(FETCH_ADAPTERS as readonly string[]).includes(fetchAdapter)) {
-    console.error(`--fetch-adapter expects ${FETCH_ADAPTERS.join(" or ")}\n${USAGE}`);
-    return 2;
-  }
-  const buildOpts = { fetchAdapter: fetchAdapter as FetchAdapter };
-  const sdkLog = values["sdk-log"]?.toUpperCase();
-  if (sdkLog !== undefined && !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].includes(sdkLog)) {
-    console.error(`--sdk-log expects TRACE, DEBUG, INFO, WARN or ERROR\n${USAGE}`);
-    return 2;
-  }
-  const peerKind = values.peer ?? "http1";
-  if (peerKind !== "http1" && peerKind !== "serve") {
-    console.error(`--peer expects http1 or serve\n${USAGE}`);
-    return 2;
-  }
-  if (values.rounds !== undefined) {
-    if (!/^[1-9]\d*$/.test(values.rounds)) {
-      console.error(`--rounds expects a whole number ≥ 1\n${USAGE}`);
-      return 2;
-    }
-    profile.invocations.rounds = Number(values.rounds);
-    profile.hop.rounds = Number(values.rounds);
-  }
-  if (values.deploys) {
-    const n = Number(values.deploys);
-    if (!Number.isInteger(n) || n < 1) {
-      console.error(`--deploys expects a whole number\n${USAGE}`);
-      return 2;
-    }
-    profile.deployLatency.deploys = n;
-    profile.underLoad.deploys = n;
-  }
-
+  const parsed = parseBenchArgs(argv);
+  if ("exit" in parsed) return parsed.exit;
+  const { profile, only, densityParts, loadedMax, mode, modeEnv, fetchAdapter, sdkLog } = parsed.args;
+  const buildOpts = { fetchAdapter };
+  const noIdentity = !parsed.args.identity;
   const log = (line: string) => console.log(line);
   const cleanup = new Cleanup();
   let interrupted = false;
@@ -210,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
-    profile: { ...profile, sdkLog: sdkLog ?? "SDK default (INFO)", requestIdentity: values["no-identity"] ? "off on both sides" : "verified on both sides" },
+    profile: { ...profile, sdkLog: sdkLog ?? "SDK default (INFO)", requestIdentity: noIdentity ? "off on both sides" : "verified on both sides" },
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
     git: gitInfo(),
     targets: [],
@@ -258,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
         template = (await buildService("greeter", path.join(root, "template"), buildOpts)).dir;
         // The SDK reads RESTATE_LOGGING from process.env, which workerd fills from text bindings.
         if (sdkLog) for (const b of [...built.map((x) => x.dir), template]) await setBundleVar(b, "RESTATE_LOGGING", sdkLog);
-        const m = await startBenchMesh(root, "demo", cleanup, { ...modeEnv, ...(values["no-identity"] ? { GRIDIRON_REQUEST_IDENTITY: "false" } : {}) });
+        const m = await startBenchMesh(root, "demo", cleanup, { ...modeEnv, ...(noIdentity ? { GRIDIRON_REQUEST_IDENTITY: "false" } : {}) });
         logFiles.push(m.logFile);
         await waitFor("greeter and counter to answer through ingress", async () => {
           const [g, c] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/Counter/warmup/get")]);
@@ -275,10 +139,10 @@ async function main(argv: string[]): Promise<number> {
           logFiles.push(peerLog);
           // Both sides check Restate's request signature (Gridiron's router does by default; the peer
           // gets the mesh's public key), unless --no-identity turns it off on both.
-          const key = values["no-identity"] ? undefined : await readFile(path.join(m.dataDir, "identity", "public-key"), "utf8").then((t) => t.trim(), () => undefined);
-          const serve = peerKind === "serve";
+          const key = noIdentity ? undefined : await readFile(path.join(m.dataDir, "identity", "public-key"), "utf8").then((t) => t.trim(), () => undefined);
+          const serve = parsed.args.peer === "serve";
           const peer = await startNodePeer(m.adminUrl, peerLog, cleanup, { ...(sdkLog ? { RESTATE_LOGGING: sdkLog } : {}), ...(key ? { BENCH_IDENTITY_KEY: key } : {}) }, serve);
-          if (!values["no-identity"] && !key) results.notes.push("this mesh has no identity/public-key: the node peer does not verify request signatures");
+          if (!noIdentity && !key) results.notes.push("this mesh has no identity/public-key: the node peer does not verify request signatures");
           log(`  node SDK peer pid ${peer.pid} on :${peer.port}, registered as ${peer.deploymentId} (${serve ? "HTTP/2, BIDI_STREAM" : "HTTP/1.1"})`);
           await waitFor("the node peer to answer through ingress", async () => ((await m.call("/NodeGreeter/greet", "x")).status === 200 ? true : undefined));
           const p = profile.invocations;
@@ -339,22 +203,22 @@ async function main(argv: string[]): Promise<number> {
     }
     if (only.has("cells")) {
       await section("5. cells", async () => {
-        results.cells = await measureCells(root, cleanup, { ...profile.cells, fetchAdapter: fetchAdapter as FetchAdapter, log });
+        results.cells = await measureCells(root, cleanup, { ...profile.cells, fetchAdapter: fetchAdapter, log });
       });
     }
     if (only.has("density")) {
       await section("6. density", async () => {
-        results.density = await measureDensity(root, cleanup, { ...profile.density, parts: densityParts, loadedMax, v8Flags: values["density-v8-flags"]?.split(",").filter(Boolean), fetchAdapter: fetchAdapter as FetchAdapter, log });
+        results.density = await measureDensity(root, cleanup, { ...profile.density, parts: densityParts, loadedMax, v8Flags: parsed.args.densityV8Flags, fetchAdapter: fetchAdapter, log });
       });
     }
     if (only.has("ramp")) {
       await section("7. ramp", async () => {
-        results.ramp = await measureRamp(root, cleanup, { ...profile.ramp, fetchAdapter: fetchAdapter as FetchAdapter, log });
+        results.ramp = await measureRamp(root, cleanup, { ...profile.ramp, fetchAdapter: fetchAdapter, log });
       });
     }
     if (only.has("hop")) {
       await section("8. hop", async () => {
-        results.hop = await measureHop(root, cleanup, { ...profile.hop, fetchAdapter: fetchAdapter as FetchAdapter, identity: !values["no-identity"], log });
+        results.hop = await measureHop(root, cleanup, { ...profile.hop, fetchAdapter: fetchAdapter, identity: parsed.args.identity, log });
       });
     }
   } finally {
@@ -365,9 +229,9 @@ async function main(argv: string[]): Promise<number> {
   results.finishedAt = new Date().toISOString();
   results.targets = checkTargets(results);
   if (SECTIONS.some((s) => !only.has(s))) results.notes.push(`only: ${[...only].join(", ")}`);
-  if (values.cells !== undefined) results.notes.push(`demo and reconcile meshes with --cells ${values.cells}`);
+  if (parsed.args.cells !== undefined) results.notes.push(`demo and reconcile meshes with --cells ${parsed.args.cells}`);
   console.log(`\n${renderReport(results)}`);
-  const file = values.json ? path.resolve(values.json) : path.join(resultsDir, `${stamp}.json`);
+  const file = parsed.args.json ? path.resolve(parsed.args.json) : path.join(resultsDir, `${stamp}.json`);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nJSON: ${path.relative(process.cwd(), file) || file}  (total ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s)`);

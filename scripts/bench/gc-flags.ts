@@ -2,9 +2,9 @@
  * A/B of V8 flag sets for workerd (build.ts V8_FLAGS), by hand: each set gets its own scratch
  * workerd (loader config, the router, request identity off), rounds alternate the order, and each
  * run reports workerd's CPU per request and its RSS after the run. Workloads: the greeter bundle
- * invoked directly (a first attempt's request body, 32 connections by default), or an allocation-heavy plain
- * worker (~200 kB of objects built and serialised per request, 8 connections) holding 0 or 50 MB
- * of live objects.
+ * invoked directly (a first attempt's request body, 32 connections by default), or an
+ * allocation-heavy plain worker (~200 kB of objects built and serialised per request, 8
+ * connections by default) holding 0 or 50 MB of live objects.
  *
  *   node --import tsx scripts/bench/gc-flags.ts [--workload greeter|heavy0|heavy50] [--rounds 3] [--seconds 8] [--connections N]
  *        -- "--max-semi-space-size=32" "--max-semi-space-size=2,--initial-old-space-size=4" …
