@@ -1,4 +1,4 @@
-// The reconciler's HTTP API (:8081): GET /healthz, GET /status, GET /plan, POST /reconcile,
+// The reconciler's HTTP API (:8081): GET /healthz, GET /readyz, GET /status, GET /plan, POST /reconcile,
 // POST /hooks/git (a push webhook: GitHub-style HMAC when a secret is configured), GET /metrics
 // (Prometheus), GET / (the status page), and with an invocation watch GET /invocations,
 // POST /invocations/kill and POST /invocations/resume; GET /rollout and POST /rollout (promote or
@@ -79,6 +79,12 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
     "GET /restate/services": restateRead("GET", "/services"),
     "POST /restate/query": restateRead("POST", "/query"),
     "GET /healthz": async (_req, res) => send(res, 200, { ok: true }),
+    // Readiness, not liveness: a node that has not yet served what is registered answers 503, so
+    // the Service in front of the nodes sends it no calls.
+    "GET /readyz": async (_req, res) => {
+      const why = reconciler.notReady;
+      send(res, why === undefined ? 200 : 503, why === undefined ? { ready: true } : { ready: false, reason: why });
+    },
     "GET /": async (_req, res) => {
       res.writeHead(200, STATUS_PAGE.headers);
       res.end(STATUS_PAGE.html);
@@ -175,10 +181,10 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       send(res, 200, { id: body.id, outcome: "resumed", ...(deployment ? { deployment } : {}) });
     };
   }
-  // With a token, every route wants `Authorization: Bearer <token>` except GET /healthz (probes)
+  // With a token, every route wants `Authorization: Bearer <token>` except the probes (GET /healthz, /readyz)
   // and POST /hooks/git when the webhook has an HMAC secret (senders cannot add a bearer token).
   const open = (method: string | undefined, path: string) =>
-    (method === "GET" && path === "/healthz") || (method === "POST" && path === "/hooks/git" && !!opts.webhookSecret);
+    (method === "GET" && (path === "/healthz" || path === "/readyz")) || (method === "POST" && path === "/hooks/git" && !!opts.webhookSecret);
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (opts.apiToken && !open(req.method, path) && !bearerMatches(req.headers.authorization, opts.apiToken)) {

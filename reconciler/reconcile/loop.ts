@@ -66,6 +66,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #history: ReconcileResult[] = [];
   #sourceError: string | undefined;
   #passes = 0;
+  /** Why the process is not ready yet (undefined once it is): see `ready`. */
+  #notReady: string | undefined = "the first reconcile pass has not finished";
   readonly #registrar: RegistrarTurn;
   /** Progressive rollouts: ramps judged after each pass, promoted or aborted. */
   readonly #rollouts: Rollouts;
@@ -109,6 +111,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     for (const d of deployments) if (d.ramp && stored.has(`${d.service}/${d.ramp.from}`)) serve.set(`${d.service}/${d.ramp.from}`, { service: d.service, version: d.ramp.from });
     const refs = [...serve.values()];
     await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.cells.length), this.#log);
+  }
+
+  /**
+   * Ready once a pass has finished that could read the desired state and Restate's registry: from
+   * then on the cells serve what is registered, so a Service may send calls here. It stays ready
+   * through later failures, which never take away what serves. Undefined when ready, else why not.
+   */
+  get notReady(): string | undefined {
+    return this.#notReady;
   }
 
   /** Queues a pass; triggers that arrive while one is already queued (not yet started) share it. */
@@ -263,6 +274,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       log[level]({ trigger, outcome: result.outcome, ms: result.durationMs, deployed: result.deployed, actions: result.actions.map((a) => `${a.type} ${a.service}/${a.version}`) }, "reconcile pass done");
       const retry = retries(result);
       this.#failures = retry ? this.#failures + 1 : 0;
+      if (this.#notReady !== undefined) this.#notReady = notReadyAfter(result);
       // Conditions flip when a pass observes them, so their `since` is this pass's time.
       recordConditions(this.#conditions, this.#statusAt(result.startedAt));
       this.#scheduleFollowUp(draining, retry, pollMs, polling);
@@ -341,4 +353,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     clearTimeout(this.#followUp);
     await this.#queue.onIdle();
   }
+}
+
+/** Why a process whose first passes ended like `r` is still not ready; undefined when it is. */
+export function notReadyAfter(r: Pick<ReconcileResult, "errors">): string | undefined {
+  // A refused bundle (stalled) waits on a human; what the pass could serve, it serves.
+  const e = r.errors.find((x) => x.kind !== "stalled");
+  return e ? `no pass has finished yet: ${e.code}: ${e.message}` : undefined;
 }

@@ -265,12 +265,13 @@ describe("deploy/kubernetes", () => {
     for (const i of images.filter((x) => !x.includes("restate"))) expect(names.has(i), i).toBe(true);
   });
 
-  it("Gridiron pods probe the API's /healthz on the port the config gives it", () => {
+  it("Gridiron pods probe the API on the port the config gives it; nodes are Ready only once they serve what is registered", () => {
     const apiPort = Number(one("ConfigMap", "gridiron-config").data.GRIDIRON_API_PORT);
     for (const d of all("Deployment")) {
       const c = containers(d)[0];
       expect(c.ports.find((p: any) => p.name === "api").containerPort).toBe(apiPort);
-      for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(c[probe].httpGet, `${d.metadata.name} ${probe}`).toEqual({ path: "/healthz", port: "api" });
+      const ready = d.metadata.name === "gridiron-node" ? "/readyz" : "/healthz";
+      for (const [probe, path] of [["startupProbe", "/healthz"], ["readinessProbe", ready], ["livenessProbe", "/healthz"]]) expect(c[probe!].httpGet, `${d.metadata.name} ${probe}`).toEqual({ path, port: "api" });
     }
   });
 

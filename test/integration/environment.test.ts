@@ -1,5 +1,6 @@
 // A hostile environment: the version store's disk fills up or turns read-only, the bundles folder
-// is deleted and comes back. Each gets a clear error; nothing that serves is touched.
+// is deleted and comes back, the git remote is not there yet. Each gets a clear error; nothing that
+// serves is touched, and a process is Ready only once it serves what it should.
 import { execFileSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -55,14 +56,22 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+const readyz = async (m: RunningMesh) => {
+  const r = await m.http.request(`${m.apiUrl}/readyz`);
+  return { status: r.status, body: JSON.parse(r.text) as { ready: boolean; reason?: string } };
+};
+
 it("the bundles folder deleted: the source error shows, everything keeps serving, and it recovers when the folder is back", async () => {
   const serving = (await greeter())!.serving;
+  expect(await readyz(mesh)).toEqual({ status: 200, body: { ready: true } });
   await rm(bundlesDir, { recursive: true, force: true });
   const status = await waitFor("the source error", async () => {
     const s = await mesh.status();
     return s.source.error ? s : undefined;
   });
   expect(status.source.error).toMatch(/bundles folder .* cannot be read/);
+  // Still ready: what it serves, it keeps serving.
+  expect((await readyz(mesh)).status).toBe(200);
   expect((await greeter())!.serving).toBe(serving);
   expect(await greets()).toMatch(/^Hello, World! /);
   expect((await mesh.call("/Counter/env/add")).status).toBe(200);
@@ -114,3 +123,32 @@ it("a read-only store refuses the new version with a clear error; the old one ke
   }
 });
 
+it("a mesh whose git remote does not exist yet is alive but not ready until a pass reads it", async () => {
+  const remote = path.join(root, "late.git");
+  const late = await startGridiron({
+    dataDir: path.join(root, "late-data"), bundlesDir: path.join(root, "late-unused"), ports: await allocatePorts(), logFile: path.join(root, "late.log"),
+    args: ["--git", remote, "--branch", "main", "--path", "bundles"],
+  });
+  try {
+    expect((await late.http.request(`${late.apiUrl}/healthz`)).status).toBe(200);
+    const before = await waitFor("the first pass to fail on the missing remote", async () => {
+      const r = await readyz(late);
+      return r.body.reason?.includes("SOURCE_GIT") ? r : undefined;
+    });
+    expect(before.status).toBe(503);
+    expect(before.body.ready).toBe(false);
+    // The remote appears with a counter bundle; the retries pick it up.
+    const work = path.join(root, "late-work");
+    await buildService("counter", path.join(work, "bundles"));
+    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main", ...args], { cwd: work, stdio: "pipe" });
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-qm", "counter");
+    execFileSync("git", ["init", "-q", "--bare", remote], { stdio: "pipe" });
+    git("push", "-q", remote, "HEAD:main");
+    await waitFor("ready once the remote is read", async () => ((await readyz(late)).status === 200 ? true : undefined), 90_000);
+    expect((await late.status()).services.find((s) => s.service === "counter")?.serving).toBeDefined();
+  } finally {
+    await late.stop();
+  }
+});

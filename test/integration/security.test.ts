@@ -385,9 +385,10 @@ describe("a mesh with --require-api-token, outbound all, a git remote behind a t
     if (b) expect(await processesUnder(b.dataDir)).toEqual([]);
   });
 
-  it("the API wants the bearer token on every route but GET /healthz", async () => {
+  it("the API wants the bearer token on every route but the probes (GET /healthz, /readyz)", async () => {
     const api = b.mesh.apiUrl;
     expect((await b.mesh.http.request(`${api}/healthz`)).status).toBe(200);
+    expect((await b.mesh.http.request(`${api}/readyz`)).status).toBe(200);
     for (const [method, route] of [["GET", "/status"], ["GET", "/plan"], ["POST", "/reconcile"], ["GET", "/nope"], ["POST", "/rollback"]] as const) {
       for (const headers of [{}, { authorization: "Bearer wrong-token" } as Record<string, string>, { authorization: `Basic ${Buffer.from(`x:${apiToken}`).toString("base64")}` }]) {
         const r = await b.mesh.http.request(`${api}${route}`, { method, headers });
