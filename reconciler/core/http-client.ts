@@ -14,7 +14,18 @@ export class HttpClient {
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 32 });
 
   /** `socketPath`: send to that unix socket instead of the URL's host and port (its path still counts). */
-  request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; socketPath?: string } = {}): Promise<HttpResponse> {
+  async request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; socketPath?: string } = {}): Promise<HttpResponse> {
+    try {
+      return await this.#once(url, opts);
+    } catch (err) {
+      // A pooled connection the server closed as idle just as we sent on it: the server never read
+      // the request, so it goes again once, on a fresh connection (Node's documented remedy).
+      if (!(err as { reusedSocket?: boolean }).reusedSocket || (err as NodeJS.ErrnoException).code !== "ECONNRESET") throw err;
+      return this.#once(url, opts);
+    }
+  }
+
+  #once(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; socketPath?: string }): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: this.#agent, timeout: opts.timeoutMs ?? 30_000, socketPath: opts.socketPath }, (res) => {
         const chunks: Buffer[] = [];
@@ -23,7 +34,9 @@ export class HttpClient {
         res.on("error", reject);
       });
       req.on("timeout", () => req.destroy(new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms`)));
-      req.on("error", reject);
+      req.on("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket && !responded })));
+      let responded = false;
+      req.once("response", () => (responded = true));
       req.end(opts.body);
     });
   }
