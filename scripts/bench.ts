@@ -230,6 +230,7 @@ async function main(argv: string[]): Promise<number> {
   results.targets = checkTargets(results);
   if (SECTIONS.some((s) => !only.has(s))) results.notes.push(`only: ${[...only].join(", ")}`);
   if (parsed.args.cells !== undefined) results.notes.push(`demo and reconcile meshes with --cells ${parsed.args.cells}`);
+  if (modeEnv.GRIDIRON_LANES !== undefined) results.notes.push(`demo and reconcile meshes with --lanes ${modeEnv.GRIDIRON_LANES}`);
   console.log(`\n${renderReport(results)}`);
   const file = parsed.args.json ? path.resolve(parsed.args.json) : path.join(resultsDir, `${stamp}.json`);
   await mkdir(path.dirname(file), { recursive: true });

@@ -69,7 +69,7 @@
       ["source", [`${s.source.kind} ${s.source.location}`, s.source.revision && s.source.revision !== `folder:${s.source.location}` ? h("span", { class: "mono dim" }, ` @ ${s.source.revision}`) : ""]],
       ["restate", [`ingress ${s.restate.ingressUrl}  ·  admin ${s.restate.adminUrl}`]],
       ["workerd", [`${s.workerd.url}  ·  pid ${s.workerd.pid ?? "–"}  ·  generation ${s.workerd.generation}`]],
-      ...(s.workerd.cells || []).filter((c) => c.pid !== undefined || c.versions.length > 0).map((c) => [`cell ${c.index}`, [
+      ...(s.workerd.cells || []).filter((c) => c.pid !== undefined || c.versions.length > 0).map((c) => [`${c.lane ? "lane" : "cell"} ${c.index}`, [
         h("span", { class: "mono", "data-cell": String(c.index) }, `${c.url}  ·  pid ${c.pid ?? "–"}  ·  generation ${c.generation}`),
         c.health ? h("div", { class: "mono dim small", "data-cell-health": String(c.index) },
           `rss ${c.health.rssBytes === undefined ? "–" : `${Math.round(c.health.rssBytes / 1048576)} MB`}  ·  cpu ${c.health.cpuSeconds === undefined ? "–" : `${c.health.cpuSeconds.toFixed(1)} s`}` +

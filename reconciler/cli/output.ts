@@ -47,7 +47,7 @@ export function printStatus(s: Status): void {
   console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode)`);
   for (const c of s.workerd.cells ?? []) {
     if (c.pid === undefined && c.versions.length === 0) continue;
-    console.log(`  cell ${c.index}  ${c.url}  pid ${c.pid ?? "-"}  generation ${c.generation}  ${c.versions.length ? c.versions.join(", ") : "(empty)"}`);
+    console.log(`  ${c.lane ? "lane" : "cell"} ${c.index}  ${c.url}  pid ${c.pid ?? "-"}  generation ${c.generation}  ${c.versions.length ? c.versions.join(", ") : "(empty)"}`);
     if (c.health) console.log(cellHealthLine(c.health));
   }
   if (s.lastReconcile) {

@@ -35,13 +35,14 @@ export async function up(o: Readonly<Options>, v: Record<string, string | boolea
   // so the ports must be the same at every start.
   // A registrar serves nothing: no workerd, no sockets.
   const sockets = [];
-  for (let i = 0; i < (o.role === "registrar" ? 0 : o.cells); i++) {
+  for (let i = 0; i < (o.role === "registrar" ? 0 : o.cells + o.lanes); i++) {
     const port = o.workerdPort === 0 ? 0 : o.workerdPort + i;
     try {
       sockets.push(await bindListeningSocket(o.host, port));
     } catch (err) {
       await Promise.all(sockets.map((s) => s.close()));
-      console.error(`gridiron up: cannot listen on ${o.host}:${port} for workerd cell ${i} (${(err as Error).message}). Is another mesh running? Stop it, or pick --workerd-port (cells use it and the ${o.cells - 1} ports after it) or --cells.`);
+      const what = i < o.cells ? `workerd cell ${i}` : `workerd lane ${i - o.cells}`;
+      console.error(`gridiron up: cannot listen on ${o.host}:${port} for ${what} (${(err as Error).message}). Is another mesh running? Stop it, or pick --workerd-port (cells and lanes use it and the ${o.cells + o.lanes - 1} ports after it), --cells or --lanes.`);
       return 1;
     }
   }

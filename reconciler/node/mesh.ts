@@ -98,8 +98,9 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     const processes = sockets.map((s, i) => new WorkerdProcess({
       logger: i === 0 ? logger : logger.child({ cell: i }),
       socket: { fd: s.fd },
-      controlDir: cellControlDirs[i],
-      extraArgs: loader ? ["--experimental"] : [],
+      // A lane is static (one version in its config): no control socket, stable features only.
+      controlDir: i < o.cells ? cellControlDirs[i] : undefined,
+      extraArgs: loader && i < o.cells ? ["--experimental"] : [],
       routerVerifies: o.requestIdentity,
       versionsDir: resolve(store.root),
     }));
@@ -109,6 +110,7 @@ export async function startMesh(o: Readonly<Options>, logger: Logger, sockets: r
     const cells = new Cells({
       cells: urls.map((url, i) => ({ url, process: processes[i] })),
       dataDir: o.dataDir, store, policy: workerdPolicy, mode: o.workerdMode, versionsDir: resolve(store.root),
+      lanes: o.role === "registrar" ? 0 : o.lanes,
     }, logger);
     cleanups.push(() => cells.stop());
     // A watchdog per cell; its own admin client with a short timeout: a kill waits on its query.

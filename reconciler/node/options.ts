@@ -19,6 +19,8 @@ export interface Options {
   nodePort: number;
   workerdPort: number;
   cells: number;
+  /** Lanes after the cells: one version each, on a port of its own, without the router's hop. */
+  lanes: number;
   /** A cell whose JS thread stays busy this long is replaced (versions that declare no hangMs). */
   cellHangMs: number;
   /** The most a version's gridiron.json may ask for as its hangMs. */
@@ -132,6 +134,7 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "registrarLock", flag: "registrar-lock", env: "GRIDIRON_REGISTRAR_LOCK", default: () => "restate", doc: "registrar: where the lock that lets one registrar act lives: restate (the GridironLock virtual object, anywhere) or kubernetes (a coordination.k8s.io/v1 Lease, through the pod's service account or the kubeconfig)" },
   { key: "registrarLeaseName", flag: "registrar-lease-name", env: "GRIDIRON_REGISTRAR_LEASE_NAME", default: () => "gridiron-registrar", doc: "registrar, with --registrar-lock kubernetes: the Lease, as name (in the pod's namespace) or namespace/name" },
   { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },
+  { key: "lanes", flag: "lanes", env: "GRIDIRON_LANES", default: () => "0", doc: "workerd processes after the cells (ports workerd-port + cells + i) that each serve one new version on its own port, checked and called in its own isolate, without the router's hop (more calls per core; docs/performance.md#lanes); role all only; a service with a rollout policy keeps to the cells" },
   { key: "cellHangMs", flag: "cell-hang-ms", env: "GRIDIRON_CELL_HANG_MS", default: () => "5000", doc: "a cell whose JS thread stays busy this long (its health route unanswered) is killed and replaced; a version's gridiron.json may ask for another limit (docs/reliability.md)" },
   { key: "cellHangMsMax", flag: "cell-hang-ms-max", env: "GRIDIRON_CELL_HANG_MS_MAX", default: (o) => String(Math.max(30_000, o.cellHangMs ?? 0)), doc: "the longest hangMs a version's gridiron.json may ask for (default: 30000, Cloudflare's CPU limit per request)" },
   { key: "cellMemoryMb", flag: "cell-memory-mb", env: "GRIDIRON_CELL_MEMORY_MB", default: () => "1024", doc: "a cell whose resident memory exceeds this many MB is killed and replaced; a version's gridiron.json may ask for another limit" },
@@ -174,7 +177,7 @@ export const MAX_CELLS = 64;
 /** Cell limits below these would replace healthy cells (a probe a few ms late, a runtime's base RSS). */
 const CELL_LIMIT_MIN: Partial<Record<keyof Options, number>> = { cellHangMs: 500, cellHangMsMax: 500, cellMemoryMb: 32, cellMemoryMbMax: 32, workerdLoadedMax: 1 };
 
-const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "cellHangMs", "cellHangMsMax", "cellMemoryMb", "cellMemoryMbMax", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdLoadedMax"]);
+const NUMBER_KEYS = new Set<keyof Options>(["ingressPort", "adminPort", "nodePort", "workerdPort", "cells", "lanes", "cellHangMs", "cellHangMsMax", "cellMemoryMb", "cellMemoryMbMax", "registrarLeaseMs", "apiPort", "debounceMs", "resyncMs", "gitFetchMs", "drainGraceMs", "drainDeadlineMs", "retain", "maxFileBytes", "maxFiles", "maxBundleBytes", "validateTimeoutMs", "workerdLoadedMax"]);
 
 export function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Options> {
   const out: Record<string, unknown> = {};
@@ -187,6 +190,7 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
         throw new Error(`--${spec.flag} / ${spec.env}: expected a whole number${spec.key.endsWith("Port") ? " (port 0-65535)" : ""}, got ${JSON.stringify(value)}`);
       }
       if (spec.key === "cells" && (n < 1 || n > MAX_CELLS)) throw new Error(`--${spec.flag} / ${spec.env}: expected 1 to ${MAX_CELLS} cells, got ${n}`);
+      if (spec.key === "lanes" && n > MAX_CELLS) throw new Error(`--${spec.flag} / ${spec.env}: expected 0 to ${MAX_CELLS} lanes, got ${n}`);
       const least = CELL_LIMIT_MIN[spec.key];
       if (least !== undefined && n < least) throw new Error(`--${spec.flag} / ${spec.env}: expected at least ${least}, got ${n}`);
       out[spec.key] = n;
@@ -218,6 +222,9 @@ export function resolveOptions(flags: Record<string, string | boolean | undefine
   if (out.gitSshKey) out.gitSshKey = resolve(cwd, out.gitSshKey as string);
   if (out.notifySecretFile) out.notifySecretFile = resolve(cwd, out.notifySecretFile as string);
   if (out.notifyUrl && !/^https?:$/.test(URL.parse(out.notifyUrl as string)?.protocol ?? "")) throw new Error(`--notify-url / GRIDIRON_NOTIFY_URL: expected an http:// or https:// URL, got ${JSON.stringify(out.notifyUrl)}`);
+  // A lane's port is in its versions' deployment URIs, and a cluster's nodes share one address per
+  // cell (--workerd-url): there is no per-version port plan across nodes (yet).
+  if ((out.lanes as number) > 0 && out.role !== "all") throw new Error(`--lanes / GRIDIRON_LANES: lanes serve on one machine only (role all), not with --role ${out.role as string}`);
   if (out.gitFetchMs === 0) throw new Error("--git-fetch-ms / GRIDIRON_GIT_FETCH_MS: must be at least 1");
   if ((out.cellHangMsMax as number) < (out.cellHangMs as number)) throw new Error(`--cell-hang-ms-max / GRIDIRON_CELL_HANG_MS_MAX: ${out.cellHangMsMax as number} is below --cell-hang-ms ${out.cellHangMs as number}`);
   if ((out.cellMemoryMbMax as number) < (out.cellMemoryMb as number)) throw new Error(`--cell-memory-mb-max / GRIDIRON_CELL_MEMORY_MB_MAX: ${out.cellMemoryMbMax as number} is below --cell-memory-mb ${out.cellMemoryMb as number}`);

@@ -117,7 +117,9 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   const role = d.role ?? "all";
   const registry = role !== "node";
   const may = (service: string) => registry && (input.mayRegister?.(service) ?? true);
-  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length, role === "all" ? "spread" : "hash");
+  // A ramp needs both its versions behind one router: a service with a rollout policy takes no lane.
+  const lanes = { count: d.cells.lanes, laneable: (service: string) => !o.desired.get(service)?.spec.rollout };
+  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length - lanes.count, role === "all" ? "spread" : "hash", lanes);
   await d.cells.apply([...before.values()], placed, candidatesOf(o), log);
   if (d.cells.local) for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 

@@ -110,7 +110,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     // A ramp (a rollout's step) also sends invocations to its old version.
     for (const d of deployments) if (d.ramp && stored.has(`${d.service}/${d.ramp.from}`)) serve.set(`${d.service}/${d.ramp.from}`, { service: d.service, version: d.ramp.from });
     const refs = [...serve.values()];
-    await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.cells.length), this.#log);
+    // Every one is registered, so its URI fixes its cell or lane: no lane is handed out here.
+    const lanes = { count: cells.lanes, laneable: () => false };
+    await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.cells.length - lanes.count, "spread", lanes), this.#log);
   }
 
   /**

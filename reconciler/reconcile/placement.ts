@@ -6,6 +6,11 @@
 // A version's Restate deployment URI names its cell (the cell's port), and versions are
 // immutable: a version stays in the cell it was registered in for as long as it is registered.
 // A service moves only with a new version, and only off a shared cell onto an empty one.
+//
+// Lanes (--lanes, one machine only) come after the cells: each holds one version, served without
+// the router's hop. A new version takes a free lane when its service may have one (a ramp needs
+// both its versions behind one router, so a service with a rollout policy may not); otherwise, or
+// with every lane taken, it goes to a cell as above.
 import { keyOf, type VersionRef } from "../source/names.ts";
 
 /** A registered deployment and the cell its URI points at. */
@@ -30,12 +35,15 @@ export function placeVersions(
    * cell is a hash of its service name, so every node and the registrar agree without talking.
    */
   fresh: "spread" | "hash" = "spread",
+  /** Lanes after the `cells` cells (spread only), and which services may take one. */
+  lanes: Lanes = NO_LANES,
 ): Map<string, number> {
   const out = new Map<string, number>();
   const byKey = new Map<string, PlacedDeployment>();
-  for (const d of [...registered].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))) if (d.cell < cells) byKey.set(keyOf(d), d);
-  // Services per cell, counting what is placed so far: the load a newcomer is judged by.
-  const holds = Array.from({ length: cells }, () => new Set<string>());
+  const all = cells + lanes.count;
+  for (const d of [...registered].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))) if (d.cell < all) byKey.set(keyOf(d), d);
+  // Services per cell (and lane), counting what is placed so far: the load a newcomer is judged by.
+  const holds = Array.from({ length: all }, () => new Set<string>());
   const place = (v: VersionRef, cell: number) => {
     out.set(keyOf(v), cell);
     holds[cell]!.add(v.service);
@@ -43,28 +51,41 @@ export function placeVersions(
   const rest: VersionRef[] = [];
   for (const v of [...serve].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1))) {
     const fixed = byKey.get(keyOf(v))?.cell ?? served.get(keyOf(v));
-    if (fixed !== undefined && fixed < cells) place(v, fixed);
+    if (fixed !== undefined && fixed < all) place(v, fixed);
     else rest.push(v);
   }
-  // Registered versions that leave `serve` still count towards where their service lives.
+  // Registered versions that leave `serve` still count towards where their service lives (a lane is
+  // no home: the next version gets a lane of its own, or a cell).
   const home = new Map<string, number>();
-  for (const d of byKey.values()) if ((d.latestFor?.length ?? 0) > 0) home.set(d.service, d.cell);
+  for (const d of byKey.values()) if ((d.latestFor?.length ?? 0) > 0 && d.cell < cells) home.set(d.service, d.cell);
   for (const v of rest) {
+    const lane = fresh === "spread" && lanes.laneable(v.service) ? holds.findIndex((h, i) => i >= cells && h.size === 0) : -1;
+    if (lane >= 0) {
+      place(v, lane);
+      continue;
+    }
     if (fresh === "hash") {
       place(v, hashCell(v.service, cells));
       continue;
     }
-    const cell = home.get(v.service) ?? [...out].find(([k]) => k.startsWith(`${v.service}/`))?.[1];
+    const cell = home.get(v.service) ?? [...out].find(([k, c]) => k.startsWith(`${v.service}/`) && c < cells)?.[1];
     const empty = holds.findIndex((h) => h.size === 0);
     const shared = cell !== undefined && [...holds[cell]!].some((s) => s !== v.service);
     if (cell !== undefined && !(shared && empty >= 0)) {
       place(v, cell);
       continue;
     }
-    place(v, leastLoaded(holds));
+    place(v, leastLoaded(holds.slice(0, cells)));
   }
   return out;
 }
+
+export interface Lanes {
+  count: number;
+  laneable(service: string): boolean;
+}
+
+const NO_LANES: Lanes = { count: 0, laneable: () => false };
 
 /** FNV-1a of the service name, modulo the cell count. */
 export function hashCell(service: string, cells: number): number {

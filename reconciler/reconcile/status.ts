@@ -175,6 +175,8 @@ export interface CellStatus {
   generation: number;
   /** "<service>/<version>" of each version the cell serves. */
   versions: string[];
+  /** A lane (--lanes): one version, on a socket of its own, without the router's hop. */
+  lane?: true;
   /** Its watchdog's view (workerd/watchdog.ts): RSS, CPU, limits, restarts by reason, last fault. */
   health?: CellHealth;
 }

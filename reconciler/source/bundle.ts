@@ -238,6 +238,9 @@ function specify(dirName: string, files: Map<string, Uint8Array>): Bundle {
     throw bundleError(service, `main module ${main} must be an ES module (.js or .mjs) with a default export`, { file: main });
   }
 
+  // Gridiron puts modules of its own beside a bundle's (router.js's main module, a lane's folder).
+  const reserved = [...files.keys()].find((p) => p.startsWith("__gridiron"));
+  if (reserved) throw bundleError(service, `${reserved}: names that start with "__gridiron" are Gridiron's own; rename it`, { file: reserved });
   const modules: BundleModule[] = [{ name: main, type: "esModule" }];
   for (const path of [...files.keys()].sort()) {
     if (path !== main && !isNonModule(path)) modules.push({ name: path, type: moduleType(path) });

@@ -178,11 +178,7 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerMod
   const services: Service[] = [];
   const routes: Binding[] = [];
   for (const { spec, files } of versions) {
-    const modules = spec.modules.map((m) => {
-      const bytes = files.get(m.name);
-      if (!bytes) throw new Error(`${spec.service}/${spec.version}: module ${m.name} missing from the stored bundle`);
-      return toModule(m.name, m.type, bytes, opts.nameModules ? sourceUrlComment(spec.service, spec.version, m.name) : "");
-    });
+    const modules = versionModules(spec, files, opts.nameModules ?? false);
     const name = workerServiceName(spec.service, spec.version);
     services.push({
       name,
@@ -199,6 +195,59 @@ export function buildWorkerdConfig(versions: readonly ServedVersion[], routerMod
   services.unshift(routerService(routerModules, policy, routes));
   services.push(...networkServices(policy));
   return { services, sockets: [{ name: HTTP_SOCKET, http: {}, service: ROUTER_SERVICE }], v8Flags: [...V8_FLAGS] };
+}
+
+/** A version's modules as the bundle lists them (main first); `nameModules` as buildWorkerdConfig's. */
+function versionModules(spec: BundleSpec, files: ReadonlyMap<string, Uint8Array>, nameModules: boolean): Module[] {
+  return spec.modules.map((m) => {
+    const bytes = files.get(m.name);
+    if (!bytes) throw new Error(`${spec.service}/${spec.version}: module ${m.name} missing from the stored bundle`);
+    return toModule(m.name, m.type, bytes, nameModules ? sourceUrlComment(spec.service, spec.version, m.name) : "");
+  });
+}
+
+export const LANE_SERVICE = "gridiron-lane";
+/** Text binding of a lane's worker: the "<service>/<version>" it serves (lane.js). */
+export const LANE_BINDING = "GRIDIRON_LANE";
+
+/**
+ * A lane (--lanes): one version on the socket, its worker's main module lane.js, which checks
+ * what the router would (the path names this version, the request identity) in the version's own
+ * isolate and calls the bundle's main module directly. `laneModules`: lane.js first, then the
+ * modules it imports, named under their directory (router-source.ts); "version.js" there, made
+ * here, re-exports the bundle's main. With no version, the router's config with nothing in it.
+ */
+export function buildLaneConfig(version: ServedVersion | undefined, laneModules: readonly Module[], routerModules: readonly Module[], policy: WorkerdPolicy): WorkerdConfig {
+  if (!version) return buildWorkerdConfig([], routerModules, policy);
+  checkPolicy(policy);
+  const { spec, files } = version;
+  const [main, ...rest] = laneModules;
+  if (!main) throw new Error("lane: no lane modules");
+  const dir = main.name.slice(0, main.name.lastIndexOf("/") + 1);
+  const bundle = versionModules(spec, files, true);
+  const clash = bundle.find((m) => m.name.startsWith(dir));
+  if (clash) throw new Error(`${spec.service}/${spec.version}: module ${clash.name} is under ${dir}, which a lane keeps for its own modules`);
+  const reexport = `${"../".repeat(dir.split("/").length - 1)}${spec.main}`;
+  const modules: Module[] = [main, ...rest, { name: `${dir}version.js`, esModule: `export { default } from ${JSON.stringify(reexport)};\n` }, ...bundle];
+  return {
+    services: [{
+      name: LANE_SERVICE,
+      worker: {
+        modules,
+        compatibilityDate: spec.compatibilityDate,
+        compatibilityFlags: [...spec.compatibilityFlags],
+        bindings: [
+          ...Object.entries(versionVars(spec)).map(([k, v]) => ({ name: k, text: v })),
+          { name: LANE_BINDING, text: routeName(spec.service, spec.version) },
+          { name: IDENTITY_BINDING, json: identityBinding(policy.identityKeys) },
+        ],
+        globalOutbound: OUTBOUND_SERVICE,
+      },
+    }, ...networkServices(policy)],
+    sockets: [{ name: HTTP_SOCKET, http: {}, service: LANE_SERVICE }],
+    // --expose-gc for lane.js's collections (router-collections.js takes `gc` from the bundle).
+    v8Flags: [...LOADER_V8_FLAGS],
+  };
 }
 
 /**

@@ -2,7 +2,8 @@
 // isolate of a process on one thread and enforces no CPU or memory limit, so a handler that hangs
 // or allocates without bound takes its whole process down; a cell bounds that to what it holds.
 // Which version goes to which cell is decided by reconcile/placement.ts; this module makes each
-// cell serve exactly its share. Cell 0 always runs; another starts when it first holds a version.
+// cell serve exactly its share. Cell 0 always runs (unless there are lanes, which take new versions
+// first); another cell or lane starts when it first holds a version.
 import type { Logger } from "pino";
 import { keyOf, type VersionRef } from "../source/names.ts";
 
@@ -23,6 +24,8 @@ export interface Cell {
   /** Absent on a registrar: its cells are the nodes' (it serves nothing itself). */
   readonly process?: WorkerdProcess;
   readonly serving?: Serving;
+  /** A lane (--lanes): one version at most, served without the router's hop. */
+  readonly lane: boolean;
 }
 
 export interface CellsDeps {
@@ -33,6 +36,8 @@ export interface CellsDeps {
   policy: WorkerdPolicy;
   mode?: WorkerdMode;
   versionsDir?: string;
+  /** How many of `cells`, at the end, are lanes. */
+  lanes?: number;
 }
 
 export class Cells {
@@ -46,11 +51,14 @@ export class Cells {
     if (d.policy.identityKeys !== null) {
       log?.child({ component: "workerd-process" }).info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
     }
+    const firstLane = d.cells.length - (d.lanes ?? 0);
     this.cells = d.cells.map(({ url, process }, index) => ({
       index,
       url,
       process,
+      lane: index >= firstLane,
       serving: process && new Serving({
+        lane: index >= firstLane,
         workerd: process,
         // Cell 0 keeps the single-process layout (<data>/workerd/config.bin) so a node that
         // upgrades finds its last good config where it was.
@@ -84,6 +92,11 @@ export class Cells {
     return this.cells.map((c) => c.url);
   }
 
+  /** How many cells are lanes (the last ones). */
+  get lanes(): number {
+    return this.cells.filter((c) => c.lane).length;
+  }
+
   /** Every version served by any cell (a registrar: by every Ready node). */
   get served(): VersionRef[] {
     if (!this.local) return [...this.#remote.keys()].map(refOf);
@@ -99,16 +112,21 @@ export class Cells {
   /** The workerd part of status: cell 0 as "the" process (as before cells), and every cell. */
   status<H>(health: (cell: number) => H | undefined): {
     url: string; pid?: number; generation: number; mode: WorkerdMode;
-    cells: { index: number; url: string; pid?: number; generation: number; versions: string[]; health?: H }[];
+    cells: { index: number; url: string; pid?: number; generation: number; versions: string[]; lane?: true; health?: H }[];
   } {
     const cell0 = this.cells[0]!;
     return {
       url: cell0.url, pid: cell0.process?.pid, generation: cell0.process?.generation ?? 0, mode: this.mode,
       cells: this.cells.map((c) => {
         const h = health(c.index);
-        return { index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0, versions: (c.serving?.served ?? []).map(keyOf), ...(h ? { health: h } : {}) };
+        return { index: c.index, url: c.url, pid: c.process?.pid, generation: c.process?.generation ?? 0, versions: (c.serving?.served ?? []).map(keyOf), ...(c.lane ? { lane: true as const } : {}), ...(h ? { health: h } : {}) };
       }),
     };
+  }
+
+  /** Cell 0 starts even with nothing in it (the single-process layout), unless lanes take new versions. */
+  #idle(c: Cell): boolean {
+    return c.index !== 0 || this.lanes > 0;
   }
 
   /** Starts cell 0, and every other cell that holds a version in `placed`. */
@@ -116,7 +134,7 @@ export class Cells {
     const byCell = this.#split(refs, placed);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
-      if (!c.serving || (c.index !== 0 && mine.length === 0)) continue;
+      if (!c.serving || (mine.length === 0 && this.#idle(c))) continue;
       const port = await c.serving.start(mine);
       log.info({ cell: c.index, versions: mine.length, port }, "workerd cell serving registered versions");
     }
@@ -130,7 +148,7 @@ export class Cells {
     const byCell = this.#split(serve, placed);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
-      if (!c.serving || !c.process || (mine.length === 0 && c.process.configPath === undefined && c.index !== 0)) continue;
+      if (!c.serving || !c.process || (mine.length === 0 && c.process.configPath === undefined && this.#idle(c))) continue;
       await c.serving.apply(mine, candidates, log.child({ cell: c.index }));
     }
   }

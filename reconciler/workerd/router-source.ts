@@ -1,5 +1,6 @@
-// The router's modules (router.js and the modules it imports), read once per process and handed to
-// the config builders (build.ts), which stay pure. This is the one place that reads them.
+// The router's modules (router.js and the modules it imports), and a lane's (lane.js and the same
+// two), read once per process and handed to the config builders (build.ts), which stay pure. This is
+// the one place that reads them.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { Module } from "./config.ts";
@@ -22,4 +23,20 @@ export async function readRouterModules(): Promise<readonly Module[]> {
     esModule: await readFile(new URL(`./${name}`, import.meta.url), "utf8"),
   }))));
   return modules;
+}
+
+/** Where a lane's own modules sit among the bundle's (build.ts, buildLaneConfig). */
+export const LANE_DIR = "__gridiron__";
+/** lane.js and the router modules it imports: the same files, named under LANE_DIR. */
+export const LANE_MODULE_NAMES: readonly string[] = ["lane.js", "router-identity.js", "router-collections.js"];
+
+let laneModules: readonly Module[] | undefined;
+
+/** A lane's own modules (lane.js first), named under LANE_DIR; read on the first call only. */
+export async function readLaneModules(): Promise<readonly Module[]> {
+  laneModules ??= Object.freeze(await Promise.all(LANE_MODULE_NAMES.map(async (name): Promise<Module> => ({
+    name: `${LANE_DIR}/${name}`,
+    esModule: await readFile(new URL(`./${name}`, import.meta.url), "utf8"),
+  }))));
+  return laneModules;
 }

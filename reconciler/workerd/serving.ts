@@ -2,7 +2,8 @@
 // this module makes workerd serve exactly those:
 // - loader mode: the live set changes in place over the serving generation's control socket (the
 //   router unloads a version as it leaves the live set, so no fresh generation is needed for it);
-// - static mode: a new config with every live version compiled in, and a new generation.
+// - static mode: a new config with every live version compiled in, and a new generation;
+// - a lane (--lanes): static, with one version at most, which its own main module serves.
 // Either way the config is written first (temp file + rename) and committed only once workerd took
 // it, so a crash restart always finds a complete config that matches what served last.
 import type { Logger } from "pino";
@@ -10,11 +11,11 @@ import { GridironError } from "../core/errors.ts";
 import { fault } from "../core/faults.ts";
 import { keyOf, type VersionRef } from "../source/names.ts";
 import type { VersionStore } from "../store/versions.ts";
-import { buildLoaderConfig, buildWorkerdConfig, liveSet, type ServedVersion, type WorkerdMode, type WorkerdPolicy } from "./build.ts";
+import { buildLaneConfig, buildLoaderConfig, buildWorkerdConfig, liveSet, type ServedVersion, type WorkerdMode, type WorkerdPolicy } from "./build.ts";
 import type { ConfigFiles } from "./config-files.ts";
 import { encodeWorkerdConfig } from "./encode.ts";
 import type { WorkerdProcess } from "./process.ts";
-import { readRouterModules } from "./router-source.ts";
+import { readLaneModules, readRouterModules } from "./router-source.ts";
 
 export interface ServingDeps {
   workerd: WorkerdProcess;
@@ -25,6 +26,8 @@ export interface ServingDeps {
   mode?: WorkerdMode;
   /** Loader mode: the version store's root, which the router reads module bytes from. */
   versionsDir?: string;
+  /** A lane: one version at most (placement.ts), served without the router; `mode` is ignored. */
+  lane?: boolean;
 }
 
 export class Serving {
@@ -36,7 +39,11 @@ export class Serving {
   }
 
   get mode(): WorkerdMode {
-    return this.#d.mode ?? "static";
+    return this.#d.lane ? "static" : (this.#d.mode ?? "static");
+  }
+
+  get lane(): boolean {
+    return this.#d.lane ?? false;
   }
 
   /** The versions the serving generation serves. */
@@ -105,6 +112,10 @@ export class Serving {
       const stored = await this.#d.store.get(ref.service, ref.version);
       if (!stored) throw new GridironError("STORE_MISSING", `${keyOf(ref)} vanished from the version store`);
       versions.push({ spec: stored.spec, files: await this.#d.store.files(stored) });
+    }
+    if (this.lane) {
+      if (versions.length > 1) throw new GridironError("INTERNAL", `a lane serves one version, not ${versions.map((v) => keyOf(v.spec)).join(", ")}`);
+      return { path: await this.#d.configFiles.write(encodeWorkerdConfig(buildLaneConfig(versions[0], await readLaneModules(), router, this.#d.policy))), live: undefined };
     }
     if (this.mode === "loader") {
       if (this.#d.versionsDir === undefined) throw new GridironError("INTERNAL", "loader mode needs versionsDir");

@@ -47,7 +47,7 @@ const STOP_GRACE_MS = 30_000;
  */
 export async function startBenchMesh(root: string, name: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<BenchMesh> {
   const { dataDir, bundlesDir } = meshDirs(root, name);
-  const ports = await allocatePorts();
+  const ports = await allocatePorts(Number(env.GRIDIRON_LANES ?? 0));
   const logFile = path.join(root, `${name}.log`);
   const fd = openSync(logFile, "a");
   const t0 = performance.now();

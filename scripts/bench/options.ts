@@ -37,6 +37,7 @@ export const USAGE = `usage: npm run bench [-- --quick] [--only ${SECTIONS.join(
                      [--loaded-max N]   the density section's --workerd-loaded-max (default: the daemon's)
                      [--density-v8-flags=--a,--b]  V8 flags of the density section's workerd-alone cells (default: the daemon's)
                      [--cells N]        the demo mesh's --cells (default: the daemon's; greeter and counter then get a cell each)
+                     [--lanes N]        the demo and reconcile meshes' --lanes (default: the daemon's, 0): new versions on lanes of their own
                      [--fetch-adapter gridiron|sdk]  how the demo bundles are built (default gridiron; sdk: the SDK's own adapter)
                      [--sdk-log WARN]   RESTATE_LOGGING for both sides (default: the SDKs' own, INFO: 2 lines per call)
                      [--no-identity]    no request-signature check on either side (default: both verify Restate's signature)
@@ -52,7 +53,7 @@ export interface BenchArgs {
   densityParts: DensityPart[];
   loadedMax: number | undefined;
   mode: string;
-  /** Environment of the benchmark's meshes: the workerd mode, and --cells if given. */
+  /** Environment of the benchmark's meshes: the workerd mode, and --cells and --lanes if given. */
   modeEnv: Record<string, string>;
   cells: string | undefined;
   fetchAdapter: FetchAdapter;
@@ -77,7 +78,7 @@ export function parseBenchArgs(argv: string[]): { args: BenchArgs } | { exit: nu
       args: argv,
       options: {
         quick: { type: "boolean" }, only: { type: "string" }, json: { type: "string" },
-        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, "density-v8-flags": { type: "string" }, cells: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" }, peer: { type: "string" }, rounds: { type: "string" },
+        sizes: { type: "string" }, "density-sizes": { type: "string" }, "density-parts": { type: "string" }, "loaded-max": { type: "string" }, "density-v8-flags": { type: "string" }, cells: { type: "string" }, lanes: { type: "string" }, deploys: { type: "string" }, "sdk-log": { type: "string" }, "no-identity": { type: "boolean" }, mode: { type: "string" }, "fetch-adapter": { type: "string" }, peer: { type: "string" }, rounds: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -128,6 +129,10 @@ export function parseBenchArgs(argv: string[]): { args: BenchArgs } | { exit: nu
       return refuse(`--cells expects a whole number ≥ 1`);
     }
     modeEnv.GRIDIRON_CELLS = values.cells;
+  }
+  if (values.lanes !== undefined) {
+    if (!/^\d+$/.test(values.lanes)) return refuse(`--lanes expects a whole number ≥ 0`);
+    modeEnv.GRIDIRON_LANES = values.lanes;
   }
   const fetchAdapter = values["fetch-adapter"] ?? "gridiron";
   if (!(FETCH_ADAPTERS as readonly string[]).includes(fetchAdapter)) {

@@ -23,13 +23,14 @@ export interface MeshPorts {
 /** Cells a test mesh runs by default (GRIDIRON_CELLS unset): the node's default. */
 export const TEST_CELLS = 4;
 
-/** Free ports for one mesh; `workerd` is the first of TEST_CELLS consecutive free ports. */
-export async function allocatePorts(): Promise<MeshPorts> {
+/** Free ports for one mesh; `workerd` is the first of TEST_CELLS (+ `lanes`) consecutive free ports. */
+export async function allocatePorts(lanes = 0): Promise<MeshPorts> {
+  const block = TEST_CELLS + lanes;
   for (;;) {
-    const workerd = await freePortBlock(TEST_CELLS);
+    const workerd = await freePortBlock(block);
     const [ingress, admin, node, api] = (await freePorts(4)) as [number, number, number, number];
     // The kernel may hand out a port inside the block again now that it is closed.
-    if ([ingress, admin, node, api].every((p) => p < workerd || p >= workerd + TEST_CELLS)) return { ingress, admin, node, workerd, api };
+    if ([ingress, admin, node, api].every((p) => p < workerd || p >= workerd + block)) return { ingress, admin, node, workerd, api };
   }
 }
 

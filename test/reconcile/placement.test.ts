@@ -46,3 +46,36 @@ describe("placeVersions", () => {
     expect(Object.fromEntries(got)).toEqual(want);
   });
 });
+
+describe("placeVersions with lanes (cells 0-1, lanes 2-3)", () => {
+  const lanes = (noLane: string[] = []) => ({ count: 2, laneable: (s: string) => !noLane.includes(s) });
+  const cases: { name: string; serve: string[]; registered?: PlacedDeployment[]; served?: [string, number][]; noLane?: string[]; want: Record<string, number> }[] = [
+    { name: "new versions take the free lanes first, then the cells", serve: ["a/1", "b/1", "c/1"], want: { "a/1": 2, "b/1": 3, "c/1": 0 } },
+    { name: "a service that may take no lane (a rollout policy) goes to a cell", serve: ["a/1", "b/1"], noLane: ["a"], want: { "a/1": 0, "b/1": 2 } },
+    { name: "a registered version stays in its lane", serve: ["a/1"], registered: [dep("a/1", 3)], want: { "a/1": 3 } },
+    { name: "a served, not yet registered version keeps its lane", serve: ["a/1", "b/1"], served: [["a/1", 3]], want: { "a/1": 3, "b/1": 2 } },
+    {
+      name: "a new version of a service on a lane takes another lane; the old one stays until it is gone",
+      serve: ["a/1", "a/2"],
+      registered: [dep("a/1", 2)],
+      want: { "a/1": 2, "a/2": 3 },
+    },
+    {
+      name: "with every lane taken, a new version goes to a cell, not to its service's lane",
+      serve: ["a/1", "b/1", "a/2"],
+      registered: [dep("a/1", 2), dep("b/1", 3)],
+      want: { "a/1": 2, "b/1": 3, "a/2": 0 },
+    },
+    { name: "a lane freed by a removed version is taken again", serve: ["a/2"], registered: [dep("a/1", 2, false)], want: { "a/2": 2 } },
+    { name: "a deployment beyond the lanes is placed afresh", serve: ["a/1"], registered: [dep("a/1", 4)], want: { "a/1": 2 } },
+  ];
+  it.each(cases)("$name", ({ serve, registered, served, noLane, want }) => {
+    const got = placeVersions(serve.map(v), registered ?? [], new Map(served ?? []), 2, "spread", lanes(noLane));
+    expect(Object.fromEntries(got)).toEqual(want);
+  });
+
+  it("a cluster (hash) never hands out a lane", () => {
+    const got = placeVersions([v("a/1")], [], new Map(), 2, "hash", lanes());
+    expect(got.get("a/1")).toBeLessThan(2);
+  });
+});

@@ -479,6 +479,12 @@ describe("readBundle: rejections", () => {
     await expectInvalid(readBundle(dir), "oddfiles", /characters outside/);
   });
 
+  it("a file under a name Gridiron keeps for its own modules is refused", async () => {
+    const dir = await makeBundle("squatter", { "index.js": INDEX, "__gridiron__/lane.js": "x" });
+    const err = await expectInvalid(readBundle(dir), "squatter", /__gridiron__\/lane\.js: names that start with "__gridiron" are Gridiron's own/);
+    expect(err.context).toMatchObject({ file: "__gridiron__/lane.js" });
+  });
+
   it("a bad name inside a subdirectory is reported with its path", async () => {
     const dir = await makeBundle("oddfiles", { "index.js": INDEX, "lib/bad name.js": "x" });
     const err = await expectInvalid(readBundle(dir), "oddfiles", /"lib\/bad name\.js"/);

@@ -4,7 +4,7 @@ import { DEFAULT_COMPATIBILITY_DATE } from "../../reconciler/source/manifest.ts"
 import { generateKeyPairSync } from "node:crypto";
 import { base58Decode, publicKeyV1 } from "../../reconciler/restate/identity.ts";
 import {
-  buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, DEFAULT_LOADED_MAX, LOADED_MAX_BINDING, identityBinding, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
+  buildLaneConfig, LANE_BINDING, LANE_SERVICE, LOADER_V8_FLAGS, buildLoaderConfig, buildWorkerdConfig, CONTROL_SOCKET, DEFAULT_LOADED_MAX, LOADED_MAX_BINDING, identityBinding, LIVE_BINDING, LOADER_BINDING, liveSet, OUTBOUND_BINDING, V8_FLAGS, VERSIONS_BINDING, VERSIONS_SERVICE, HTTP_SOCKET, IDENTITY_BINDING, NO_NETWORK_SERVICE, OUTBOUND_SERVICE, ROUTER_SERVICE,
   type OutboundPolicy, type ServedVersion, type WorkerdPolicy,
 } from "../../reconciler/workerd/build.ts";
 import type { Module, Service, Worker } from "../../reconciler/workerd/config.ts";
@@ -305,5 +305,35 @@ describe("buildLoaderConfig (loader mode)", () => {
   it("checks the policy like static mode", () => {
     expect(() => buildLoaderConfig(specs, ROUTER_MODULES, { ...POLICY, outbound: "internet" as OutboundPolicy }, "/v")).toThrow(/unknown outbound policy/);
     expect(() => buildLoaderConfig(specs, ROUTER_MODULES, { ...POLICY, identityKeys: [] }, "/v")).toThrow(/no public key/);
+  });
+});
+
+describe("buildLaneConfig", () => {
+  const LANE_MODULES: readonly Module[] = [
+    { name: "__gridiron__/lane.js", esModule: "import version from \"./version.js\";\nexport default { fetch(r, e, c) { return version.fetch(r, e, c); } };\n" },
+    { name: "__gridiron__/router-identity.js", esModule: "export const checkIdentity = () => undefined;\n" },
+  ];
+
+  it("one worker on the socket: the lane's modules first, version.js re-exporting the bundle's main, then the bundle's", () => {
+    const v = served("greeter", "v-0123456789ab", { modules: [{ name: "lib/main.js", type: "esModule" }], files: { "lib/main.js": enc("export default {};\n") }, vars: { GREETING: "hi" } });
+    const config = buildLaneConfig(v, LANE_MODULES, ROUTER_MODULES, POLICY);
+    expect(config.sockets).toEqual([{ name: HTTP_SOCKET, http: {}, service: LANE_SERVICE }]);
+    expect(config.services.map((s) => s.name)).toEqual([LANE_SERVICE, OUTBOUND_SERVICE, NO_NETWORK_SERVICE]);
+    const w = worker(config.services[0]);
+    expect(w.modules.map((m) => m.name)).toEqual(["__gridiron__/lane.js", "__gridiron__/router-identity.js", "__gridiron__/version.js", "lib/main.js"]);
+    expect(w.modules[2]).toEqual({ name: "__gridiron__/version.js", esModule: 'export { default } from "../lib/main.js";\n' });
+    expect(w.bindings).toEqual(expect.arrayContaining([
+      { name: "GREETING", text: "hi" },
+      { name: LANE_BINDING, text: "greeter/v-0123456789ab" },
+      { name: IDENTITY_BINDING, json: identityBinding([KEY]) },
+    ]));
+    expect(w.globalOutbound).toBe(OUTBOUND_SERVICE);
+    expect(config.v8Flags).toEqual([...LOADER_V8_FLAGS]);
+    // It encodes as workerd reads it.
+    expect(decodeWorkerdConfig(encodeWorkerdConfig(config)).sockets[0]!.service).toBe(LANE_SERVICE);
+  });
+
+  it("an empty lane is the router's config with nothing in it", () => {
+    expect(buildLaneConfig(undefined, LANE_MODULES, ROUTER_MODULES, POLICY)).toEqual(buildWorkerdConfig([], ROUTER_MODULES, POLICY));
   });
 });
