@@ -124,7 +124,7 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
   const restarts = new Counter({ name: "gridiron_workerd_restarts_total", help: "workerd generations restarted after a crash", registers });
   const crashes = new Counter({ name: "gridiron_workerd_crashes_total", help: "workerd generations that exited without being asked to", registers });
   const generation = new Gauge({ name: "gridiron_workerd_generation", help: "Number of the serving workerd generation", registers });
-  const workerdUp = new Gauge({ name: "gridiron_workerd_up", help: "1 while a workerd generation is serving, else 0", registers });
+  const workerdUp = new Gauge({ name: "gridiron_workerd_up", help: "1 while every workerd cell or lane that holds versions has a serving generation, else 0", registers });
   const cellRestarts = new Counter({ name: "gridiron_cell_restarts_total", help: "Cell processes replaced, by reason: hang and memory (killed by the watchdog), crash (died by itself)", labelNames: ["cell", "reason"] as const, registers });
   const cellRss = new Gauge({ name: "gridiron_cell_rss_bytes", help: "Resident memory of each cell's serving workerd process", labelNames: ["cell"] as const, registers });
   const cellCpu = new Gauge({ name: "gridiron_cell_cpu_seconds", help: "CPU time (user + system) of each cell's serving workerd process; starts again from 0 with each new process", labelNames: ["cell"] as const, registers });
@@ -204,7 +204,12 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     }
     meshSuspended.set(s.suspended ? 1 : 0);
     generation.set(s.workerd.generation);
-    workerdUp.set(s.workerd.pid === undefined ? 0 : 1);
+    // Cells and lanes that must run: those holding versions, and cell 0 unless there are lanes
+    // (without lanes it always runs, also empty).
+    const cells = s.workerd.cells ?? [];
+    const lanes = cells.some((c) => c.lane);
+    const needed = cells.filter((c) => c.versions.length > 0 || (c.index === 0 && !lanes));
+    workerdUp.set(needed.every((c) => c.pid !== undefined) ? 1 : 0);
     sinceSuccess.set(Math.max(0, (now() - (lastSuccessAt ?? startedAt)) / 1000));
   };
 

@@ -44,7 +44,12 @@ export function printPlan(p: PlanReport): void {
 export function printStatus(s: Status): void {
   console.log(`source   ${s.source.kind} ${s.source.location}${revisionIsInformative(s.source) ? ` @ ${s.source.revision}` : ""}${s.source.error ? `\n         ERROR: ${s.source.error}` : ""}`);
   console.log(`restate  ingress ${s.restate.ingressUrl}  admin ${s.restate.adminUrl}`);
-  console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode)`);
+  const lanes = (s.workerd.cells ?? []).filter((c) => c.lane);
+  if (lanes.length > 0) {
+    // Cell 0 need not run with lanes, so no one process stands for workerd: each is listed below.
+    const cells = (s.workerd.cells ?? []).length - lanes.length;
+    console.log(`workerd  ${cells} cells from ${s.workerd.url} (${s.workerd.mode ?? "static"} mode), ${lanes.length} lanes from ${lanes[0]!.url}`);
+  } else console.log(`workerd  ${s.workerd.url}  pid ${s.workerd.pid ?? "-"}  generation ${s.workerd.generation}  (${s.workerd.mode ?? "static"} mode)`);
   for (const c of s.workerd.cells ?? []) {
     if (c.pid === undefined && c.versions.length === 0) continue;
     console.log(`  ${c.lane ? "lane" : "cell"} ${c.index}  ${c.url}  pid ${c.pid ?? "-"}  generation ${c.generation}  ${c.versions.length ? c.versions.join(", ") : "(empty)"}`);

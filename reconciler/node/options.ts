@@ -134,7 +134,7 @@ export const OPTION_SPECS: OptionSpec[] = [
   { key: "registrarLock", flag: "registrar-lock", env: "GRIDIRON_REGISTRAR_LOCK", default: () => "restate", doc: "registrar: where the lock that lets one registrar act lives: restate (the GridironLock virtual object, anywhere) or kubernetes (a coordination.k8s.io/v1 Lease, through the pod's service account or the kubeconfig)" },
   { key: "registrarLeaseName", flag: "registrar-lease-name", env: "GRIDIRON_REGISTRAR_LEASE_NAME", default: () => "gridiron-registrar", doc: "registrar, with --registrar-lock kubernetes: the Lease, as name (in the pod's namespace) or namespace/name" },
   { key: "cells", flag: "cells", env: "GRIDIRON_CELLS", default: () => "4", doc: "workerd processes (cells) per node, each a failure domain: every service gets a cell of its own while there are enough, then they share (1: one process for everything)" },
-  { key: "lanes", flag: "lanes", env: "GRIDIRON_LANES", default: () => "0", doc: "workerd processes after the cells (ports workerd-port + cells + i) that each serve one new version on its own port, checked and called in its own isolate, without the router's hop (more calls per core; docs/performance.md#lanes); role all only; a service with a rollout policy keeps to the cells" },
+  { key: "lanes", flag: "lanes", env: "GRIDIRON_LANES", default: (o) => (o.role === "all" ? String(DEFAULT_LANES) : "0"), doc: "workerd processes after the cells (ports workerd-port + cells + i) that each serve one new version on its own port, checked and called in its own isolate, without the router's hop (more calls per core, less memory per hot version; docs/performance.md#lanes); a version that finds none free, or whose service has a rollout policy, goes to a cell; role all only (default 0 for the others); 0: every version in the cells" },
   { key: "cellHangMs", flag: "cell-hang-ms", env: "GRIDIRON_CELL_HANG_MS", default: () => "5000", doc: "a cell whose JS thread stays busy this long (its health route unanswered) is killed and replaced; a version's gridiron.json may ask for another limit (docs/reliability.md)" },
   { key: "cellHangMsMax", flag: "cell-hang-ms-max", env: "GRIDIRON_CELL_HANG_MS_MAX", default: (o) => String(Math.max(30_000, o.cellHangMs ?? 0)), doc: "the longest hangMs a version's gridiron.json may ask for (default: 30000, Cloudflare's CPU limit per request)" },
   { key: "cellMemoryMb", flag: "cell-memory-mb", env: "GRIDIRON_CELL_MEMORY_MB", default: () => "1024", doc: "a cell whose resident memory exceeds this many MB is killed and replaced; a version's gridiron.json may ask for another limit" },
@@ -172,6 +172,11 @@ export const OPTION_SPECS: OptionSpec[] = [
 ];
 
 const BOOLEAN_KEYS = new Set<keyof Options>(["manageRestate", "requestIdentity", "requireApiToken", "restateKeepAlive"]);
+/**
+ * Lanes by default (role all): room for two services to deploy at once, each version on a lane
+ * while the old one drains. Each lane in use is a workerd process (docs/performance.md#lanes).
+ */
+export const DEFAULT_LANES = 4;
 /** Each cell is a workerd process with its own port (workerd-port + i). */
 export const MAX_CELLS = 64;
 /** Cell limits below these would replace healthy cells (a probe a few ms late, a runtime's base RSS). */

@@ -16,6 +16,7 @@ import type { ServedVersion } from "../workerd/build.ts";
 import type { Cells } from "../workerd/cells.ts";
 import { withBlocking, type Observation } from "./observe.ts";
 import { placeVersions } from "./placement.ts";
+import { rampCompanions, type Companion } from "./rollout.ts";
 import type { Role } from "./deps.ts";
 import type { Action, Plan } from "./plan.ts";
 import type { ReconcileResult } from "./status.ts";
@@ -60,7 +61,7 @@ export interface ApplyInput {
    */
   mayRegister?: (service: string) => boolean;
   /** A new version whose service has a rollout policy: the ramp to register instead (reconcile/rollouts.ts). */
-  rampFor?: (o: Observation, a: VersionRef, cell: number, cellUrl: string, log: Logger) => Promise<Ramp | undefined>;
+  rampFor?: (o: Observation, a: VersionRef, cell: number, cellUrl: string, log: Logger, companions?: readonly Companion[]) => Promise<Ramp | undefined>;
 }
 
 export interface Applied {
@@ -120,7 +121,11 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   // A ramp needs both its versions behind one router: a service with a rollout policy takes no lane.
   const lanes = { count: d.cells.lanes, laneable: (service: string) => !o.desired.get(service)?.spec.rollout };
   const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length - lanes.count, role === "all" ? "spread" : "hash", lanes);
-  await d.cells.apply([...before.values()], placed, candidatesOf(o), log);
+  // A ramp whose old version lives on a lane gets it served in the ramp's cell too.
+  const firstLane = d.cells.cells.length - lanes.count;
+  const starting = p.actions.filter((a) => a.type === "register" && may(a.service) && o.desired.get(a.service)?.spec.rollout).map((a) => ({ service: a.service, cell: placed.get(keyOf(a)) ?? 0 }));
+  const companions = rampCompanions(o.deployments, starting, firstLane);
+  await d.cells.apply([...before.values()], placed, candidatesOf(o), log, companions);
   if (d.cells.local) for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 
   // A registrar registers a version only once every node serves it, in the cell they serve it in.
@@ -135,7 +140,7 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
     if (nodesServe) placed.set(keyOf(a), nodesServe.get(keyOf(a))!);
     fault("before-register");
     const cell = placed.get(keyOf(a)) ?? 0;
-    const ramp = a.type === "register" ? await input.rampFor?.(o, a, cell, d.cells.urls[cell]!, log) : undefined;
+    const ramp = a.type === "register" ? await input.rampFor?.(o, a, cell, d.cells.urls[cell]!, log, companions) : undefined;
     await register(d, d.cells.urls[cell]!, a, o.desired.get(a.service)!.spec, o.revision, log, ramp);
     fault("after-register");
     result.actions.push(a);
@@ -177,7 +182,7 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   // A node drops a version only once the registrar has deregistered it.
   const registered = new Set(o.deployments.map(keyOf));
   const keep = registry ? p.serve : [...before.values()].filter((v) => p.serve.some((s) => keyOf(s) === keyOf(v)) || registered.has(keyOf(v)));
-  await d.cells.apply(keep, placed, candidatesOf(o), log);
+  await d.cells.apply(keep, placed, candidatesOf(o), log, companions.filter((c) => keep.some((k) => keyOf(k) === keyOf(c.ref))));
   for (const a of p.actions) {
     if (a.type !== "gc" || (!registry && registered.has(keyOf(a)))) continue;
     await d.store.remove(a.service, a.version);

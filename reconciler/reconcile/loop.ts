@@ -238,7 +238,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         log,
         onUnstored: (service, e) => this.#serviceErrors.note(service, e),
         onDeployed: () => this.#failedVersions.clear(),
-        rampFor: (x, a, cell, url, l) => this.#rollouts.rampFor(x, a, cell, url, l),
+        rampFor: (x, a, cell, url, l, c) => this.#rollouts.rampFor(x, a, cell, url, l, c),
         mayRegister,
       });
       this.#timers = applied.plan.timers;

@@ -9,6 +9,7 @@ import type { RolloutPolicy } from "../source/manifest.ts";
 import type { Ramp } from "../restate/ramp.ts";
 import type { RolloutCounts } from "../restate/rollout-stats.ts";
 import type { ObservedDeployment } from "./observe.ts";
+import type { VersionRef } from "../source/names.ts";
 
 /** The policy's weights, ending at 100 (a policy whose last step is below 100 finishes with 100). */
 export function rolloutSteps(policy: RolloutPolicy): number[] {
@@ -33,13 +34,14 @@ export type RampStart = { ramp: Ramp } | { ramp?: undefined; why: string; rollba
  * Only a plain registration of a new version over an older one that serves starts one; the old
  * version of a running ramp is the one a newer version ramps from.
  */
-export function rampStart(policy: RolloutPolicy | undefined, service: string, version: string, cell: number, deployments: readonly ObservedDeployment[]): RampStart {
+export function rampStart(policy: RolloutPolicy | undefined, service: string, version: string, cell: number, deployments: readonly ObservedDeployment[], companions: readonly Companion[] = []): RampStart {
   if (!policy) return { why: "no rollout policy" };
   const latest = latestOf(deployments, service);
   if (!latest) return { why: "first version of the service: nothing to ramp from" };
   const from = latest.ramp ? latest.ramp.from : latest.version;
   if (from === version) return { why: `${version} already serves`, rollback: true };
-  if (latest.cell !== cell) return { why: `${from} is served in cell ${latest.cell} and ${version} in cell ${cell}; a ramp needs both in one cell` };
+  const beside = companions.some((c) => c.cell === cell && c.ref.service === service && c.ref.version === from);
+  if (latest.cell !== cell && !beside) return { why: `${from} is served in cell ${latest.cell} and ${version} in cell ${cell}; a ramp needs both in one cell` };
   const weight = rolloutSteps(policy)[0]!;
   if (weight >= 100) return { why: "the first step is 100%" };
   return { ramp: { from, to: version, weight } };
@@ -81,4 +83,33 @@ export function judge(policy: RolloutPolicy, counts: { old: RolloutCounts; new: 
   if (waitS > 0) return { decision: "hold", reason: `step runs ${waitS} s more (new version ${n.started} started, ${bad(n)} failed)` };
   if (n.started < policy.minInvocations) return { decision: "hold", reason: `waiting for ${policy.minInvocations - n.started} more invocation(s) of the new version (${n.started} of ${policy.minInvocations})` };
   return { decision: "advance", reason: `new version failed ${bad(n)} of ${n.started} (${pct(ratio)}), within ${pct(policy.maxFailureRatio)}` };
+}
+
+/** A version served in a second cell besides where it is registered: see rampCompanions. */
+export interface Companion {
+  ref: VersionRef;
+  cell: number;
+}
+
+/**
+ * A ramp's router must serve both its versions, but the old one may live on a lane (its own
+ * process, no router): it is then also served in the cell of the ramp, for as long as the ramp is
+ * the service's latest deployment. `starting`: versions being registered now with a rollout policy,
+ * and their cells, whose ramp would start from a version on a lane. Lanes are cells from
+ * `firstLane` on.
+ */
+export function rampCompanions(deployments: readonly ObservedDeployment[], starting: readonly { service: string; cell: number }[], firstLane: number): Companion[] {
+  const out: Companion[] = [];
+  const onLane = (service: string, version: string) => deployments.some((d) => d.service === service && d.version === version && d.cell >= firstLane);
+  for (const service of new Set(deployments.map((d) => d.service))) {
+    const latest = latestOf(deployments, service);
+    if (latest?.ramp && latest.cell < firstLane && onLane(service, latest.ramp.from)) out.push({ ref: { service, version: latest.ramp.from }, cell: latest.cell });
+  }
+  for (const s of starting) {
+    const latest = latestOf(deployments, s.service);
+    if (!latest || s.cell >= firstLane || latest.cell === s.cell) continue;
+    const from = latest.ramp ? latest.ramp.from : latest.version;
+    if (onLane(s.service, from) && !out.some((c) => c.ref.service === s.service && c.ref.version === from && c.cell === s.cell)) out.push({ ref: { service: s.service, version: from }, cell: s.cell });
+  }
+  return out;
 }

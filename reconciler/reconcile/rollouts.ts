@@ -14,7 +14,7 @@ import { queryRamps, tally, ZERO_COUNTS, type RolloutCounts } from "../restate/r
 import type { PinStore } from "../store/pins.ts";
 import type { VersionRef } from "../source/names.ts";
 import type { ObservedDeployment, Observation } from "./observe.ts";
-import { judge, latestOf, nextWeight, rampStart, rolloutSteps } from "./rollout.ts";
+import { judge, latestOf, nextWeight, rampStart, rolloutSteps, type Companion } from "./rollout.ts";
 import type { ReconcileResult, RolloutStatus } from "./status.ts";
 
 export type { RolloutStatus };
@@ -59,9 +59,9 @@ export class Rollouts {
    * A plain registration of a new version: the ramp to register instead, if its service has a
    * rollout policy and an older version serves in the same cell with the same handlers.
    */
-  async rampFor(o: Observation, a: VersionRef, cell: number, cellUrl: string, log: Logger): Promise<Ramp | undefined> {
+  async rampFor(o: Observation, a: VersionRef, cell: number, cellUrl: string, log: Logger, companions: readonly Companion[] = []): Promise<Ramp | undefined> {
     const policy = o.desired.get(a.service)?.spec.rollout;
-    const start = rampStart(policy, a.service, a.version, cell, o.deployments);
+    const start = rampStart(policy, a.service, a.version, cell, o.deployments, companions);
     if (!start.ramp) {
       if (policy && !start.rollback) log.info({ service: a.service, version: a.version, why: start.why }, "no ramp: the version takes every new call at once");
       return undefined;

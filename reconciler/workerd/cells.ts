@@ -141,11 +141,17 @@ export class Cells {
   }
 
   /**
-   * Makes each cell serve exactly its share of `serve`. A cell that has never run and gets
-   * nothing stays down; one that ran keeps running (empty) so its socket keeps answering.
+   * Makes each cell serve exactly its share of `serve`, and `also` in a second cell each. A cell
+   * that has never run and gets nothing stays down; one that ran keeps running (empty) so its
+   * socket keeps answering.
    */
-  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger): Promise<void> {
+  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger, also: readonly { ref: VersionRef; cell: number }[] = []): Promise<void> {
     const byCell = this.#split(serve, placed);
+    // Served in a second cell too (a ramp's old version that lives on a lane: rollout.ts).
+    for (const { ref, cell } of also) {
+      const mine = byCell.get(cell) ?? [];
+      if (!mine.some((v) => keyOf(v) === keyOf(ref))) byCell.set(cell, [...mine, { service: ref.service, version: ref.version }]);
+    }
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
       if (!c.serving || !c.process || (mine.length === 0 && c.process.configPath === undefined && this.#idle(c))) continue;

@@ -6,6 +6,7 @@ import { readFile, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { HttpClient } from "../../reconciler/core/http-client.ts";
+import { DEFAULT_LANES } from "../../reconciler/node/options.ts";
 import type { Status } from "../../reconciler/reconcile/status.ts";
 import { freePortBlock, freePorts } from "./ports.ts";
 
@@ -22,9 +23,11 @@ export interface MeshPorts {
 
 /** Cells a test mesh runs by default (GRIDIRON_CELLS unset): the node's default. */
 export const TEST_CELLS = 4;
+/** The daemon's default lanes (role all), which follow the cells in a mesh's port block. */
+export const TEST_LANES = DEFAULT_LANES;
 
-/** Free ports for one mesh; `workerd` is the first of TEST_CELLS (+ `lanes`) consecutive free ports. */
-export async function allocatePorts(lanes = 0): Promise<MeshPorts> {
+/** Free ports for one mesh; `workerd` is the first of TEST_CELLS + `lanes` consecutive free ports. */
+export async function allocatePorts(lanes = TEST_LANES): Promise<MeshPorts> {
   const block = TEST_CELLS + lanes;
   for (;;) {
     const workerd = await freePortBlock(block);

@@ -20,7 +20,8 @@ beforeAll(async () => {
   await buildService("greeter", bundlesDir);
   await buildService("counter", bundlesDir);
   await buildService("poison", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services") });
-  mesh = await startGridiron({ dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log") });
+  // Lanes off: this is about cells (a lane is a failure domain too: lanes.test.ts).
+  mesh = await startGridiron({ dataDir, bundlesDir, ports: await allocatePorts(), logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_LANES: "0" } });
   await waitFor("three services to serve", async () => ((await mesh!.status()).services.filter((s) => s.serving).length === 3 ? true : undefined));
 });
 

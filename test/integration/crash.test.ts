@@ -67,10 +67,14 @@ async function expectConverged(word: string): Promise<void> {
     const file = cell === 0 ? path.join(dataDir, "workerd", "config.bin") : path.join(dataDir, "workerd", `cell-${cell}`, "config.bin");
     const config = decodeWorkerdConfig(new Uint8Array(await readFile(file)));
     const router = config.services.find((s) => s.name === "gridiron-router");
-    expect(router).toBeDefined();
-    // Loader mode: the router's live set; static mode: one worker per version.
-    const live = router && "worker" in router ? router.worker.bindings.find((b) => b.name === "GRIDIRON_LIVE") : undefined;
-    const served = live && "json" in live ? Object.keys(JSON.parse(live.json) as object).map((k) => `v/${k}`) : config.services.filter((s) => s.name.startsWith("v/")).map((s) => s.name);
+    const lane = config.services.find((s) => s.name === "gridiron-lane");
+    expect(router ?? lane, `${file} routes nothing`).toBeDefined();
+    // A lane: the one version it names; loader mode: the router's live set; static mode: one worker per version.
+    const named = (svc: typeof router, binding: string) => (svc && "worker" in svc ? svc.worker.bindings.find((b) => b.name === binding) : undefined);
+    const laneOf = named(lane, "GRIDIRON_LANE");
+    const live = named(router, "GRIDIRON_LIVE");
+    const served = laneOf && "text" in laneOf ? [`v/${laneOf.text}`]
+      : live && "json" in live ? Object.keys(JSON.parse(live.json) as object).map((k) => `v/${k}`) : config.services.filter((s) => s.name.startsWith("v/")).map((s) => s.name);
     const [, service, version] = new URL(d.uri).pathname.split("/");
     expect(served).toContain(`v/${service}/${version}`);
   }
@@ -127,7 +131,9 @@ describe("crash safety", () => {
 
   it("workerd SIGKILLed under load comes back; Restate retries; no acknowledged call is lost", async () => {
     await start();
-    const before = (await mesh!.status()).workerd;
+    // The process serving the counter (a lane by default, else a cell) is the one under load.
+    const counterCell = (s: Status) => s.workerd.cells!.find((c) => c.versions.some((k) => k.startsWith("counter/")))!;
+    const before = counterCell(await mesh!.status());
     let stop = false;
     const acked = new Map<string, number>();
     const failures: string[] = [];
@@ -142,7 +148,7 @@ describe("crash safety", () => {
     const killedAt = performance.now();
     process.kill(before.pid!, "SIGKILL");
     const after = await waitFor("workerd to be restarted", async () => {
-      const w = (await mesh!.status()).workerd;
+      const w = counterCell(await mesh!.status());
       return w.pid && w.pid !== before.pid ? w : undefined;
     });
     const gap = performance.now() - killedAt;

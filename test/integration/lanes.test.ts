@@ -51,6 +51,8 @@ it("new versions take the lanes: each a process and port of its own after the ce
   for (const c of lanes) expect(deployments.deployments.map((d) => d.uri)).toContain(`${c.url}/${c.versions[0]}/`);
   expect(await greets()).toMatch(/^Hello, Ana! /);
   expect((await mesh!.call("/Counter/lanes/add", 2)).json).toBe(2);
+  // No cell runs, and workerd counts as up: every process that holds a version serves.
+  expect((await mesh!.http.request(`${mesh!.apiUrl}/metrics`)).text).toMatch(/^gridiron_workerd_up 1$/m);
 });
 
 it("a lane refuses what the router refuses: an unsigned request, another version's path", async () => {
@@ -88,4 +90,26 @@ it("a lane whose workerd is SIGKILLed is restarted by itself and answers again",
   }, 60_000);
   expect(await greets()).toMatch(/^Salut, Ana! /);
   expect((await laneOf("greeter"))?.versions).toEqual(lane.versions);
+});
+
+it("a service that gains a rollout policy ramps from its version on a lane, which its ramp's cell then serves too", async () => {
+  const salut = (await servingGreeter())!;
+  const lane = (await laneOf("greeter"))!;
+  await deployGreeterVariant(path.join(root, "built"), bundlesDir, "Ciao", { rollout: { steps: [50, 100], stepSeconds: 3600, maxFailureRatio: 0.5, minInvocations: 1 } });
+  const deployments = async () => ((await (await fetch(`http://127.0.0.1:${ports.admin}/deployments`)).json()) as { deployments: { uri: string }[] }).deployments;
+  const ramp = await waitFor("the ramp to be registered", async () => (await deployments()).find((d) => d.uri.includes(`/greeter/ramp~${salut}~`)), 60_000);
+  const rampCell = (await cells()).find((c) => ramp.uri.startsWith(`${c.url}/`))!;
+  expect(rampCell.lane).toBeUndefined();
+  // The old version: still on its lane (its own deployment), and in the ramp's cell beside the new one.
+  expect(rampCell.versions).toContain(`greeter/${salut}`);
+  expect((await cells()).find((c) => c.index === lane.index)!.versions).toEqual([`greeter/${salut}`]);
+  const words = new Set<string>();
+  for (let i = 0; i < 30; i++) words.add((await greets()).split(",")[0]!);
+  expect([...words].sort()).toEqual(["Ciao", "Salut"]);
+  const promote = await mesh!.http.request(`${mesh!.apiUrl}/rollout`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "greeter", action: "promote" }) });
+  expect(promote.status).toBe(200);
+  await waitFor("the new greeter alone to answer", async () => {
+    const rs = await Promise.all(Array.from({ length: 8 }, () => greets()));
+    return rs.every((r) => r.startsWith("Ciao,")) ? true : undefined;
+  }, 60_000);
 });

@@ -68,7 +68,8 @@ beforeAll(async () => {
   await buildService("greeter", built);
   await buildService("greeter", bundlesDir);
   await buildService("counter", bundlesDir);
-  mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_DRAIN_GRACE_MS: "600000" } });
+  // Lanes off: the counters of loader mode's in-place updates and of cell 0's crash are measured here.
+  mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, "gridiron.log"), env: { GRIDIRON_DRAIN_GRACE_MS: "600000", GRIDIRON_LANES: "0" } });
   await waitFor("greeter and counter to serve", async () => {
     const s = await mesh!.status();
     return s.services.filter((x) => x.serving).length === 2 ? true : undefined;

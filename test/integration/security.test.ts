@@ -23,7 +23,7 @@ import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http.ts";
 import { freePort, freePortBlock } from "../helpers/ports.ts";
 import { startRestate } from "../helpers/restate.ts";
 import { foreignKey, meshKey, signedHeaders } from "../helpers/identity.ts";
-import { GRIDIRON_BIN, REPO, TEST_CELLS, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
+import { GRIDIRON_BIN, REPO, TEST_CELLS, TEST_LANES, allocatePorts, meshEnv, processesUnder, startGridiron, waitFor, type MeshPorts, type RunningMesh } from "../helpers/mesh.ts";
 
 const FIXTURES = path.join(REPO, "test/fixtures/services");
 const ROUTER_MODULES = await readRouterModules();
@@ -287,7 +287,7 @@ describe("a mesh with the defaults (loopback, signed requests, outbound public)"
     expect(discover.status).toBe(200);
     expect(discover.text).toContain('"Greeter"');
     // Health stays open for probes.
-    expect((await a.mesh.http.request(`http://127.0.0.1:${a.ports.workerd}/_gridiron/health`)).status).toBe(200);
+    expect((await a.mesh.http.request(`${cell}/_gridiron/health`)).status).toBe(200);
   });
 
   it("the key pair lives in <data>/identity: private key 0600 in a 0700 dir, public key as publickeyv1_", async () => {
@@ -465,8 +465,8 @@ describe("a mesh using a restate-server it did not start", () => {
     try {
       const bundlesDir = path.join(dir, "bundles");
       await buildService("greeter", bundlesDir);
-      // workerd's cells listen on TEST_CELLS consecutive ports.
-      const workerd = await freePortBlock(TEST_CELLS);
+      // workerd's cells and lanes listen on consecutive ports.
+      const workerd = await freePortBlock(TEST_CELLS + TEST_LANES);
       const api = await freePort();
       const ports: MeshPorts = { ingress: Number(new URL(restate.ingressUrl).port), admin: Number(new URL(restate.adminUrl).port), node: 0, workerd, api };
       const m = (mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(dir, "gridiron.log"), env: { GRIDIRON_MANAGE_RESTATE: "false" } }));

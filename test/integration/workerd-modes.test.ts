@@ -40,7 +40,8 @@ async function startMesh(name: string, env: Record<string, string>): Promise<Har
   const ports = await allocatePorts();
   await mkdir(bundlesDir, { recursive: true });
   await deployGreeterVariant(built, bundlesDir, "Hello");
-  const mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, `${name}.log`), env: { GRIDIRON_DRAIN_GRACE_MS: "200", ...env } });
+  // Lanes off: this is about how the cells serve (a lane is always one version, static).
+  const mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile: path.join(root, `${name}.log`), env: { GRIDIRON_DRAIN_GRACE_MS: "200", GRIDIRON_LANES: "0", ...env } });
   const h = { mesh, dataDir, bundlesDir, ports };
   await greetsWith(h, "Hello");
   return h;

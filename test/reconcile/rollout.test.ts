@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { judge, nextWeight, rampStart, rolloutSteps } from "../../reconciler/reconcile/rollout.ts";
+import { judge, nextWeight, rampCompanions, rampStart, rolloutSteps } from "../../reconciler/reconcile/rollout.ts";
 import type { ObservedDeployment } from "../../reconciler/reconcile/observe.ts";
 import type { RolloutCounts } from "../../reconciler/restate/rollout-stats.ts";
 import type { RolloutPolicy } from "../../reconciler/source/manifest.ts";
@@ -31,7 +31,20 @@ describe("rampStart", () => {
     ["another cell", [policy, "greeter", V2, 1, [dep(V1)]], { why: expect.stringContaining("one cell") }],
     ["mid-ramp: from the ramp's old version", [policy, "greeter", V3, 0, [dep(V2, { ramp: { from: V1, to: V2, weight: 50 } })]], { ramp: { from: V1, to: V3, weight: 10 } }],
     ["first step 100", [{ ...policy, steps: [100] }, "greeter", V2, 0, [dep(V1)]], { why: expect.stringContaining("100%") }],
+    ["another cell, the old version served there too", [policy, "greeter", V2, 1, [dep(V1, { cell: 4 })], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]], { ramp: { from: V1, to: V2, weight: 10 } }],
+    ["another cell, the old version served in a third", [policy, "greeter", V2, 1, [dep(V1, { cell: 4 })], [{ ref: { service: "greeter", version: V1 }, cell: 2 }]], { why: expect.stringContaining("one cell") }],
   ])("%s", (_name, args, want) => expect(rampStart(...args)).toEqual(want));
+});
+
+describe("rampCompanions (cells 0-3, lanes from 4)", () => {
+  const FIRST_LANE = 4;
+  it.each<[string, Parameters<typeof rampCompanions>, unknown]>([
+    ["no lanes in play", [[dep(V1)], [{ service: "greeter", cell: 0 }], FIRST_LANE], []],
+    ["a version starting to ramp in a cell from one on a lane: the old one is served there too", [[dep(V1, { cell: 5 })], [{ service: "greeter", cell: 1 }], FIRST_LANE], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]],
+    ["a running ramp in a cell whose old version is on a lane", [[dep(V1, { cell: 5, latestFor: [] }), dep(V2, { cell: 1, createdAt: "2026-01-02T00:00:00Z", ramp: { from: V1, to: V2, weight: 10 } })], [], FIRST_LANE], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]],
+    ["a new version on a lane itself: nothing (it takes every call at once)", [[dep(V1, { cell: 5 })], [{ service: "greeter", cell: 6 }], FIRST_LANE], []],
+    ["first version of a service", [[], [{ service: "greeter", cell: 0 }], FIRST_LANE], []],
+  ])("%s", (_name, args, want) => expect(rampCompanions(...args)).toEqual(want));
 });
 
 describe("judge", () => {
