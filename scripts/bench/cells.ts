@@ -71,7 +71,7 @@ export async function measureCells(root: string, cleanup: Cleanup, o: CellsOptio
     await buildService("greeter", bundlesDir, { fetchAdapter: o.fetchAdapter });
     await buildService("counter", bundlesDir, { fetchAdapter: o.fetchAdapter });
     if (cells > 1) await buildService("poison", bundlesDir, { servicesDir: path.join(REPO, "test/fixtures/services"), fetchAdapter: o.fetchAdapter });
-    const m = await startBenchMesh(root, name, cleanup, { GRIDIRON_CELLS: String(cells), GRIDIRON_CELL_HANG_MS: String(o.hangMs) });
+    const m = await startBenchMesh(root, name, cleanup, { GRIDIRON_CELLS: String(cells), GRIDIRON_LANES: "0", GRIDIRON_CELL_HANG_MS: String(o.hangMs) });
     try {
       await waitFor("the demo services to answer", async () => {
         const [g, c] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/Counter/warmup/get")]);

@@ -104,7 +104,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
   // cell, which serves a further copy.
   const meshCell = workerd.length + 1;
   await writeDensityBundle(template, meshDirs(root, "hop").bundlesDir, meshCell);
-  const mesh = await startBenchMesh(root, "hop", cleanup, { ...(o.identity ? {} : { GRIDIRON_REQUEST_IDENTITY: "false" }), GRIDIRON_CELLS: "1" });
+  const mesh = await startBenchMesh(root, "hop", cleanup, { ...(o.identity ? {} : { GRIDIRON_REQUEST_IDENTITY: "false" }), GRIDIRON_CELLS: "1", GRIDIRON_LANES: "0" });
   const key = o.identity ? (await readFile(path.join(mesh.dataDir, "identity", "public-key"), "utf8")).trim() : undefined;
   const policy = { identityKeys: key ? [key] : null, outbound: "none" as const };
   const built = await Promise.all(workerd.map(async (side, i) => {

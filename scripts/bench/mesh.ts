@@ -47,7 +47,8 @@ const STOP_GRACE_MS = 30_000;
  */
 export async function startBenchMesh(root: string, name: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<BenchMesh> {
   const { dataDir, bundlesDir } = meshDirs(root, name);
-  const ports = await allocatePorts(Number(env.GRIDIRON_LANES ?? 0));
+  // Room for the lanes the mesh will have: the daemon's default unless the env says.
+  const ports = await allocatePorts(env.GRIDIRON_LANES === undefined ? undefined : Number(env.GRIDIRON_LANES));
   const logFile = path.join(root, `${name}.log`);
   const fd = openSync(logFile, "a");
   const t0 = performance.now();

@@ -50,7 +50,8 @@ export async function measureRamp(root: string, cleanup: Cleanup, o: RampOptions
   await mkdir(bundlesDir, { recursive: true });
   await writeTwin(template, bundlesDir);
   await writeGreeter(template, bundlesDir, "v1");
-  const m = await startBenchMesh(root, "ramp", cleanup);
+  // Lanes off: both services behind a router, so the ramp's cost is all that differs.
+  const m = await startBenchMesh(root, "ramp", cleanup, { GRIDIRON_LANES: "0" });
   try {
     await waitFor("greeter v1 and its twin to answer", async () => {
       const [g, t] = await Promise.all([m.call("/Greeter/greet", "x"), m.call("/GreeterTwin/greet", "x")]);
