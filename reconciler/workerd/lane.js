@@ -7,8 +7,8 @@
 //
 // The imports run in this order: router-collections.js takes `gc` away before the bundle's code
 // runs, and the collection it does in the router's isolate, it does here in the bundle's.
-import { collect, collectGarbage, routerCollector } from "./router-collections.js";
-import { checkIdentity } from "./router-identity.js";
+import { collectSoon } from "./router-collections.js";
+import { refusal } from "./router-identity.js";
 import version from "./version.js";
 
 const OWN = ["GRIDIRON_LANE", "GRIDIRON_REQUEST_IDENTITY"];
@@ -18,13 +18,13 @@ export default {
   async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path === "/_gridiron/health") return new Response("ok\n");
-    if (collect && routerCollector.due()) ctx.waitUntil(new Promise((r) => setTimeout(r, 0)).then(() => routerCollector.took(collectGarbage(collect, routerCollector.probing()))));
+    collectSoon(ctx);
     const parts = path.split("/", 3);
     if (parts.length !== 3 || `${parts[1]}/${parts[2]}` !== env.GRIDIRON_LANE) {
       return new Response(`gridiron: no version served at /${parts[1] ?? ""}/${parts[2] ?? ""} (this lane serves ${env.GRIDIRON_LANE})\n`, { status: 404 });
     }
-    const denied = await checkIdentity(request, env, path, parts);
-    if (denied) return new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } });
+    const refused = await refusal(request, env, path, parts);
+    if (refused) return refused;
     if (bundleEnv?.[0] !== env) bundleEnv = [env, Object.fromEntries(Object.entries(env).filter(([k]) => !OWN.includes(k)))];
     return version.fetch(request, bundleEnv[1], ctx);
   },

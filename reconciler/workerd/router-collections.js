@@ -55,6 +55,14 @@ export function collectorOf(key) {
 }
 
 /**
+ * Counts a request in this isolate; when a collection is due, runs it after the request has gone
+ * on its way (a timer, not a microtask, which would run before it). router.js, lane.js.
+ */
+export function collectSoon(ctx) {
+  if (collect && routerCollector.due()) ctx.waitUntil(new Promise((r) => setTimeout(r, 0)).then(() => routerCollector.took(collectGarbage(collect, routerCollector.probing()))));
+}
+
+/**
  * A full GC with `gc`. Probing, a second one follows and is timed: it finds no garbage left, so
  * its time is what marking the live heap costs, the part a collection adds to the isolate's work
  * (freeing the garbage costs the same whoever starts it). workerd's clock runs during JS; under

@@ -26,6 +26,12 @@ async function configuredKeys(env) {
   return keys;
 }
 
+/** The 401 for a request checkIdentity refused, or undefined when it may pass (router.js, lane.js). */
+export async function refusal(request, env, path, parts) {
+  const denied = await checkIdentity(request, env, path, parts);
+  return denied ? new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } }) : undefined;
+}
+
 /** Why the request is refused, or undefined if it is signed by a configured key for this path. */
 export async function checkIdentity(request, env, path, parts) {
   let keys;

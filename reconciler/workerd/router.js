@@ -29,19 +29,18 @@
 // nothing of this one (it passes them what they need), and workerd/router-source.ts hands all three
 // to the config.
 import {
-  collect, collectGarbage, collections, collectorOf, collectVersion, COLLECT_ENTRYPOINT, forgetCollector, GC_MODULE, GC_MODULE_SOURCE, routerCollector,
+  collect, collections, collectorOf, collectSoon, collectVersion, COLLECT_ENTRYPOINT, forgetCollector, GC_MODULE, GC_MODULE_SOURCE,
 } from "./router-collections.js";
-import { checkIdentity } from "./router-identity.js";
+import { refusal } from "./router-identity.js";
 
 export default {
   async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path === "/_gridiron/health") return new Response("ok\n");
-    // After this request has gone on its way (a timer, not a microtask, which would run before it).
-    if (collect && routerCollector.due()) ctx.waitUntil(new Promise((r) => setTimeout(r, 0)).then(() => routerCollector.took(collectGarbage(collect, routerCollector.probing()))));
+    collectSoon(ctx);
     const parts = path.split("/", 3);
-    const denied = await checkIdentity(request, env, path, parts);
-    if (denied) return new Response(`gridiron: unauthorized: ${denied}\n`, { status: 401, headers: { "content-type": "text/plain; charset=utf-8" } });
+    const refused = await refusal(request, env, path, parts);
+    if (refused) return refused;
     if (parts.length === 3 && parts[2].startsWith("ramp~")) parts[2] = rampVersion(parts[2], request, path) ?? parts[2];
     if (env.GRIDIRON_LOADER) {
       const key = `${parts[1] ?? ""}/${parts[2] ?? ""}`;
