@@ -228,6 +228,23 @@ export class WorkerdProcess extends EventEmitter<WorkerdProcessEvents> {
   }
 
   /**
+   * Ends the serving generation (SIGTERM, SIGKILL after `drainTimeoutMs`) and forgets its config,
+   * so nothing restarts it and a later start() launches afresh: a lane left with nothing to serve
+   * gives its memory back.
+   */
+  rest(): Promise<void> {
+    return this.#serialize(async () => {
+      this.#assertNotStopped("rest");
+      clearTimeout(this.#restartTimer);
+      this.#restartTimer = undefined;
+      this.#lastGoodConfig = undefined;
+      const gen = this.#current;
+      if (gen !== undefined) await gen.terminate(this.#opts.drainTimeoutMs);
+      this.#log.info({ generation: this.#generation }, "workerd at rest: nothing to serve");
+    });
+  }
+
+  /**
    * SIGKILLs the serving generation (it hangs or outgrew its memory: nothing it holds would finish
    * anyway) and starts a fresh one on the same socket from the last good config as soon as it has
    * exited, like a crash restart but without growing the crash backoff. Not serialized: a hung

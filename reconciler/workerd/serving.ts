@@ -70,6 +70,13 @@ export class Serving {
     const t0 = performance.now();
     const loader = this.mode === "loader";
     const keys = serve.map(keyOf);
+    // A lane with nothing left to serve stops its process until the next version takes the lane.
+    if (this.lane && serve.length === 0) {
+      await this.#d.workerd.rest();
+      this.#served = [];
+      log.info({ ms: Math.round(performance.now() - t0) }, "lane emptied: its workerd stopped until a version takes it");
+      return;
+    }
     // Started at all (a crashed generation awaiting its restart counts: update() then only
     // changes the config the restart will read, and swap() launches the replacement itself).
     const started = this.#d.workerd.configPath !== undefined;

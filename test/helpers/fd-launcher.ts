@@ -6,7 +6,7 @@
 // this script never wraps fd 3 and hands it to WorkerdProcess as `{ socket: { fd: 3 } }`.
 //
 // Arguments: `--binary` when the configs it is given are binary Cap'n Proto (default: text).
-// Protocol (Node IPC channel): the parent sends { id, cmd: "start" | "swap" | "stop" | "exit",
+// Protocol (Node IPC channel): the parent sends { id, cmd: "start" | "swap" | "rest" | "stop" | "exit",
 // configPath? } ("exit" is process.exit(1) without stop());
 // this script answers { type: "reply", id, ok, result? , error? } and forwards every WorkerdProcess
 // event as { type: "event", name, data }. Logs (pino) go to stderr. When the IPC channel closes,
@@ -16,7 +16,7 @@ import { WorkerdProcess, type WorkerdProcessEvents } from "../../reconciler/work
 
 interface Command {
   id: number;
-  cmd: "start" | "swap" | "stop" | "exit";
+  cmd: "start" | "swap" | "rest" | "stop" | "exit";
   configPath?: string;
 }
 
@@ -44,6 +44,9 @@ async function run(c: Command): Promise<unknown> {
       return wp.start(c.configPath ?? "");
     case "swap":
       return wp.swap(c.configPath ?? "");
+    case "rest":
+      await wp.rest();
+      return null;
     case "stop":
       await wp.stop();
       return null;

@@ -74,6 +74,9 @@ it("with every lane taken a new version goes to a cell; the lane its old version
   expect(inCell.lane).toBeUndefined();
   // The old greeter drains, is deregistered and leaves its lane.
   await waitFor("the old greeter to leave its lane", async () => ((await cells()).find((c) => c.index === first.index)!.versions.length === 0 ? true : undefined), 60_000);
+  // An empty lane gives its memory back: its workerd stops until a version takes the lane.
+  expect((await cells()).find((c) => c.index === first.index)!.pid).toBeUndefined();
+  expect(() => process.kill(first.pid!, 0)).toThrow();
   await deployGreeterVariant(path.join(root, "built"), bundlesDir, "Salut");
   await waitFor("the third greeter to answer", async () => ((await greets()).startsWith("Salut,") ? true : undefined), 60_000);
   const salut = await servingGreeter();

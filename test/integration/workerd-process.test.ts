@@ -165,7 +165,7 @@ class Launcher {
     return this.#stderr;
   }
 
-  async send(cmd: "start" | "swap" | "stop" | "exit", configPath?: string): Promise<Record<string, unknown>> {
+  async send(cmd: "start" | "swap" | "rest" | "stop" | "exit", configPath?: string): Promise<Record<string, unknown>> {
     const id = ++this.#nextId;
     const reply = once(this.#bus, `reply:${id}`);
     this.child.send({ id, cmd, configPath });
@@ -350,6 +350,18 @@ describe("WorkerdProcess on an inherited socket fd", { timeout: 90_000 }, () => 
     expect(restart["pid"]).not.toBe(ready["pid"]);
     expect(restart["port"]).toBe(launcher.port);
     expect(await get(launcher.port)).toEqual({ status: 200, body: "phoenix" });
+  });
+
+  it("rest() ends the generation with nothing restarting it, and start() launches afresh", async () => {
+    launcher = await Launcher.start();
+    await launcher.send("start", await textConfig("first"));
+    const ready = await launcher.waitEvent("ready");
+    const mark = launcher.events.length;
+    await launcher.send("rest");
+    expect(isAlive(ready["pid"] as number)).toBe(false);
+    await launcher.send("start", await textConfig("second"));
+    expect(await get(launcher.port)).toEqual({ status: 200, body: "second" });
+    expect(launcher.events.slice(mark).some((e) => e.name === "crash" || e.name === "restart")).toBe(false);
   });
 
   it("stop() leaves no workerd process and is safe to call twice", async () => {
