@@ -27,7 +27,7 @@ import { RegistrarTurn } from "./registrar.ts";
 import { probeNew, validateDeps } from "./probe.ts";
 import { ServiceErrors } from "./service-errors.ts";
 import { ROLLOUT_POLL_MS, Rollouts } from "./rollouts.ts";
-import { latestOf } from "./rollout.ts";
+import { latestOf, rampCompanions } from "./rollout.ts";
 import { OperatorCommands, type Moved } from "./operator-commands.ts";
 import { SuspendControl, type Resumed, type Suspended, type SuspendRequest } from "./suspend.ts";
 import { Suspensions } from "../store/suspensions.ts";
@@ -112,7 +112,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const refs = [...serve.values()];
     // Every one is registered, so its URI fixes its cell or lane: no lane is handed out here.
     const lanes = { count: cells.lanes, laneable: () => false };
-    await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.cells.length - lanes.count, "spread", lanes), this.#log);
+    const firstLane = cells.cells.length - lanes.count;
+    await cells.start(refs, placeVersions(refs, deployments, new Map(), firstLane, "spread", lanes), this.#log, rampCompanions(deployments, [], firstLane));
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Ramp } from "../restate/ramp.ts";
 import type { RolloutCounts } from "../restate/rollout-stats.ts";
 import type { ObservedDeployment } from "./observe.ts";
 import type { VersionRef } from "../source/names.ts";
+import type { OurDeployment } from "../restate/deployments.ts";
 
 /** The policy's weights, ending at 100 (a policy whose last step is below 100 finishes with 100). */
 export function rolloutSteps(policy: RolloutPolicy): number[] {
@@ -22,7 +23,7 @@ export function nextWeight(policy: RolloutPolicy, weight: number): number {
 }
 
 /** The deployment new calls of `service` reach now (ours, latest for one of its Restate services). */
-export function latestOf(deployments: readonly ObservedDeployment[], service: string): ObservedDeployment | undefined {
+export function latestOf<D extends Pick<ObservedDeployment, "service" | "createdAt"> & { latestFor?: readonly string[] }>(deployments: readonly D[], service: string): D | undefined {
   return deployments.filter((d) => d.service === service && (d.latestFor?.length ?? 0) > 0).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1)).pop();
 }
 
@@ -94,16 +95,18 @@ export interface Companion {
 /**
  * A ramp's router must serve both its versions, but the old one may live on a lane (its own
  * process, no router): it is then also served in the cell of the ramp, for as long as the ramp is
- * the service's latest deployment. `starting`: versions being registered now with a rollout policy,
- * and their cells, whose ramp would start from a version on a lane. Lanes are cells from
- * `firstLane` on.
+ * registered (after a promote, invocations pinned to it still come through it). `starting`:
+ * versions being registered now with a rollout policy, and their cells, whose ramp would start
+ * from a version on a lane. Lanes are cells from `firstLane` on. Without `latestFor` (at start-up,
+ * before a pass) only registered ramps count.
  */
-export function rampCompanions(deployments: readonly ObservedDeployment[], starting: readonly { service: string; cell: number }[], firstLane: number): Companion[] {
+export function rampCompanions(deployments: readonly (OurDeployment & { latestFor?: readonly string[] })[], starting: readonly { service: string; cell: number }[], firstLane: number): Companion[] {
   const out: Companion[] = [];
   const onLane = (service: string, version: string) => deployments.some((d) => d.service === service && d.version === version && d.cell >= firstLane);
-  for (const service of new Set(deployments.map((d) => d.service))) {
-    const latest = latestOf(deployments, service);
-    if (latest?.ramp && latest.cell < firstLane && onLane(service, latest.ramp.from)) out.push({ ref: { service, version: latest.ramp.from }, cell: latest.cell });
+  for (const d of deployments) {
+    if (d.ramp && d.cell < firstLane && onLane(d.service, d.ramp.from) && !out.some((c) => c.ref.service === d.service && c.ref.version === d.ramp!.from && c.cell === d.cell)) {
+      out.push({ ref: { service: d.service, version: d.ramp.from }, cell: d.cell });
+    }
   }
   for (const s of starting) {
     const latest = latestOf(deployments, s.service);

@@ -17,6 +17,9 @@ import { ConfigFiles } from "./config-files.ts";
 import type { WorkerdProcess } from "./process.ts";
 import { Serving } from "./serving.ts";
 
+/** A version served in a cell besides the one placement gave it (a ramp's companion). */
+type Also = { ref: VersionRef; cell: number };
+
 export interface Cell {
   readonly index: number;
   /** Base URL Restate uses for versions in this cell: http://<host>:<port>. */
@@ -130,8 +133,8 @@ export class Cells {
   }
 
   /** Starts cell 0, and every other cell that holds a version in `placed`. */
-  async start(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, log: Logger): Promise<void> {
-    const byCell = this.#split(refs, placed);
+  async start(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, log: Logger, also: readonly Also[] = []): Promise<void> {
+    const byCell = this.#split(refs, placed, also);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
       if (!c.serving || (mine.length === 0 && this.#idle(c))) continue;
@@ -145,13 +148,8 @@ export class Cells {
    * that has never run and gets nothing stays down; one that ran keeps running (empty) so its
    * socket keeps answering.
    */
-  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger, also: readonly { ref: VersionRef; cell: number }[] = []): Promise<void> {
-    const byCell = this.#split(serve, placed);
-    // Served in a second cell too (a ramp's old version that lives on a lane: rollout.ts).
-    for (const { ref, cell } of also) {
-      const mine = byCell.get(cell) ?? [];
-      if (!mine.some((v) => keyOf(v) === keyOf(ref))) byCell.set(cell, [...mine, { service: ref.service, version: ref.version }]);
-    }
+  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger, also: readonly Also[] = []): Promise<void> {
+    const byCell = this.#split(serve, placed, also);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
       if (!c.serving || !c.process || (mine.length === 0 && c.process.configPath === undefined && this.#idle(c))) continue;
@@ -159,11 +157,16 @@ export class Cells {
     }
   }
 
-  #split(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>): Map<number, VersionRef[]> {
+  #split(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, also: readonly Also[]): Map<number, VersionRef[]> {
     const out = new Map<number, VersionRef[]>();
     for (const v of refs) {
       const cell = placed.get(keyOf(v)) ?? 0;
       out.set(cell, [...(out.get(cell) ?? []), { service: v.service, version: v.version }]);
+    }
+    // Served in a second cell too (a ramp's old version that lives on a lane: rollout.ts).
+    for (const { ref, cell } of also) {
+      const mine = out.get(cell) ?? [];
+      if (!mine.some((v) => keyOf(v) === keyOf(ref))) out.set(cell, [...mine, { service: ref.service, version: ref.version }]);
     }
     return out;
   }

@@ -2,7 +2,7 @@
 // router's hop, with the same checks. Real restate-server and workerd on loopback: versions take
 // the free lanes, a lane refuses what the router would refuse, a version with no free lane goes to
 // a cell, and a lane freed by a drained version is taken by the next one.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -109,6 +109,17 @@ it("a service that gains a rollout policy ramps from its version on a lane, whic
   const words = new Set<string>();
   for (let i = 0; i < 30; i++) words.add((await greets()).split(",")[0]!);
   expect([...words].sort()).toEqual(["Ciao", "Salut"]);
+
+  // A restart mid-ramp: the ramp's cell starts with both versions, before any pass.
+  await mesh!.stop();
+  const logFile = path.join(root, "restart.log");
+  mesh = await startGridiron({ dataDir, bundlesDir, ports, logFile, env: { GRIDIRON_LANES: String(LANES), GRIDIRON_DRAIN_GRACE_MS: "300" } });
+  const started = (await readFile(logFile, "utf8")).split("\n").filter((l) => l.includes('"workerd cell serving registered versions"')).map((l) => JSON.parse(l) as { cell?: number; versions: number });
+  expect(started.find((l) => (l.cell ?? 0) === rampCell.index)?.versions).toBe(2);
+  const again = new Set<string>();
+  for (let i = 0; i < 30; i++) again.add((await greets()).split(",")[0]!);
+  expect([...again].sort()).toEqual(["Ciao", "Salut"]);
+
   const promote = await mesh!.http.request(`${mesh!.apiUrl}/rollout`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "greeter", action: "promote" }) });
   expect(promote.status).toBe(200);
   await waitFor("the new greeter alone to answer", async () => {

@@ -42,6 +42,8 @@ describe("rampCompanions (cells 0-3, lanes from 4)", () => {
     ["no lanes in play", [[dep(V1)], [{ service: "greeter", cell: 0 }], FIRST_LANE], []],
     ["a version starting to ramp in a cell from one on a lane: the old one is served there too", [[dep(V1, { cell: 5 })], [{ service: "greeter", cell: 1 }], FIRST_LANE], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]],
     ["a running ramp in a cell whose old version is on a lane", [[dep(V1, { cell: 5, latestFor: [] }), dep(V2, { cell: 1, createdAt: "2026-01-02T00:00:00Z", ramp: { from: V1, to: V2, weight: 10 } })], [], FIRST_LANE], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]],
+    ["a ramp no longer latest (promoted, draining) keeps its old version beside it", [[dep(V1, { cell: 5, latestFor: [] }), dep(V2, { cell: 1, latestFor: [], ramp: { from: V1, to: V2, weight: 50 } }), dep(V2, { cell: 1, deploymentId: "dp_promoted", createdAt: "2026-01-03T00:00:00Z" })], [], FIRST_LANE], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]],
+    ["at start-up (no latestFor yet): every registered ramp counts", [[dep(V1, { cell: 5, latestFor: undefined }), dep(V2, { cell: 1, latestFor: undefined, ramp: { from: V1, to: V2, weight: 10 } })], [], FIRST_LANE], [{ ref: { service: "greeter", version: V1 }, cell: 1 }]],
     ["a new version on a lane itself: nothing (it takes every call at once)", [[dep(V1, { cell: 5 })], [{ service: "greeter", cell: 6 }], FIRST_LANE], []],
     ["first version of a service", [[], [{ service: "greeter", cell: 0 }], FIRST_LANE], []],
   ])("%s", (_name, args, want) => expect(rampCompanions(...args)).toEqual(want));
