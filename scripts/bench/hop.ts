@@ -8,7 +8,8 @@
 // - static, via router: the router in front, the version a service binding (static mode);
 // - loader, via router: the router in front, the version from the Worker Loader, with loader
 //   mode's V8 flags and garbage collections (what Gridiron runs by default);
-// - mesh cell: the same served by a cell of a whole mesh (`gridiron up`, one cell), as users run it;
+// - mesh cell: the same served by a cell of a whole mesh (`gridiron up`, one cell);
+// - mesh lane: the same on a lane of that mesh (one lane; what a new version gets by default);
 // and the Node SDK peer (HTTP/1.1). Request identity is on as in the invocations section (Restate
 // signs; the routers, the checking worker and the peer verify), or off on every side.
 import { cp, mkdtemp, readFile } from "node:fs/promises";
@@ -29,7 +30,8 @@ import { startNodePeer } from "./peer.ts";
 import { withScratchWorkerd } from "./scratch-workerd.ts";
 import { mean } from "./stats.ts";
 
-const SIDES = ["direct", "direct, checks identity", "static, via router", "loader, via router", "mesh cell", "node peer"] as const;
+const SIDES = ["direct", "direct, checks identity", "static, via router", "loader, via router", "mesh cell", "mesh lane", "node peer"] as const;
+const MESH_SIDES: readonly HopSide[] = ["mesh cell", "mesh lane"];
 export type HopSide = (typeof SIDES)[number];
 
 export interface HopRun {
@@ -99,12 +101,13 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
   const dir = await mkdtemp(path.join(root, "hop-"));
   const template = (await buildService("greeter", path.join(dir, "template"), { fetchAdapter: o.fetchAdapter })).dir;
   const router = await readRouterModules();
-  const workerd = SIDES.filter((s) => s !== "node peer" && s !== "mesh cell");
-  // A mesh for its restate-server (signing with the mesh's key unless identity is off) and its one
-  // cell, which serves a further copy.
-  const meshCell = workerd.length + 1;
-  await writeDensityBundle(template, meshDirs(root, "hop").bundlesDir, meshCell);
-  const mesh = await startBenchMesh(root, "hop", cleanup, { ...(o.identity ? {} : { GRIDIRON_REQUEST_IDENTITY: "false" }), GRIDIRON_CELLS: "1", GRIDIRON_LANES: "0" });
+  const workerd = SIDES.filter((s) => s !== "node peer" && !MESH_SIDES.includes(s));
+  // A mesh for its restate-server (signing with the mesh's key unless identity is off), its one
+  // cell and its one lane, each serving a further copy (the first placed takes the lane).
+  const meshCopies = [workerd.length + 1, workerd.length + 2];
+  const meshDirsByIndex = new Map<number, string>();
+  for (const i of meshCopies) meshDirsByIndex.set(i, path.basename(await writeDensityBundle(template, meshDirs(root, "hop").bundlesDir, i)));
+  const mesh = await startBenchMesh(root, "hop", cleanup, { ...(o.identity ? {} : { GRIDIRON_REQUEST_IDENTITY: "false" }), GRIDIRON_CELLS: "1", GRIDIRON_LANES: "1" });
   const key = o.identity ? (await readFile(path.join(mesh.dataDir, "identity", "public-key"), "utf8")).trim() : undefined;
   const policy = { identityKeys: key ? [key] : null, outbound: "none" as const };
   const built = await Promise.all(workerd.map(async (side, i) => {
@@ -128,7 +131,13 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
     const peer = await startNodePeer(mesh.adminUrl, path.join(root, "hop-peer.log"), cleanup, key ? { BENCH_IDENTITY_KEY: key } : {});
     try {
       return await withAll(built, cleanup, async (ws) => {
-        const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"], ["mesh cell", `/${densityService(meshCell)}/greet`]]);
+        const paths = new Map<HopSide, string>([["node peer", "/NodeGreeter/greet"]]);
+        const onLane = await waitFor("the mesh's copies to serve, one on its lane", async () => {
+          const cells = (await mesh.status()).workerd.cells ?? [];
+          const lane = cells.find((c) => c.lane)?.versions[0]?.split("/")[0];
+          return lane && cells.some((c) => !c.lane && c.versions.length > 0) ? lane : undefined;
+        }, 60_000);
+        for (const i of meshCopies) paths.set(meshDirsByIndex.get(i) === onLane ? "mesh lane" : "mesh cell", `/${densityService(i)}/greet`);
         const pids: Record<string, number> = { "node peer": peer.pid };
         for (const [i, b] of built.entries()) {
           await admin.register({ uri: `http://127.0.0.1:${ws[i]!.port}${b.path}`, force: true });
@@ -147,7 +156,7 @@ export async function measureHop(root: string, cleanup: Cleanup, o: HopOptions):
             const l = await runLoad({ ...spec, durationS: o.durationS });
             const cpu = await done();
             const per = (cores: number | undefined) => (l.rps > 0 ? ((cores ?? 0) * 1e6) / l.rps : 0);
-            const run = { side, round: round + 1, rps: l.rps, failed: l.errors + l.non2xx + l.mismatches, endpointUs: per(cpu.roles[side === "mesh cell" ? "workerd" : side]), restateUs: per(cpu.roles["restate-server"]), foreign: cpu.foreign };
+            const run = { side, round: round + 1, rps: l.rps, failed: l.errors + l.non2xx + l.mismatches, endpointUs: per(cpu.roles[MESH_SIDES.includes(side) ? "workerd" : side]), restateUs: per(cpu.roles["restate-server"]), foreign: cpu.foreign };
             runs.push(run);
             o.log(`  ${side.padEnd(18)} round ${run.round}: ${Math.round(l.rps)} req/s, endpoint ${Math.round(run.endpointUs)} µs/call, restate ${Math.round(run.restateUs)} µs/call, failed ${run.failed}, foreign ${cpu.foreign.toFixed(2)}`);
           }
@@ -171,8 +180,8 @@ export function renderHop(h: HopResult, table: (header: string[], rows: string[]
   };
   const lane = h.endpointUs["direct, checks identity"];
   return [
-    `8. The router's hop through Restate (Greeter.greet; request identity ${h.identity ? "on: Restate signs, every side but \"direct\" verifies" : "off on every side"}; a scratch workerd per side, and a mesh's own cell)`,
+    `8. The router's hop through Restate (Greeter.greet; request identity ${h.identity ? "on: Restate signs, every side but \"direct\" verifies" : "off on every side"}; a scratch workerd per side, and a mesh's own cell and lane)`,
     table(["endpoint", "req/s", "endpoint µs/call", "restate µs/call", "failed"], SIDES.map(row)),
-    `   the hop (mesh cell − direct, checks identity): ${Math.round(h.endpointUs["mesh cell"] - lane)} µs per call; direct, checks identity / node peer: ${(lane / h.endpointUs["node peer"]).toFixed(2)}x the peer's endpoint CPU`,
+    `   the hop (mesh cell − direct, checks identity): ${Math.round(h.endpointUs["mesh cell"] - lane)} µs per call; direct, checks identity / node peer: ${(lane / h.endpointUs["node peer"]).toFixed(2)}x the peer's endpoint CPU; mesh lane / node peer: ${(h.endpointUs["mesh lane"] / h.endpointUs["node peer"]).toFixed(2)}x`,
   ];
 }
