@@ -13,6 +13,7 @@ import { isInvocationId } from "../restate/trouble.ts";
 import { troubleList, type InvocationWatch } from "./invocations.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
+import type { ReconcileResult } from "../reconcile/status.ts";
 import { STATUS_PAGE } from "./status-page.ts";
 import { verifyHubSignature } from "./webhook.ts";
 
@@ -127,7 +128,7 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       const body = await readJson(req);
       if (typeof body.service !== "string") return send(res, 400, { error: 'body must be {"service": "<name>", "version"?: "<version>", "breaking"?: true}' });
       const result = await reconciler.rollback(body.service, typeof body.version === "string" ? body.version : undefined, { breaking: body.breaking === true });
-      send(res, result.errors.length ? 409 : 200, result);
+      send(res, commandStatus(result), result);
     },
     "GET /rollout": async (_req, res) => {
       send(res, 200, { rollouts: Object.fromEntries(reconciler.status().services.flatMap((s) => (s.rollout ? [[s.service, s.rollout]] : []))) });
@@ -136,7 +137,7 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       const body = await readJson(req);
       if (typeof body.service !== "string" || (body.action !== "promote" && body.action !== "abort")) return send(res, 400, { error: 'body must be {"service": "<name>", "action": "promote" | "abort"}' });
       const result = await reconciler.rollout(body.service, body.action);
-      send(res, result.errors.length ? 409 : 200, result);
+      send(res, commandStatus(result), result);
     },
     // Suspend and resume a service (or, without one, the whole mesh); the error of a bad request is the caller's (400).
     "POST /suspend": async (req, res) => {
@@ -227,4 +228,14 @@ export async function startApiServer(reconciler: Reconciler, opts: { host: strin
       return closing;
     },
   };
+}
+
+/**
+ * An operator command's answer once its pass ran: 200 done; 202 when the pass failed for a reason
+ * that passes (Restate busy, a node not answering): the command is recorded and the pass's retry
+ * carries it out; 409 when something was refused.
+ */
+export function commandStatus(result: Pick<ReconcileResult, "errors">): number {
+  if (result.errors.length === 0) return 200;
+  return result.errors.every((e) => e.kind !== "stalled") ? 202 : 409;
 }

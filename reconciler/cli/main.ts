@@ -82,10 +82,7 @@ const COMMANDS: Record<string, Command> = {
       const [service, version] = args;
       if (!service) throw new UsageError("name the service to roll back, e.g. gridiron rollback greeter");
       const { status, body } = await callApi<ReconcileResult & { error?: { message: string } }>(o, "POST", "/rollback", { service, version, breaking: v.breaking === true });
-      if (v.json) print(body);
-      else if (body.error) console.error(`gridiron rollback: ${body.error.message}`);
-      else printResult(body);
-      return status === 200 ? 0 : 1;
+      return commandOutcome(status, body, v.json === true, "gridiron rollback");
     },
   },
   rollout: {
@@ -104,10 +101,7 @@ const COMMANDS: Record<string, Command> = {
         return 0;
       }
       const { status, body } = await callApi<ReconcileResult & { error?: { message: string } }>(o, "POST", "/rollout", { service, action });
-      if (v.json) print(body);
-      else if (body.error) console.error(`gridiron rollout ${action}: ${body.error.message}`);
-      else printResult(body);
-      return status === 200 ? 0 : 1;
+      return commandOutcome(status, body, v.json === true, `gridiron rollout ${action}`);
     },
   },
   move: {
@@ -323,3 +317,16 @@ async function callApi<T>(o: Readonly<Options>, method: string, path: string, bo
   }
 }
 
+/**
+ * Prints an operator command's answer (rollback, rollout): 200 done, 202 recorded with its pass to
+ * be retried (exit 0 either way), anything else refused (exit 1).
+ */
+function commandOutcome(status: number, body: ReconcileResult & { error?: { message: string } }, json: boolean, what: string): number {
+  if (json) print(body);
+  else if (body.error) console.error(`${what}: ${body.error.message}`);
+  else {
+    printResult(body);
+    if (status === 202) console.log("  recorded: the pass that carries it out failed for a passing reason and is retried; see gridiron status");
+  }
+  return status === 200 || status === 202 ? 0 : 1;
+}

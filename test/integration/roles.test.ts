@@ -166,7 +166,8 @@ describe("nodes and a registrar", () => {
 
   it("a rollback through the registrar reaches every node (the pin lives in Restate) and new calls go to the old version", async () => {
     const r = await fetch(`${registrars[0]!.apiUrl}/rollback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "greeter" }) });
-    expect(r.status).toBe(200);
+    // 202: pinned, and the pass that applies it is retried (a 3-node Restate may refuse a query for a moment).
+    expect([200, 202], await r.text()).toContain(r.status);
     await waitFor("the rolled-back greeter to answer", async () => {
       const g = await call("/Greeter/greet", "Cy");
       return typeof g.json === "string" && g.json.startsWith("Hello") ? true : undefined;
