@@ -10,11 +10,19 @@ export interface HttpResponse {
   text: string;
 }
 
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+  /** Send to this unix socket instead of the URL's host and port (its path still counts). */
+  socketPath?: string;
+}
+
 export class HttpClient {
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 32 });
 
-  /** `socketPath`: send to that unix socket instead of the URL's host and port (its path still counts). */
-  async request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; socketPath?: string } = {}): Promise<HttpResponse> {
+  async request(url: string, opts: RequestOptions = {}): Promise<HttpResponse> {
     try {
       return await this.#once(url, opts);
     } catch (err) {
@@ -25,7 +33,7 @@ export class HttpClient {
     }
   }
 
-  #once(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; socketPath?: string }): Promise<HttpResponse> {
+  #once(url: string, opts: RequestOptions): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: this.#agent, timeout: opts.timeoutMs ?? 30_000, socketPath: opts.socketPath }, (res) => {
         const chunks: Buffer[] = [];
@@ -34,9 +42,9 @@ export class HttpClient {
         res.on("error", reject);
       });
       req.on("timeout", () => req.destroy(new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms`)));
-      req.on("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket && !responded })));
       let responded = false;
       req.once("response", () => (responded = true));
+      req.on("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket && !responded })));
       req.end(opts.body);
     });
   }

@@ -120,11 +120,10 @@ export async function applyPlan(d: ApplyDeps, input: ApplyInput): Promise<Applie
   const may = (service: string) => registry && (input.mayRegister?.(service) ?? true);
   // A ramp needs both its versions behind one router: a service with a rollout policy takes no lane.
   const lanes = { count: d.cells.lanes, laneable: (service: string) => !o.desired.get(service)?.spec.rollout };
-  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.cells.length - lanes.count, role === "all" ? "spread" : "hash", lanes);
+  const placed = placeVersions([...before.values()], o.deployments, d.cells.servedIn(), d.cells.firstLane, role === "all" ? "spread" : "hash", lanes);
   // A ramp whose old version lives on a lane gets it served in the ramp's cell too.
-  const firstLane = d.cells.cells.length - lanes.count;
   const starting = p.actions.filter((a) => a.type === "register" && may(a.service) && o.desired.get(a.service)?.spec.rollout).map((a) => ({ service: a.service, cell: placed.get(keyOf(a)) ?? 0 }));
-  const companions = rampCompanions(o.deployments, starting, firstLane);
+  const companions = rampCompanions(o.deployments, starting, d.cells.firstLane);
   await d.cells.apply([...before.values()], placed, candidatesOf(o), log, companions);
   if (d.cells.local) for (const a of p.actions) if (a.type === "serve") result.actions.push(a);
 

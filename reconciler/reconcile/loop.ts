@@ -66,7 +66,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   readonly #history: ReconcileResult[] = [];
   #sourceError: string | undefined;
   #passes = 0;
-  /** Why the process is not ready yet (undefined once it is): see `ready`. */
+  /** Why the process is not ready yet (undefined once it is): see `notReady`. */
   #notReady: string | undefined = "the first reconcile pass has not finished";
   readonly #registrar: RegistrarTurn;
   /** Progressive rollouts: ramps judged after each pass, promoted or aborted. */
@@ -112,8 +112,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const refs = [...serve.values()];
     // Every one is registered, so its URI fixes its cell or lane: no lane is handed out here.
     const lanes = { count: cells.lanes, laneable: () => false };
-    const firstLane = cells.cells.length - lanes.count;
-    await cells.start(refs, placeVersions(refs, deployments, new Map(), firstLane, "spread", lanes), this.#log, rampCompanions(deployments, [], firstLane));
+    await cells.start(refs, placeVersions(refs, deployments, new Map(), cells.firstLane, "spread", lanes), this.#log, rampCompanions(deployments, [], cells.firstLane));
   }
 
   /**

@@ -9,8 +9,8 @@ import type { RolloutPolicy } from "../source/manifest.ts";
 import type { Ramp } from "../restate/ramp.ts";
 import type { RolloutCounts } from "../restate/rollout-stats.ts";
 import type { ObservedDeployment } from "./observe.ts";
-import type { VersionRef } from "../source/names.ts";
 import type { OurDeployment } from "../restate/deployments.ts";
+import type { AlsoServed } from "../workerd/cells.ts";
 
 /** The policy's weights, ending at 100 (a policy whose last step is below 100 finishes with 100). */
 export function rolloutSteps(policy: RolloutPolicy): number[] {
@@ -87,10 +87,7 @@ export function judge(policy: RolloutPolicy, counts: { old: RolloutCounts; new: 
 }
 
 /** A version served in a second cell besides where it is registered: see rampCompanions. */
-export interface Companion {
-  ref: VersionRef;
-  cell: number;
-}
+export type Companion = AlsoServed;
 
 /**
  * A ramp's router must serve both its versions, but the old one may live on a lane (its own
@@ -103,16 +100,14 @@ export interface Companion {
 export function rampCompanions(deployments: readonly (OurDeployment & { latestFor?: readonly string[] })[], starting: readonly { service: string; cell: number }[], firstLane: number): Companion[] {
   const out: Companion[] = [];
   const onLane = (service: string, version: string) => deployments.some((d) => d.service === service && d.version === version && d.cell >= firstLane);
-  for (const d of deployments) {
-    if (d.ramp && d.cell < firstLane && onLane(d.service, d.ramp.from) && !out.some((c) => c.ref.service === d.service && c.ref.version === d.ramp!.from && c.cell === d.cell)) {
-      out.push({ ref: { service: d.service, version: d.ramp.from }, cell: d.cell });
-    }
-  }
+  /** `from` of `service` beside a ramp in `cell`, when it lives on a lane; once each. */
+  const add = (service: string, from: string, cell: number) => {
+    if (cell < firstLane && onLane(service, from) && !out.some((c) => c.ref.service === service && c.ref.version === from && c.cell === cell)) out.push({ ref: { service, version: from }, cell });
+  };
+  for (const d of deployments) if (d.ramp) add(d.service, d.ramp.from, d.cell);
   for (const s of starting) {
     const latest = latestOf(deployments, s.service);
-    if (!latest || s.cell >= firstLane || latest.cell === s.cell) continue;
-    const from = latest.ramp ? latest.ramp.from : latest.version;
-    if (onLane(s.service, from) && !out.some((c) => c.ref.service === s.service && c.ref.version === from && c.cell === s.cell)) out.push({ ref: { service: s.service, version: from }, cell: s.cell });
+    if (latest && latest.cell !== s.cell) add(s.service, latest.ramp ? latest.ramp.from : latest.version, s.cell);
   }
   return out;
 }

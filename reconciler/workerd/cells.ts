@@ -17,8 +17,11 @@ import { ConfigFiles } from "./config-files.ts";
 import type { WorkerdProcess } from "./process.ts";
 import { Serving } from "./serving.ts";
 
-/** A version served in a cell besides the one placement gave it (a ramp's companion). */
-type Also = { ref: VersionRef; cell: number };
+/** A version served in a cell besides the one placement gave it (a ramp's companion, rollout.ts). */
+export interface AlsoServed {
+  ref: VersionRef;
+  cell: number;
+}
 
 export interface Cell {
   readonly index: number;
@@ -45,6 +48,8 @@ export interface CellsDeps {
 
 export class Cells {
   readonly cells: readonly Cell[];
+  /** Index of the first lane: cells come before it, lanes from it on (cells.length: no lanes). */
+  readonly firstLane: number;
 
   readonly #mode: WorkerdMode;
 
@@ -54,7 +59,7 @@ export class Cells {
     if (d.policy.identityKeys !== null) {
       log?.child({ component: "workerd-process" }).info("the router verifies every request's signature, so the Restate SDK's per-bundle warning \"Accepting requests without validating request signatures\" is not logged");
     }
-    const firstLane = d.cells.length - (d.lanes ?? 0);
+    const firstLane = (this.firstLane = d.cells.length - (d.lanes ?? 0));
     this.cells = d.cells.map(({ url, process }, index) => ({
       index,
       url,
@@ -97,7 +102,7 @@ export class Cells {
 
   /** How many cells are lanes (the last ones). */
   get lanes(): number {
-    return this.cells.filter((c) => c.lane).length;
+    return this.cells.length - this.firstLane;
   }
 
   /** Every version served by any cell (a registrar: by every Ready node). */
@@ -133,7 +138,7 @@ export class Cells {
   }
 
   /** Starts cell 0, and every other cell that holds a version in `placed`. */
-  async start(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, log: Logger, also: readonly Also[] = []): Promise<void> {
+  async start(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, log: Logger, also: readonly AlsoServed[] = []): Promise<void> {
     const byCell = this.#split(refs, placed, also);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
@@ -148,7 +153,7 @@ export class Cells {
    * that has never run and gets nothing stays down; one that ran keeps running (empty) so its
    * socket keeps answering.
    */
-  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger, also: readonly Also[] = []): Promise<void> {
+  async apply(serve: readonly VersionRef[], placed: ReadonlyMap<string, number>, candidates: ReadonlyMap<string, ServedVersion>, log: Logger, also: readonly AlsoServed[] = []): Promise<void> {
     const byCell = this.#split(serve, placed, also);
     for (const c of this.cells) {
       const mine = byCell.get(c.index) ?? [];
@@ -157,7 +162,7 @@ export class Cells {
     }
   }
 
-  #split(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, also: readonly Also[]): Map<number, VersionRef[]> {
+  #split(refs: readonly VersionRef[], placed: ReadonlyMap<string, number>, also: readonly AlsoServed[]): Map<number, VersionRef[]> {
     const out = new Map<number, VersionRef[]>();
     for (const v of refs) {
       const cell = placed.get(keyOf(v)) ?? 0;
