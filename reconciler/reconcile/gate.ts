@@ -203,3 +203,10 @@ export function outcomeOf(r: Pick<ReconcileResult, "actions" | "errors">): Recon
  */
 export const retries = (r: Pick<ReconcileResult, "errors" | "deployed">): boolean =>
   r.errors.some((e) => e.kind !== "stalled") && r.deployed.length === 0;
+
+/** Why a process whose first passes ended like `r` is still not ready; undefined when it is. */
+export function notReadyAfter(r: Pick<ReconcileResult, "errors">): string | undefined {
+  // A refused bundle (stalled) waits on a human; what the pass could serve, it serves.
+  const e = r.errors.find((x) => x.kind !== "stalled");
+  return e ? `no pass has finished yet: ${e.code}: ${e.message}` : undefined;
+}

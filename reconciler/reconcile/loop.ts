@@ -16,7 +16,7 @@ import { keyOf, type VersionRef } from "../source/names.ts";
 import { Pins, type PinStore } from "../store/pins.ts";
 import { DEPLOYMENT_HEADERS, applyPlan } from "./apply.ts";
 import { placeVersions } from "./placement.ts";
-import { gate, outcomeOf, retries, type Gate, type Probe } from "./gate.ts";
+import { gate, notReadyAfter, outcomeOf, retries, type Gate, type Probe } from "./gate.ts";
 import { observe, refreshed, withBlocking, type Candidate, type Observation, type ObserveDeps } from "./observe.ts";
 import { plan as planActions, type DrainTimer, type Plan } from "./plan.ts";
 import { countOnce, forgotten, rejectionsOf } from "./rejections.ts";
@@ -355,11 +355,4 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     clearTimeout(this.#followUp);
     await this.#queue.onIdle();
   }
-}
-
-/** Why a process whose first passes ended like `r` is still not ready; undefined when it is. */
-export function notReadyAfter(r: Pick<ReconcileResult, "errors">): string | undefined {
-  // A refused bundle (stalled) waits on a human; what the pass could serve, it serves.
-  const e = r.errors.find((x) => x.kind !== "stalled");
-  return e ? `no pass has finished yet: ${e.code}: ${e.message}` : undefined;
 }

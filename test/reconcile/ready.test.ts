@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { notReadyAfter } from "../../reconciler/reconcile/loop.ts";
+import { notReadyAfter } from "../../reconciler/reconcile/gate.ts";
 
 const err = (code: string, kind: string) => ({ code, kind, message: `${code} happened` });
 
